@@ -1,0 +1,40 @@
+# Decides MANTRA_WITH_CUDA from MANTRA_CUDA (AUTO|ON|OFF). AUTO builds the CUDA kernels when a
+# CUDA compiler is found, torch was built with CUDA, and their major versions agree; otherwise
+# it says why in one line and builds CPU-only. ON turns each of those into an error.
+set(MANTRA_WITH_CUDA OFF)
+string(TOUPPER "${MANTRA_CUDA}" _mode)
+if(NOT _mode MATCHES "^(AUTO|ON|OFF)$")
+  message(FATAL_ERROR "MANTRA_CUDA must be AUTO, ON or OFF, got '${MANTRA_CUDA}'")
+endif()
+
+function(_mantra_no_cuda why)
+  if(_mode STREQUAL "ON")
+    message(FATAL_ERROR "mantra: MANTRA_CUDA=ON but ${why}")
+  endif()
+  message(STATUS "mantra: building CPU-only: ${why}")
+endfunction()
+
+if(NOT _mode STREQUAL "OFF")
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(NOT CMAKE_CUDA_COMPILER)
+    _mantra_no_cuda("no CUDA compiler (nvcc) was found")
+  elseif(NOT TARGET Mantra::torch_cuda)
+    _mantra_no_cuda("torch ${MANTRA_TORCH_VERSION} was built without CUDA")
+  else()
+    set(CMAKE_CUDA_ARCHITECTURES "${MANTRA_CUDA_ARCHITECTURES}")
+    enable_language(CUDA)
+    string(REGEX MATCH "^[0-9]+" _nvcc_major "${CMAKE_CUDA_COMPILER_VERSION}")
+    string(REGEX MATCH "^[0-9]+" _torch_major "${MANTRA_TORCH_CUDA_VERSION}")
+    if(NOT _nvcc_major STREQUAL _torch_major)
+      _mantra_no_cuda("nvcc ${CMAKE_CUDA_COMPILER_VERSION} cannot build for torch's CUDA ${MANTRA_TORCH_CUDA_VERSION} (major versions differ)")
+    else()
+      find_package(CUDAToolkit REQUIRED)
+      set(MANTRA_WITH_CUDA ON)
+      set(CMAKE_CUDA_STANDARD 17)
+      # The flags torch's own extensions use: ATen's half types define their own operators.
+      string(APPEND CMAKE_CUDA_FLAGS " --expt-relaxed-constexpr -D__CUDA_NO_HALF_OPERATORS__"
+        " -D__CUDA_NO_HALF_CONVERSIONS__ -D__CUDA_NO_BFLOAT16_CONVERSIONS__ -D__CUDA_NO_HALF2_OPERATORS__")
+    endif()
+  endif()
+endif()

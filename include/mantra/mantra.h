@@ -1,0 +1,5 @@
+// Everything mantra offers to C++ users.
+#pragma once
+
+#include <mantra/ops.h>
+#include <mantra/version.h>

@@ -1,0 +1,6 @@
+#pragma once
+
+#define MANTRA_VERSION_MAJOR 0
+#define MANTRA_VERSION_MINOR 1
+#define MANTRA_VERSION_PATCH 0
+#define MANTRA_VERSION "0.1.0"

@@ -1,0 +1,191 @@
+"""torch.ops.mantra.expm from Python: accuracy, gradients, dispatcher conformance, errors."""
+
+import numpy as np
+import pytest
+import torch
+
+import mantra
+
+U64 = torch.finfo(torch.float64).eps / 2
+U32 = torch.finfo(torch.float32).eps / 2
+
+# 1-norms slightly below the float64 bound of each Taylor degree (1, 2, 4, 8, 12, 18), then
+# norms that need 2, 4, 7, 10 and 13 squarings.
+NORMS_EACH_DEGREE = [1e-17, 2e-8, 3e-4, 4.5e-2, 0.29, 1.05]
+NORMS_SQUARING = [2.5, 17.0, 130.0, 1000.0, 9000.0]
+
+
+def random_matrix(n, norm1, skew=False, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    G = torch.randn(n, n, dtype=torch.float64, generator=g)
+    if skew:
+        G = G - G.T
+    if norm1 > 0:
+        G = G * (norm1 / G.abs().sum(0).max())
+    else:
+        G = G * 0
+    return G.to(dtype)
+
+
+def longdouble_expm(A):
+    """exp(A) in 80-bit long double: scale to norm <= 1/8, 30 Taylor terms, square back."""
+    a = A.detach().double().numpy().astype(np.longdouble)
+    n = a.shape[0]
+    s = 0
+    norm = np.abs(a).sum(axis=0).max() if n else 0
+    while norm > 0.125:
+        norm /= 2
+        s += 1
+    a = a / np.longdouble(2) ** s
+    result = np.eye(n, dtype=np.longdouble)
+    term = np.eye(n, dtype=np.longdouble)
+    for k in range(1, 31):
+        term = term @ a / k
+        result = result + term
+    for _ in range(s):
+        result = result @ result
+    return torch.from_numpy(result.astype(np.float64))
+
+
+def rel_error(x, ref):
+    return ((x.double() - ref).norm() / ref.norm()).item()
+
+
+@pytest.mark.parametrize("n", [1, 6, 30])
+@pytest.mark.parametrize("norm", NORMS_EACH_DEGREE)
+@pytest.mark.parametrize("skew", [False, True])
+def test_every_degree_matches_long_double(n, norm, skew):
+    if skew and n == 1:
+        pytest.skip("a 1x1 skew matrix is zero")
+    A = random_matrix(n, norm, skew)
+    assert rel_error(mantra.expm(A), longdouble_expm(A)) < 4 * n * U64
+
+
+@pytest.mark.parametrize("n", [3, 30])
+@pytest.mark.parametrize("norm", NORMS_SQUARING)
+def test_many_squarings_match_long_double(n, norm):
+    A = random_matrix(n, norm, skew=True, seed=1)
+    err = rel_error(mantra.expm(A), longdouble_expm(A))
+    # Each squaring can double the relative error; the skew input keeps exp(A) orthogonal.
+    assert err < 1e-10
+    err_torch = rel_error(torch.linalg.matrix_exp(A), longdouble_expm(A))
+    assert err < 3 * err_torch + 16 * U64
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(5, 5), (3, 8, 8), (2, 2, 17, 17), (40, 40)])
+@pytest.mark.parametrize("scale", [0.01, 0.1, 1.0, 10.0])
+def test_at_least_as_accurate_as_torch_matrix_exp(dtype, shape, scale):
+    g = torch.Generator().manual_seed(2)
+    A = torch.randn(*shape, dtype=torch.float64, generator=g) * scale / shape[-1] ** 0.5
+    E = mantra.expm(A.to(dtype))
+    T = torch.linalg.matrix_exp(A.to(dtype))
+    assert E.dtype == dtype and E.shape == A.shape
+    u = U32 if dtype == torch.float32 else U64
+    n = shape[-1]
+    flat, E, T = A.reshape(-1, n, n), E.reshape(-1, n, n), T.reshape(-1, n, n)
+    for i in range(flat.shape[0]):
+        ref = longdouble_expm(flat[i])
+        # torch's own error is the bar (it is sometimes far above n·u: ~1e-12 in float64 for
+        # norms near 0.05, where its degree-8 polynomial is used).
+        assert rel_error(E[i], ref) < 2 * rel_error(T[i], ref) + 32 * n * u
+
+
+def test_mixed_norm_batch_equals_each_matrix_alone():
+    norms = [300.0, 1e-9, 0.2, 2.5, 3e-4, 0.0, 40.0, 1.0, 0.04, 300.0, 1e-6]
+    mats = [random_matrix(9, v, seed=i) * 0.5 for i, v in enumerate(norms)]
+    batch = torch.stack(mats).view(1, len(mats), 9, 9)
+    E = mantra.expm(batch)
+    for i, M in enumerate(mats):
+        assert rel_error(E[0, i], mantra.expm(M)) < 1e-14
+        assert rel_error(E[0, i], longdouble_expm(M)) < 1e-11
+
+
+def test_scalar_empty_and_zero_sizes():
+    a = torch.tensor([-3.0, 0.0, 0.5, 7.0], dtype=torch.float64).view(4, 1, 1)
+    assert torch.allclose(mantra.expm(a), a.exp(), rtol=16 * U64, atol=0)
+    assert mantra.expm(torch.zeros(0, 3, 3)).shape == (0, 3, 3)
+    assert mantra.expm(torch.zeros(2, 0, 0)).shape == (2, 0, 0)
+    assert torch.equal(mantra.expm(torch.zeros(3, 3)), torch.eye(3))
+    A = random_matrix(7, 3.0)
+    assert rel_error(mantra.expm(A.T), longdouble_expm(A.T.contiguous())) < 1e-13
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_types_compute_in_float32(dtype):
+    A = random_matrix(8, 2.0, skew=True).to(dtype)
+    E = mantra.expm(A)
+    assert E.dtype == dtype
+    assert torch.equal(E, mantra.expm(A.float()).to(dtype))
+
+
+@pytest.mark.parametrize("norm", [1e-3, 0.04, 0.25, 1.0, 6.0, 60.0])
+def test_gradcheck_float64(norm):
+    A = random_matrix(5, norm, seed=3).requires_grad_(True)
+    assert torch.autograd.gradcheck(torch.ops.mantra.expm, (A,), eps=1e-6 * max(1.0, norm),
+                                     atol=1e-7 * max(1.0, norm), rtol=1e-6)
+
+
+def test_gradcheck_mixed_batch_and_leading_dims():
+    mats = [random_matrix(4, v, seed=i) for i, v in enumerate([0.01, 5.0, 0.5, 0.0, 2.0, 0.08])]
+    A = torch.stack(mats).view(2, 3, 4, 4).requires_grad_(True)
+    assert torch.autograd.gradcheck(torch.ops.mantra.expm, (A,), eps=1e-6, atol=1e-5, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_autograd_equals_expm_backward_op(dtype):
+    A = random_matrix(20, 30.0, seed=4).to(dtype).requires_grad_(True)
+    G = torch.randn(20, 20, dtype=dtype)
+    (mantra.expm(A) * G).sum().backward()
+    expected = mantra.expm_backward(G, A.detach())
+    assert torch.allclose(A.grad, expected, rtol=1e-12 if dtype == torch.float64 else 1e-5, atol=0)
+    # And both agree with torch's own derivative of matrix_exp.
+    A64 = A.detach().double().requires_grad_(True)
+    (torch.linalg.matrix_exp(A64) * G.double()).sum().backward()
+    tol = 1e-10 if dtype == torch.float64 else 1e-4
+    assert rel_error(A.grad, A64.grad) < tol
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_opcheck(requires_grad, dtype):
+    A = random_matrix(6, 5.0, seed=5).to(dtype).view(1, 6, 6).expand(2, 6, 6).clone()
+    A.requires_grad_(requires_grad)
+    torch.library.opcheck(torch.ops.mantra.expm, (A,))
+    G = torch.randn(2, 6, 6, dtype=dtype)
+    torch.library.opcheck(torch.ops.mantra.expm_backward, (G, A.detach()))
+
+
+def test_torch_compile_matches_eager():
+    def loss(S):
+        W = torch.ops.mantra.expm(S - S.mT)
+        return (W @ W).sum()
+
+    S = random_matrix(10, 4.0, seed=6).requires_grad_(True)
+    eager = torch.autograd.grad(loss(S), S)[0]
+    compiled_loss = torch.compile(loss, backend="aot_eager", fullgraph=True)
+    compiled = torch.autograd.grad(compiled_loss(S), S)[0]
+    assert torch.allclose(compiled, eager, rtol=1e-12, atol=1e-12)
+
+
+def test_double_backward_is_a_clear_error():
+    A = torch.randn(4, 4, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.grad(mantra.expm(A).sum(), A, create_graph=True)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (torch.zeros(3), "argument 'A' must have at least 2 dimensions"),
+    (torch.zeros(2, 3), "argument 'A' must be square in its last two dimensions.*got shape \\[2, 3\\]"),
+    (torch.zeros(3, 3, dtype=torch.int64), "argument 'A' must be float32 or float64.*got Long"),
+    (torch.tensor([[0.0, float("nan")], [0.0, 0.0]]), "argument 'A' contains NaN or Inf"),
+    (torch.tensor([[float("inf"), 0.0], [0.0, 0.0]]), "argument 'A' contains NaN or Inf"),
+])
+def test_bad_input_names_the_argument(bad, message):
+    with pytest.raises(ValueError, match=message):
+        mantra.expm(bad)
+
+
+def test_bad_gradient_shape():
+    with pytest.raises(ValueError, match="argument 'grad' must have the shape of 'A'"):
+        mantra.expm_backward(torch.zeros(2, 2), torch.zeros(3, 3))
