@@ -8,15 +8,21 @@ logdir="$MANTRA_BUILD/test-logs"
 mkdir -p "$logdir"
 
 echo "== C++ tests (ctest) =="
+rm -rf "$MANTRA_BUILD/test-reports"
 ctest --test-dir "$MANTRA_BUILD" --output-on-failure -j 2 2>&1 | tee "$logdir/ctest.log"
 ctest_rc=${PIPESTATUS[0]}
 echo "== Python tests (pytest) =="
 "$MANTRA_VENV/bin/python" -m pytest tests/python -q -p no:cacheprovider 2>&1 | tee "$logdir/pytest.log"
 pytest_rc=${PIPESTATUS[0]}
 
-# Counts from each runner's closing lines.
-read -r c_total c_failed < <(sed -nE 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2 \1/p' "$logdir/ctest.log" | tail -n1)
-c_total=${c_total:-0}; c_failed=${c_failed:-0}
+# C++ counts: every GoogleTest case from the binaries' XML reports, plus the other ctest
+# entries (the installed-package consumer test) from ctest's closing line.
+read -r g_total g_failed < <(cat "$MANTRA_BUILD"/test-reports/*.xml 2>/dev/null |
+  sed -nE 's/^<testsuites tests="([0-9]+)" failures="([0-9]+)".*/\1 \2/p' |
+  awk '{t += $1; f += $2} END {print t + 0, f + 0}')
+read -r e_total e_failed < <(sed -nE 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2 \1/p' "$logdir/ctest.log" | tail -n1)
+binaries=$(ls "$MANTRA_BUILD"/test-reports/*.xml 2>/dev/null | wc -l)
+c_total=$(( g_total + ${e_total:-0} - binaries )); c_failed=$(( g_failed ))
 c_passed=$((c_total - c_failed))
 last="$(grep -E '[0-9]+ (passed|failed|error)' "$logdir/pytest.log" | tail -n1)"
 count() { echo "$last" | grep -oE "[0-9]+ $1" | grep -oE '[0-9]+' || echo 0; }

@@ -1,5 +1,6 @@
 // Everything mantra offers to C++ users.
 #pragma once
 
+#include <mantra/manifolds.h>
 #include <mantra/ops.h>
 #include <mantra/version.h>

@@ -1,0 +1,7 @@
+// All manifolds.
+#pragma once
+
+#include <mantra/manifolds/euclidean.h>
+#include <mantra/manifolds/manifold.h>
+#include <mantra/manifolds/sphere.h>
+#include <mantra/manifolds/stiefel.h>

@@ -1,0 +1,80 @@
+// The manifold protocol: one abstract class, one file per manifold (see DESIGN.md).
+// Points are tensors whose trailing `point_dims()` dimensions form one point; every method
+// acts on any leading batch dimensions and is differentiable (built from ATen/mantra ops).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mantra::manifolds {
+
+enum class Retraction {
+  Default,     // the manifold's own default (the first of retractions())
+  Exp,         // the exponential map (geodesics of the metric)
+  Cayley,      // Cayley transform
+  QR,          // Q factor of X + V with positive diag(R)
+  Polar,       // polar factor of X + V
+  Projection,  // X + V projected back onto the manifold
+};
+
+std::string to_string(Retraction r);
+// "exp", "cayley", "qr", "polar", "projection" (and "default"); throws naming `arg` otherwise.
+Retraction retraction_from_string(const std::string& name, const char* arg = "retraction");
+
+class Manifold {
+ public:
+  virtual ~Manifold() = default;
+
+  virtual std::string name() const = 0;
+  // Number of trailing dimensions of one point (2 for matrices, 1 for vectors).
+  virtual int64_t point_dims() const { return 2; }
+
+  // Euclidean gradient G at X -> Riemannian gradient (tangent vector at X).
+  virtual at::Tensor proj_tangent(const at::Tensor& X, const at::Tensor& G) const = 0;
+  // Euclidean gradient -> Riemannian gradient; differs from proj_tangent for metrics that are
+  // not the embedding's (e.g. affine-invariant SPD, hyperbolic).
+  virtual at::Tensor egrad_to_rgrad(const at::Tensor& X, const at::Tensor& G) const { return proj_tangent(X, G); }
+
+  // A retraction R_X(V). `method` must be one of retractions() (or Default).
+  at::Tensor retract(const at::Tensor& X, const at::Tensor& V, Retraction method = Retraction::Default) const;
+  // Supported retractions; the first is the default.
+  virtual std::vector<Retraction> retractions() const = 0;
+
+  // Vector transport of V (tangent at X) to Y. Default: projection onto the tangent space at Y.
+  virtual at::Tensor transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const;
+  // Y = R_X(V) and U transported to Y, fused where that is cheaper.
+  virtual std::pair<at::Tensor, at::Tensor> retract_transport(const at::Tensor& X, const at::Tensor& V,
+                                                              const at::Tensor& U,
+                                                              Retraction method = Retraction::Default) const;
+
+  // The metric: one scalar per point (shape: the batch dimensions).
+  virtual at::Tensor inner(const at::Tensor& X, const at::Tensor& U, const at::Tensor& V) const;
+  at::Tensor norm(const at::Tensor& X, const at::Tensor& U) const { return inner(X, U, U).clamp_min(0).sqrt(); }
+
+  // Closest point on the manifold (re-projection against drift).
+  virtual at::Tensor project(const at::Tensor& X) const = 0;
+  // A random point of the given full shape (Haar / uniform where it exists).
+  virtual at::Tensor random(at::IntArrayRef shape, const at::TensorOptions& options = {}) const = 0;
+  // A deterministic point of the given full shape.
+  virtual at::Tensor origin(at::IntArrayRef shape, const at::TensorOptions& options = {}) const = 0;
+  // Why X is not a point of this manifold (within atol), or "" when it is.
+  virtual std::string check_point(const at::Tensor& X, double atol = 1e-5) const = 0;
+  // Throws (naming `arg`) when a tensor of this shape cannot hold points of this manifold.
+  virtual void check_shape(at::IntArrayRef shape, const char* arg) const;
+
+ protected:
+  virtual at::Tensor retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const = 0;
+  // Sum over the point dimensions (keeps the batch dimensions).
+  at::Tensor sum_point(const at::Tensor& T) const;
+};
+
+using ManifoldPtr = std::shared_ptr<const Manifold>;
+
+// Shared by the manifolds' argument checks: same shape, floating, finite where asked.
+void check_same_shape(const at::Tensor& X, const char* xname, const at::Tensor& V, const char* vname,
+                      const std::string& op);
+
+}  // namespace mantra::manifolds

@@ -1,0 +1,232 @@
+// Properties every manifold and retraction must have, checked on each (manifold, retraction,
+// shape) case in float64 (and on-manifold checks in float32): random/origin points lie on the
+// manifold, tangent projection is idempotent, retractions are first order and land on the
+// manifold, transported vectors are tangent, ⟨rgrad, ξ⟩ is the directional derivative, and
+// gradients through the retraction match finite differences.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <mantra/mantra.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+using namespace mantra::manifolds;
+
+namespace {
+
+struct Case {
+  std::string label;
+  std::function<std::shared_ptr<Manifold>()> make;
+  Retraction retraction;
+  std::vector<int64_t> shape;
+};
+
+std::vector<Case> all_cases() {
+  std::vector<Case> cases;
+  auto add = [&](const std::string& label, std::function<std::shared_ptr<Manifold>()> make,
+                 std::vector<Retraction> rs, std::vector<std::vector<int64_t>> shapes) {
+    for (Retraction r : rs)
+      for (const auto& s : shapes) {
+        std::string name = label + "_" + to_string(r);
+        for (auto d : s) name += "_" + std::to_string(d);
+        cases.push_back({name, make, r, s});
+      }
+  };
+  const std::vector<Retraction> stiefel_rs = {Retraction::Exp, Retraction::Cayley, Retraction::QR, Retraction::Polar};
+  add("Stiefel", [] { return std::make_shared<Stiefel>(); }, stiefel_rs,
+      {{7, 3}, {3, 7}, {5, 5}, {2, 3, 6, 2}, {1, 1}, {200, 4}});
+  add("SO", [] { return std::make_shared<Stiefel>(StiefelOptions().set_special(true)); },
+      {Retraction::Exp, Retraction::Cayley}, {{4, 4}, {3, 6, 6}});
+  add("Sphere", [] { return std::make_shared<Sphere>(); }, {Retraction::Exp, Retraction::Projection},
+      {{5}, {3, 4, 9}, {1}});
+  add("Oblique", [] { return std::make_shared<Oblique>(); }, {Retraction::Exp, Retraction::Projection},
+      {{6, 3}, {2, 3, 8}});
+  add("Euclidean", [] { return std::make_shared<Euclidean>(); }, {Retraction::Exp}, {{4, 3}});
+  return cases;
+}
+
+class ManifoldProperties : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    torch::manual_seed(11);
+    M = GetParam().make();
+    r = GetParam().retraction;
+    shape = GetParam().shape;
+    X = M->random(shape, torch::kFloat64);
+  }
+  torch::Tensor tangent(double scale = 1.0) const {
+    torch::Tensor V = M->proj_tangent(X, torch::randn(shape, torch::kFloat64));
+    const double n = V.norm().item<double>();
+    return n > 0 ? V * (scale / n) : V;
+  }
+  std::shared_ptr<Manifold> M;
+  Retraction r;
+  std::vector<int64_t> shape;
+  torch::Tensor X;
+};
+
+double max_abs(const torch::Tensor& t) { return t.numel() ? t.abs().max().item<double>() : 0.0; }
+
+}  // namespace
+
+TEST_P(ManifoldProperties, RandomAndOriginAreOnTheManifold) {
+  EXPECT_EQ(M->check_point(X, 1e-12), "");
+  EXPECT_EQ(M->check_point(M->origin(shape, torch::kFloat64), 0.0), "");
+  torch::Tensor X32 = M->random(shape, torch::kFloat32);
+  EXPECT_EQ(X32.scalar_type(), torch::kFloat32);
+  EXPECT_EQ(M->check_point(X32, 1e-5), "");
+  EXPECT_EQ(M->project(X).sizes(), X.sizes());
+  EXPECT_LT(max_abs(M->project(X) - X), 1e-12);  // projection fixes points of the manifold
+}
+
+TEST_P(ManifoldProperties, TangentProjectionIsIdempotent) {
+  torch::Tensor G = torch::randn(shape, torch::kFloat64);
+  torch::Tensor V = M->proj_tangent(X, G);
+  EXPECT_LT(max_abs(M->proj_tangent(X, V) - V), 1e-13);
+  // Orthogonal projection: G − P(G) is orthogonal to every tangent vector.
+  torch::Tensor W = tangent();
+  EXPECT_LT(max_abs(M->inner(X, G - V, W)), 1e-12);
+}
+
+TEST_P(ManifoldProperties, RetractionIsFirstOrderAndStaysOnTheManifold) {
+  torch::Tensor V = tangent();
+  EXPECT_LT(max_abs(M->retract(X, torch::zeros_like(V), r) - X), 1e-14);
+  auto defect = [&](double t) { return (M->retract(X, t * V, r) - X - t * V).norm().item<double>(); };
+  const double e3 = defect(1e-3), e4 = defect(1e-4);
+  // R_X(tV) = X + tV + O(t²): shrinking t tenfold shrinks the defect about a hundredfold.
+  if (e3 > 1e-13) {
+    EXPECT_LT(e4 / e3, 0.02) << "defects " << e3 << " " << e4;
+  }
+  EXPECT_LT(e3, 1e-4);
+  EXPECT_EQ(M->check_point(M->retract(X, 0.7 * V, r), 1e-12), "");
+  EXPECT_EQ(M->check_point(M->retract(X.to(torch::kFloat32), 0.7 * V.to(torch::kFloat32), r), 1e-5), "");
+}
+
+TEST_P(ManifoldProperties, TransportedVectorsAreTangent) {
+  torch::Tensor V = tangent(0.5), U = tangent(2.0);
+  auto [Y, TU] = M->retract_transport(X, V, U, r);
+  EXPECT_LT(max_abs(Y - M->retract(X, V, r)), 1e-14);
+  EXPECT_LT(max_abs(M->proj_tangent(Y, TU) - TU), 1e-12);
+  torch::Tensor T2 = M->transport(X, Y, U);
+  EXPECT_LT(max_abs(M->proj_tangent(Y, T2) - T2), 1e-12);
+  EXPECT_EQ(M->inner(X, U, U).sizes(),
+            torch::IntArrayRef(shape).slice(0, shape.size() - M->point_dims()));
+}
+
+TEST_P(ManifoldProperties, RiemannianGradientGivesTheDirectionalDerivative) {
+  torch::Tensor C = torch::randn(shape, torch::kFloat64);
+  auto f = [&](const torch::Tensor& Y) { return (C * Y).sum() + (Y * Y * Y).sum(); };
+  torch::Tensor egrad = C + 3 * X * X;
+  torch::Tensor rgrad = M->egrad_to_rgrad(X, egrad);
+  torch::Tensor xi = tangent();
+  const double h = 1e-5;
+  const double fd = (f(M->retract(X, h * xi, r)) - f(M->retract(X, -h * xi, r))).item<double>() / (2 * h);
+  const double ip = M->inner(X, rgrad, xi).sum().item<double>();
+  EXPECT_NEAR(ip, fd, 1e-7 * std::max(1.0, std::abs(fd)));
+}
+
+TEST_P(ManifoldProperties, GradientThroughRetractionMatchesFiniteDifferences) {
+  // Includes V = 0, the base point of a trivialization (repeated eigenvalues for polar).
+  for (double scale : {0.0, 0.8}) {
+    torch::Tensor V0 = tangent(scale);
+    torch::Tensor C = torch::randn(shape, torch::kFloat64);
+    torch::Tensor V = V0.clone().requires_grad_(true);
+    (M->retract(X, V, r) * C).sum().backward();
+    torch::Tensor D = torch::randn(shape, torch::kFloat64);
+    const double h = 1e-6;
+    const double fd = ((M->retract(X, V0 + h * D, r) - M->retract(X, V0 - h * D, r)) * C).sum().item<double>() / (2 * h);
+    const double ad = (V.grad() * D).sum().item<double>();
+    EXPECT_TRUE(std::isfinite(ad));
+    EXPECT_NEAR(ad, fd, 1e-6 * std::max(1.0, std::abs(fd))) << "scale " << scale;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, ManifoldProperties, ::testing::ValuesIn(all_cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) { return info.param.label; });
+
+// ------------------------------------------------------------------ specific facts
+
+TEST(Stiefel, SpecialOrthogonalKeepsDeterminantPlusOne) {
+  Stiefel so(StiefelOptions().set_special(true));
+  torch::manual_seed(3);
+  torch::Tensor X = so.random({20, 5, 5}, torch::kFloat64);
+  EXPECT_LT(max_abs(torch::linalg_det(X) - 1), 1e-12);
+  // A reflection is the closest orthogonal matrix to itself but not a rotation: project()
+  // returns the closest rotation, and check_point explains why the reflection is rejected.
+  torch::Tensor R = torch::eye(5, torch::kFloat64);
+  R[0][0] = -1;
+  EXPECT_NE(so.check_point(R).find("determinant"), std::string::npos) << so.check_point(R);
+  torch::Tensor P = so.project(R);
+  EXPECT_EQ(so.check_point(P, 1e-12), "");
+  EXPECT_NEAR(torch::linalg_det(P).item<double>(), 1.0, 1e-12);
+  EXPECT_EQ(Stiefel().check_point(R, 1e-12), "");  // O(n) accepts it
+}
+
+TEST(Stiefel, ProjectIsTheClosestFrame) {
+  torch::manual_seed(4);
+  Stiefel st;
+  torch::Tensor A = torch::randn({9, 4}, torch::kFloat64);
+  torch::Tensor P = st.project(A);
+  EXPECT_EQ(st.check_point(P, 1e-12), "");
+  // Polar factor: PᵀA is symmetric positive definite.
+  torch::Tensor S = torch::matmul(P.t(), A);
+  EXPECT_LT(max_abs(S - S.t()), 1e-12);
+  EXPECT_GT(torch::linalg_eigvalsh(S).min().item<double>(), 0);
+}
+
+TEST(Stiefel, TallFramesNeverFormNxN) {
+  // A 30000 x 8 frame: every retraction works in O(nk²) memory (an n×n matrix would be 7 GB).
+  torch::manual_seed(5);
+  Stiefel st;
+  torch::Tensor X = st.random({30000, 8}, torch::kFloat64);
+  torch::Tensor V = st.proj_tangent(X, torch::randn({30000, 8}, torch::kFloat64)) * 0.1;
+  for (Retraction r : {Retraction::Exp, Retraction::Cayley, Retraction::QR, Retraction::Polar}) {
+    EXPECT_EQ(st.check_point(st.retract(X, V, r), 1e-12), "") << to_string(r);
+  }
+}
+
+TEST(Sphere, ParallelTransportIsAnIsometry) {
+  torch::manual_seed(6);
+  Sphere sp;
+  torch::Tensor x = sp.random({10, 7}, torch::kFloat64);
+  torch::Tensor v = sp.proj_tangent(x, torch::randn({10, 7}, torch::kFloat64));
+  torch::Tensor u = sp.proj_tangent(x, torch::randn({10, 7}, torch::kFloat64));
+  torch::Tensor w = sp.proj_tangent(x, torch::randn({10, 7}, torch::kFloat64));
+  auto [y, tu] = sp.retract_transport(x, v, u, Retraction::Exp);
+  auto [y2, tw] = sp.retract_transport(x, v, w, Retraction::Exp);
+  EXPECT_LT(max_abs(sp.inner(y, tu, tw) - sp.inner(x, u, w)), 1e-12);
+  // Transporting the direction itself gives the geodesic's velocity at the end.
+  auto [y3, tv] = sp.retract_transport(x, v, v, Retraction::Exp);
+  const double h = 1e-6;
+  torch::Tensor velocity = (sp.retract(x, (1 + h) * v) - sp.retract(x, (1 - h) * v)) / (2 * h);
+  EXPECT_LT(max_abs(tv - velocity), 1e-8);
+}
+
+TEST(Manifolds, BadInputsNameTheArgument) {
+  auto expect_error = [](const std::function<void()>& f, const std::string& needle) {
+    try {
+      f();
+      ADD_FAILURE() << "expected an error mentioning " << needle;
+    } catch (const c10::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  Stiefel st;
+  Stiefel so(StiefelOptions().set_special(true));
+  expect_error([&] { st.random({5}); }, "argument 'shape' must have at least 2 dimensions");
+  expect_error([&] { so.random({5, 4}); }, "argument 'shape' must be square");
+  expect_error([&] { st.retract(torch::zeros({5, 3}), torch::zeros({5, 2})); }, "argument 'V' must have the shape of 'X'");
+  expect_error([&] { st.proj_tangent(torch::zeros({5, 3}), torch::zeros({3, 5})); }, "argument 'G' must have the shape");
+  expect_error([&] { Sphere().retract(torch::ones({3}), torch::zeros({3}), Retraction::QR); },
+               "argument 'method' must be one of exp, projection");
+  expect_error([] { retraction_from_string("householderx"); }, "argument 'retraction' must be one of");
+  expect_error([] { Stiefel(StiefelOptions().set_retraction(Retraction::Projection)); }, "argument 'retraction'");
+  torch::Tensor nan = torch::eye(3, torch::kFloat64);
+  nan[1][1] = std::nan("");
+  EXPECT_NE(st.check_point(nan).find("NaN"), std::string::npos);
+  EXPECT_NE(st.check_point(torch::ones({4, 2})).find("not orthonormal"), std::string::npos);
+  EXPECT_NE(Sphere().check_point(torch::ones({4})).find("norm"), std::string::npos);
+  EXPECT_NE(Oblique().check_point(torch::ones({4, 2})).find("column"), std::string::npos);
+}
