@@ -3,4 +3,6 @@
 
 #include <mantra/manifolds.h>
 #include <mantra/ops.h>
+#include <mantra/optim.h>
+#include <mantra/parametrize.h>
 #include <mantra/version.h>

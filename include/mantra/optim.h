@@ -1,0 +1,4 @@
+// Optimizers on manifolds.
+#pragma once
+
+#include <mantra/optim/dynamic_trivialization.h>

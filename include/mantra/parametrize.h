@@ -1,0 +1,5 @@
+// Parametrizations (trivializations) and attaching them to modules.
+#pragma once
+
+#include <mantra/parametrize/parametrization.h>
+#include <mantra/parametrize/parametrize.h>
