@@ -2,6 +2,8 @@
 
 #include <torch/autograd.h>
 
+#include <cmath>
+
 namespace mantra::linalg {
 
 at::Tensor sym(const at::Tensor& A) { return (A + A.mT()) * 0.5; }
@@ -13,43 +15,82 @@ at::Tensor eye_like(const at::Tensor& like) {
 
 namespace {
 
-at::Tensor eval_f(const at::Tensor& lambda, SymFunction f) {
+// Σ_{n≥1} (−1)^n n s^{n−1} / (2n + 1 + offset)!: the derivative of Σ (−1)^n s^n / (2n + 1 + offset)!
+// (offset 0: sin(√s)/√s, offset 1: (1 − cos√s)/s), for small s where the closed forms cancel.
+at::Tensor series_derivative(const at::Tensor& s, int offset) {
+  at::Tensor acc = at::zeros_like(s);
+  for (int n = 8; n >= 1; --n) {  // Horner; at s = 1/4 the first omitted term is < 1e-17
+    double fact = 1;
+    for (int i = 2; i <= 2 * n + 1 + offset; ++i) fact *= i;
+    acc = acc * s + ((n % 2) ? -1.0 : 1.0) * n / fact;
+  }
+  return acc;
+}
+
+constexpr double kSeriesBelow = 0.25;
+
+at::Tensor eval_f(const at::Tensor& lambda, SymFunction f, const at::Tensor& floor) {
   switch (f) {
     case SymFunction::Sqrt: return lambda.sqrt();
     case SymFunction::InvSqrt: return lambda.rsqrt();
     case SymFunction::Log: return lambda.log();
     case SymFunction::Exp: return lambda.exp();
+    case SymFunction::CosSqrt: return lambda.clamp_min(0).sqrt().cos();
+    case SymFunction::SincSqrt: return at::sinc(lambda.clamp_min(0).sqrt() / M_PI);
+    case SymFunction::VersSqrt: {
+      const at::Tensor half = at::sinc(lambda.clamp_min(0).sqrt() / (2 * M_PI));  // 1 − cos t = 2 sin²(t/2)
+      return 0.5 * half * half;
+    }
+    case SymFunction::ClampMin: return at::maximum(lambda, floor);
   }
   return lambda;
 }
 
-at::Tensor eval_df(const at::Tensor& lambda, SymFunction f) {
+at::Tensor eval_df(const at::Tensor& lambda, SymFunction f, const at::Tensor& floor) {
   switch (f) {
     case SymFunction::Sqrt: return 0.5 * lambda.rsqrt();
     case SymFunction::InvSqrt: return -0.5 * lambda.rsqrt() / lambda;
     case SymFunction::Log: return lambda.reciprocal();
     case SymFunction::Exp: return lambda.exp();
+    case SymFunction::CosSqrt: return -0.5 * at::sinc(lambda.clamp_min(0).sqrt() / M_PI);
+    case SymFunction::SincSqrt:
+    case SymFunction::VersSqrt: {
+      const at::Tensor s = lambda.clamp_min(0);
+      const at::Tensor t = s.sqrt();
+      const at::Tensor sinc = at::sinc(t / M_PI);
+      const at::Tensor big = s.clamp_min(kSeriesBelow);  // keeps the unused branch finite
+      // d/ds sin(t)/t = (cos t − sinc t)/(2s); d/ds (1 − cos t)/s = (sinc t − 2 vers)/(2s).
+      const at::Tensor closed = f == SymFunction::SincSqrt
+                                    ? (t.cos() - sinc) / (2 * big)
+                                    : (sinc - 2 * eval_f(lambda, f, floor)) / (2 * big);
+      return at::where(s < kSeriesBelow, series_derivative(s, f == SymFunction::SincSqrt ? 0 : 1), closed);
+    }
+    case SymFunction::ClampMin: return (lambda > floor).to(lambda.scalar_type());
   }
   return lambda;
 }
 
 class SymFunm : public torch::autograd::Function<SymFunm> {
  public:
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& S, int64_t f) {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& S, int64_t f,
+                            const at::Tensor& floor) {
     auto [lambda, Q] = at::linalg_eigh(S);
+    const at::Tensor fl = floor.to(lambda.options()).unsqueeze(-1);
     ctx->saved_data["f"] = f;
+    ctx->saved_data["floor"] = fl;
     ctx->save_for_backward({lambda, Q});
-    return at::matmul(Q * eval_f(lambda, static_cast<SymFunction>(f)).unsqueeze(-2), Q.mT());
+    return at::matmul(Q * eval_f(lambda, static_cast<SymFunction>(f), fl).unsqueeze(-2), Q.mT());
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto f = static_cast<SymFunction>(ctx->saved_data["f"].toInt());
+    const at::Tensor floor = ctx->saved_data["floor"].toTensor();
     auto saved = ctx->get_saved_variables();
     const at::Tensor& lambda = saved[0];
     const at::Tensor& Q = saved[1];
-    const at::Tensor fl = eval_f(lambda, f);
-    const at::Tensor dfl = eval_df(lambda, f);
+    const at::Tensor fl = eval_f(lambda, f, floor);
+    const at::Tensor dfl = eval_df(lambda, f, floor);
     // Divided differences L_ij = (f(λi) − f(λj)) / (λi − λj), f' where λi ≈ λj.
     const at::Tensor diff = lambda.unsqueeze(-1) - lambda.unsqueeze(-2);
     const at::Tensor scale = at::maximum(lambda.abs().unsqueeze(-1), lambda.abs().unsqueeze(-2)).clamp_min(1.0);
@@ -59,14 +100,80 @@ class SymFunm : public torch::autograd::Function<SymFunm> {
                                    (fl.unsqueeze(-1) - fl.unsqueeze(-2)) / at::where(close, at::ones_like(diff), diff));
     const at::Tensor G = sym(grads[0]);
     const at::Tensor inner = at::matmul(at::matmul(Q.mT(), G), Q) * L;
-    return {at::matmul(at::matmul(Q, inner), Q.mT()), at::Tensor()};
+    return {at::matmul(at::matmul(Q, inner), Q.mT()), at::Tensor(), at::Tensor()};
+  }
+};
+
+// (P, Pinv) = (V_r V_rᵀ, V_r Σ_r⁻² V_rᵀ) of a tall A, as functions of the Gram matrix G = AᵀA.
+class GramTop : public torch::autograd::Function<GramTop> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& A,
+                                                int64_t r) {
+    // The SVD of A is more accurate than eigh(AᵀA), which squares the condition number.
+    auto [U, S, Vh] = at::linalg_svd(A, /*full_matrices=*/false);
+    const at::Tensor Q = Vh.mT();
+    const at::Tensor lambda = S * S;
+    const at::Tensor Qr = Q.narrow(-1, 0, r);
+    const at::Tensor inv = lambda.narrow(-1, 0, r).reciprocal();
+    ctx->saved_data["r"] = r;
+    ctx->save_for_backward({A, lambda, Q});
+    return {at::matmul(Qr, Qr.mT()), at::matmul(Qr * inv.unsqueeze(-2), Qr.mT())};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const int64_t r = ctx->saved_data["r"].toInt();
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &A = saved[0], &lambda = saved[1], &Q = saved[2];
+    const int64_t k = lambda.size(-1);
+    // Daleckii–Krein: dF = Q (L ∘ Qᵀ dG Q) Qᵀ with L_ij the divided differences of f, where
+    // f is 1 (P) or 1/λ (Pinv) on the top r eigenvalues and 0 on the rest. Pairs inside the
+    // rest group give 0 (f is constant there), so coinciding zero eigenvalues are harmless.
+    const at::Tensor top = (at::arange(k, lambda.options().dtype(at::kLong)) < r);
+    const at::Tensor ti = top.unsqueeze(-1), tj = top.unsqueeze(-2);
+    const at::Tensor li = lambda.unsqueeze(-1), lj = lambda.unsqueeze(-2);
+    const at::Tensor mixed = ti.logical_xor(tj);
+    // Mixed pairs: (f(λ_top) − 0) / (λ_top − λ_rest), written with (i top) or (j top).
+    const at::Tensor gap = at::where(ti, li - lj, lj - li);
+    const at::Tensor safe_gap = at::where(mixed, gap, at::ones_like(gap));
+    const at::Tensor ftop_inv = at::where(ti, li, lj).reciprocal();
+    at::Tensor inner = at::zeros_like(li * lj);
+    if (grads[0].defined()) {
+      const at::Tensor L = at::where(mixed, 1.0 / safe_gap, at::zeros_like(gap));
+      inner = inner + at::matmul(at::matmul(Q.mT(), sym(grads[0])), Q) * L;
+    }
+    if (grads[1].defined()) {
+      const at::Tensor both = ti.logical_and(tj);
+      const at::Tensor L = at::where(mixed, at::where(mixed, ftop_inv, at::zeros_like(gap)) / safe_gap,
+                                     at::where(both, -1.0 / (li * lj), at::zeros_like(gap)));
+      inner = inner + at::matmul(at::matmul(Q.mT(), sym(grads[1])), Q) * L;
+    }
+    // dG = dAᵀA + AᵀdA, so the gradient for A is 2 A B with B the (symmetric) one for G.
+    const at::Tensor B = at::matmul(at::matmul(Q, inner), Q.mT());
+    return {2 * at::matmul(A, B), at::Tensor()};
   }
 };
 
 }  // namespace
 
-at::Tensor sym_funm(const at::Tensor& S, SymFunction f) {
-  return SymFunm::apply(S, static_cast<int64_t>(f));
+at::Tensor sym_funm(const at::Tensor& S, SymFunction f, const at::Tensor& floor) {
+  TORCH_CHECK_VALUE(f != SymFunction::ClampMin || floor.defined(), "sym_funm: argument 'floor' is needed for ClampMin");
+  // autograd::Function takes no undefined tensors; the placeholder is ignored unless ClampMin.
+  return SymFunm::apply(S, static_cast<int64_t>(f), floor.defined() ? floor.detach() : at::zeros({}, S.options()));
+}
+
+std::pair<at::Tensor, at::Tensor> gram_top(const at::Tensor& A, int64_t r) {
+  TORCH_CHECK_VALUE(A.dim() >= 2 && A.size(-2) >= A.size(-1), "gram_top: argument 'A' must be tall (..., n, k), n >= k, got ",
+                    A.sizes());
+  TORCH_CHECK_VALUE(r >= 1 && r <= A.size(-1), "gram_top: argument 'r' must be in [1, ", A.size(-1), "], got ", r);
+  auto out = GramTop::apply(A, r);
+  return {out[0], out[1]};
+}
+
+at::Tensor truncate_rank(const at::Tensor& A, int64_t r) {
+  const bool wide = is_wide(A);
+  const at::Tensor At = tall(A, wide);
+  return tall(at::matmul(At, gram_top(At, r).first), wide);
 }
 
 at::Tensor qr_positive(const at::Tensor& A) {

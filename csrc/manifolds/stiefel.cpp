@@ -9,14 +9,10 @@
 
 namespace mantra::manifolds {
 
+using linalg::is_wide;
 using linalg::skew;
 using linalg::sym;
-
-namespace {
-// Methods work on tall frames; a wide argument is handled through its transpose.
-bool is_wide(const at::Tensor& X) { return X.size(-2) < X.size(-1); }
-at::Tensor tall(const at::Tensor& T, bool wide) { return wide ? T.mT() : T; }
-}  // namespace
+using linalg::tall;  // methods work on tall frames; a wide argument through its transpose
 
 Stiefel::Stiefel(StiefelOptions options) : options_(options) {
   if (options_.retraction == Retraction::Default) options_.retraction = Retraction::Exp;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <mantra/manifolds/euclidean.h>
+#include <mantra/manifolds/grassmannian.h>
 #include <mantra/manifolds/manifold.h>
 #include <mantra/manifolds/sphere.h>
 #include <mantra/manifolds/stiefel.h>

@@ -44,6 +44,8 @@ std::vector<Case> all_cases() {
   add("Oblique", [] { return std::make_shared<Oblique>(); }, {Retraction::Exp, Retraction::Projection},
       {{6, 3}, {2, 3, 8}});
   add("Euclidean", [] { return std::make_shared<Euclidean>(); }, {Retraction::Exp}, {{4, 3}});
+  add("Grassmannian", [] { return std::make_shared<Grassmannian>(); },
+      {Retraction::Exp, Retraction::QR, Retraction::Polar}, {{7, 3}, {3, 7}, {2, 3, 6, 2}, {200, 4}, {5, 1}});
   return cases;
 }
 
@@ -204,6 +206,60 @@ TEST(Sphere, ParallelTransportIsAnIsometry) {
   EXPECT_LT(max_abs(tv - velocity), 1e-8);
 }
 
+TEST(Grassmannian, ExpKeepsOrthonormalityAndTurnsByTheSingularValues) {
+  torch::manual_seed(7);
+  Grassmannian gr;
+  torch::Tensor X = gr.random({4, 12, 3}, torch::kFloat64);
+  torch::Tensor V = gr.proj_tangent(X, torch::randn({4, 12, 3}, torch::kFloat64));
+  V = V / torch::linalg_matrix_norm(V, 2).unsqueeze(-1).unsqueeze(-1) * 1.2;  // ‖V‖₂ = 1.2 < π/2
+  torch::Tensor Y = gr.retract(X, V, Retraction::Exp);
+  EXPECT_EQ(gr.check_point(Y, 1e-12), "");
+  // Along a geodesic the principal angles between span X and span Y are the singular values
+  // of V: cos θ = svdvals(XᵀY).
+  torch::Tensor cos_theta = torch::linalg_svdvals(torch::matmul(X.mT(), Y));
+  torch::Tensor sigma = torch::linalg_svdvals(V);
+  EXPECT_LT(max_abs(cos_theta - torch::cos(sigma).flip(-1)), 1e-12);  // both sorted descending
+  // Large steps (beyond the injectivity radius) stay orthonormal too.
+  EXPECT_EQ(gr.check_point(gr.retract(X, 10 * V, Retraction::Exp), 1e-12), "");
+  // exp matches the thin-SVD formula X W cos Σ Wᵀ + U sin Σ Wᵀ.
+  auto svd = torch::linalg_svd(V, false);
+  torch::Tensor U = std::get<0>(svd), S = std::get<1>(svd), Wt = std::get<2>(svd);
+  torch::Tensor ref = torch::matmul(torch::matmul(X, Wt.mT()) * torch::cos(S).unsqueeze(-2), Wt) +
+                      torch::matmul(U * torch::sin(S).unsqueeze(-2), Wt);
+  EXPECT_LT(max_abs(Y - ref), 1e-12);
+}
+
+TEST(Grassmannian, ParallelTransportIsAnIsometryAlongTheGeodesic) {
+  torch::manual_seed(8);
+  Grassmannian gr;
+  for (std::vector<int64_t> shape : {std::vector<int64_t>{3, 9, 4}, std::vector<int64_t>{2, 4, 9}}) {
+    torch::Tensor X = gr.random(shape, torch::kFloat64);
+    auto tangent = [&] { return gr.proj_tangent(X, torch::randn(shape, torch::kFloat64)); };
+    torch::Tensor v = 0.7 * tangent(), u = tangent(), w = tangent();
+    auto [y, tu] = gr.retract_transport(X, v, u, Retraction::Exp);
+    auto [y2, tw] = gr.retract_transport(X, v, w, Retraction::Exp);
+    EXPECT_LT(max_abs(gr.inner(y, tu, tw) - gr.inner(X, u, w)), 1e-12);
+    auto [y3, tv] = gr.retract_transport(X, v, v, Retraction::Exp);
+    const double h = 1e-6;
+    torch::Tensor velocity = (gr.retract(X, (1 + h) * v) - gr.retract(X, (1 - h) * v)) / (2 * h);
+    EXPECT_LT(max_abs(tv - velocity), 1e-8);
+  }
+}
+
+TEST(Grassmannian, RetractionsDependOnlyOnTheSubspace) {
+  // Rotating the frame (X → XQ, V → VQ) rotates the result of every retraction: the same subspace.
+  torch::manual_seed(9);
+  Grassmannian gr;
+  torch::Tensor X = gr.random({8, 3}, torch::kFloat64);
+  torch::Tensor V = 0.5 * gr.proj_tangent(X, torch::randn({8, 3}, torch::kFloat64));
+  torch::Tensor Q = Stiefel().random({3, 3}, torch::kFloat64);
+  for (Retraction r : {Retraction::Exp, Retraction::QR, Retraction::Polar}) {
+    torch::Tensor Y = gr.retract(X, V, r), YQ = gr.retract(torch::matmul(X, Q), torch::matmul(V, Q), r);
+    EXPECT_LT(max_abs(torch::matmul(Y, Y.t()) - torch::matmul(YQ, YQ.t())), 1e-12) << to_string(r);
+  }
+  EXPECT_NE(Grassmannian().check_point(torch::ones({4, 2})).find("not orthonormal"), std::string::npos);
+}
+
 TEST(Manifolds, BadInputsNameTheArgument) {
   auto expect_error = [](const std::function<void()>& f, const std::string& needle) {
     try {
@@ -223,6 +279,9 @@ TEST(Manifolds, BadInputsNameTheArgument) {
                "argument 'method' must be one of exp, projection");
   expect_error([] { retraction_from_string("householderx"); }, "argument 'retraction' must be one of");
   expect_error([] { Stiefel(StiefelOptions().set_retraction(Retraction::Projection)); }, "argument 'retraction'");
+  expect_error([] { Grassmannian(GrassmannianOptions().set_retraction(Retraction::Cayley)); }, "argument 'retraction'");
+  expect_error([] { Grassmannian().retract(torch::eye(3), torch::zeros({3, 3}), Retraction::Cayley); },
+               "argument 'method' must be one of exp, qr, polar");
   torch::Tensor nan = torch::eye(3, torch::kFloat64);
   nan[1][1] = std::nan("");
   EXPECT_NE(st.check_point(nan).find("NaN"), std::string::npos);

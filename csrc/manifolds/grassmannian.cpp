@@ -1,0 +1,81 @@
+#include "mantra/manifolds/grassmannian.h"
+
+#include <c10/util/Exception.h>
+
+#include "manifolds/linalg.h"
+
+namespace mantra::manifolds {
+
+using linalg::is_wide;
+using linalg::SymFunction;
+using linalg::tall;
+
+namespace {
+Retraction checked(Retraction r) {
+  if (r == Retraction::Default) r = Retraction::Exp;
+  TORCH_CHECK_VALUE(r == Retraction::Exp || r == Retraction::QR || r == Retraction::Polar,
+                    "Grassmannian: argument 'retraction' must be exp, qr or polar, got ", to_string(r));
+  return r;
+}
+
+// Tall X, any G: G − X XᵀG. O(nk²).
+at::Tensor horizontal(const at::Tensor& X, const at::Tensor& G) { return G - at::matmul(X, at::matmul(X.mT(), G)); }
+}  // namespace
+
+Grassmannian::Grassmannian(GrassmannianOptions options)
+    : Stiefel(StiefelOptions().set_retraction(checked(options.retraction))) {}
+
+std::vector<Retraction> Grassmannian::retractions() const {
+  std::vector<Retraction> all = {options().retraction};
+  for (Retraction r : {Retraction::Exp, Retraction::QR, Retraction::Polar}) {
+    if (r != options().retraction) all.push_back(r);
+  }
+  return all;
+}
+
+at::Tensor Grassmannian::proj_tangent(const at::Tensor& X, const at::Tensor& G) const {
+  check_same_shape(X, "X", G, "G", name() + ".proj_tangent");
+  const bool wide = is_wide(X);
+  return tall(horizontal(tall(X, wide), tall(G, wide)), wide);
+}
+
+at::Tensor Grassmannian::retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const {
+  const bool wide = is_wide(X);
+  const at::Tensor Xt = tall(X, wide);
+  const at::Tensor Vh = horizontal(Xt, tall(V, wide));
+  if (method != Retraction::Exp) return tall(Stiefel::retract_with(Xt, Vh, method), wide);  // qr, polar of X + V
+  // With S = VᵀV = W Σ² Wᵀ: X W cos Σ Wᵀ + U sin Σ Wᵀ = X cos(√S) + V sinc(√S). YᵀY = I for
+  // horizontal V, since cos² + S sinc² = I.
+  const at::Tensor S = linalg::sym(at::matmul(Vh.mT(), Vh));
+  const at::Tensor Y = at::matmul(Xt, linalg::sym_funm(S, SymFunction::CosSqrt)) +
+                       at::matmul(Vh, linalg::sym_funm(S, SymFunction::SincSqrt));
+  return tall(Y, wide);
+}
+
+at::Tensor Grassmannian::parallel_transport(const at::Tensor& X, const at::Tensor& V, const at::Tensor& U) const {
+  check_same_shape(X, "X", V, "V", name() + ".parallel_transport");
+  check_same_shape(X, "X", U, "U", name() + ".parallel_transport");
+  const bool wide = is_wide(X);
+  const at::Tensor Xt = tall(X, wide);
+  const at::Tensor Vh = horizontal(Xt, tall(V, wide));
+  const at::Tensor Uh = horizontal(Xt, tall(U, wide));
+  // Edelman et al. (2.68), τU = U − (X W sin Σ + U_V (I − cos Σ)) U_Vᵀ U with V = U_V Σ Wᵀ,
+  // rewritten without the SVD: τU = U − X sinc(√S) VᵀU − V vers(√S) VᵀU, vers(t) = (1 − cos t)/t².
+  const at::Tensor S = linalg::sym(at::matmul(Vh.mT(), Vh));
+  const at::Tensor VtU = at::matmul(Vh.mT(), Uh);
+  const at::Tensor T = Uh - at::matmul(Xt, at::matmul(linalg::sym_funm(S, SymFunction::SincSqrt), VtU)) -
+                       at::matmul(Vh, at::matmul(linalg::sym_funm(S, SymFunction::VersSqrt), VtU));
+  return tall(T, wide);
+}
+
+std::pair<at::Tensor, at::Tensor> Grassmannian::retract_transport(const at::Tensor& X, const at::Tensor& V,
+                                                                  const at::Tensor& U, Retraction method) const {
+  check_same_shape(X, "X", U, "U", name() + ".retract_transport");
+  at::Tensor Y = retract(X, V, method);
+  if (method == Retraction::Default) method = retractions().front();
+  // The final projection only removes rounding (the transported vector is horizontal at Y).
+  if (method == Retraction::Exp) return {Y, proj_tangent(Y, parallel_transport(X, V, U))};
+  return {Y, proj_tangent(Y, U)};
+}
+
+}  // namespace mantra::manifolds
