@@ -1,0 +1,144 @@
+#include "mantra/optim/riemannian_adam.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "optim/riemannian_common.h"
+
+namespace mantra::optim {
+
+void RiemannianAdamOptions::serialize(torch::serialize::OutputArchive& archive) const {
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(lr);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(betas);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(eps);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(weight_decay);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(amsgrad);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(stabilize);
+  archive.write("retraction", c10::IValue(manifolds::to_string(retraction())));
+  archive.write("manifold", c10::IValue(manifold()->name()));
+}
+
+void RiemannianAdamOptions::serialize(torch::serialize::InputArchive& archive) {
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, lr);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(betas_t, betas);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, eps);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, weight_decay);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(bool, amsgrad);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(int64_t, stabilize);
+  c10::IValue value;
+  archive.read("retraction", value);
+  retraction(manifolds::retraction_from_string(value.toStringRef()));
+  archive.read("manifold", value);
+  saved_manifold_name = value.toStringRef();
+}
+
+void RiemannianAdamParamState::serialize(torch::serialize::OutputArchive& archive) const {
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(step);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(exp_avg);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(exp_avg_sq);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(max_exp_avg_sq);
+}
+
+void RiemannianAdamParamState::serialize(torch::serialize::InputArchive& archive) {
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(int64_t, step);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(torch::Tensor, exp_avg);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(torch::Tensor, exp_avg_sq);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(torch::Tensor, max_exp_avg_sq);
+}
+
+RiemannianAdam::RiemannianAdam(const std::vector<torch::optim::OptimizerParamGroup>& param_groups,
+                               RiemannianAdamOptions defaults)
+    : Optimizer(param_groups, std::make_unique<RiemannianAdamOptions>(defaults)) {
+  TORCH_CHECK_VALUE(defaults.lr() >= 0, "RiemannianAdam: argument 'lr' must be >= 0, got ", defaults.lr());
+  TORCH_CHECK_VALUE(defaults.eps() >= 0, "RiemannianAdam: argument 'eps' must be >= 0, got ", defaults.eps());
+  const auto [beta1, beta2] = defaults.betas();
+  TORCH_CHECK_VALUE(0 <= beta1 && beta1 < 1 && 0 <= beta2 && beta2 < 1,
+                    "RiemannianAdam: argument 'betas' must lie in [0, 1), got (", beta1, ", ", beta2, ")");
+  TORCH_CHECK_VALUE(defaults.weight_decay() >= 0, "RiemannianAdam: argument 'weight_decay' must be >= 0, got ",
+                    defaults.weight_decay());
+  for (size_t g = 0; g < param_groups_.size(); ++g) {
+    detail::check_group_points(param_groups_[g], static_cast<RiemannianAdamOptions&>(param_groups_[g].options()).manifold(),
+                               g, "RiemannianAdam");
+  }
+}
+
+torch::Tensor RiemannianAdam::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss = {};
+  if (closure != nullptr) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups_) {
+    auto& options = static_cast<RiemannianAdamOptions&>(group.options());
+    const manifolds::Manifold& M = *options.manifold();
+    const bool euclidean = detail::is_euclidean(options.manifold());
+    const auto [beta1, beta2] = options.betas();
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      auto grad = p.grad();
+      TORCH_CHECK(!grad.is_sparse(), "RiemannianAdam does not support sparse gradients");
+      auto& slot = state_[p.unsafeGetTensorImpl()];
+      if (!slot) {
+        auto s = std::make_unique<RiemannianAdamParamState>();
+        s->step(0);
+        s->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+        // One second moment per point (per entry on Euclidean tensors).
+        s->exp_avg_sq(euclidean ? torch::zeros_like(p, torch::MemoryFormat::Preserve)
+                                : detail::per_point(torch::zeros_like(M.inner(p, p, p)), p, M.point_dims()));
+        if (options.amsgrad()) s->max_exp_avg_sq(torch::zeros_like(s->exp_avg_sq()));
+        slot = std::move(s);
+      }
+      auto& state = static_cast<RiemannianAdamParamState&>(*slot);
+      auto& exp_avg = state.exp_avg();
+      auto& exp_avg_sq = state.exp_avg_sq();
+      auto& max_exp_avg_sq = state.max_exp_avg_sq();
+      state.step(state.step() + 1);
+      const double bias_correction1 = 1 - std::pow(beta1, state.step());
+      const double bias_correction2 = 1 - std::pow(beta2, state.step());
+      if (options.weight_decay() != 0) grad = grad.add(p, options.weight_decay());
+
+      // On Euclidean tensors these are torch::optim::Adam's operations, in its order.
+      const torch::Tensor rgrad = euclidean ? grad : M.egrad_to_rgrad(p, grad);
+      exp_avg.mul_(beta1).add_(rgrad, 1 - beta1);
+      if (euclidean) {
+        exp_avg_sq.mul_(beta2).addcmul_(rgrad, rgrad, 1 - beta2);
+      } else {
+        exp_avg_sq.mul_(beta2).add_(detail::per_point(M.inner(p, rgrad, rgrad), p, M.point_dims()), 1 - beta2);
+      }
+      torch::Tensor denom;
+      if (options.amsgrad()) {
+        torch::max_out(max_exp_avg_sq, exp_avg_sq, max_exp_avg_sq);
+        denom = (max_exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
+      } else {
+        denom = (exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
+      }
+      const double step_size = options.lr() / bias_correction1;
+      if (euclidean) {
+        p.addcdiv_(exp_avg, denom, -step_size);
+      } else {
+        auto [point, moment] = M.retract_transport(p, exp_avg / denom * (-step_size), exp_avg, options.retraction());
+        p.copy_(point);
+        exp_avg.copy_(moment);
+        if (options.stabilize() > 0 && state.step() % options.stabilize() == 0) {
+          p.copy_(M.project(p));
+          exp_avg.copy_(M.proj_tangent(p, exp_avg));
+        }
+      }
+    }
+  }
+  return loss;
+}
+
+void RiemannianAdam::save(torch::serialize::OutputArchive& archive) const {
+  torch::optim::serialize<RiemannianAdamParamState, RiemannianAdamOptions>(archive, *this);
+}
+
+void RiemannianAdam::load(torch::serialize::InputArchive& archive) {
+  detail::load_keeping_manifolds<RiemannianAdamOptions>(
+      *this, [&] { torch::optim::serialize<RiemannianAdamParamState, RiemannianAdamOptions>(archive, *this); },
+      "RiemannianAdam");
+}
+
+}  // namespace mantra::optim

@@ -1,0 +1,123 @@
+#include "mantra/optim/riemannian_sgd.h"
+
+#include <torch/torch.h>
+
+#include "optim/riemannian_common.h"
+
+namespace mantra::optim {
+
+void RiemannianSGDOptions::serialize(torch::serialize::OutputArchive& archive) const {
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(lr);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(momentum);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(dampening);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(weight_decay);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(nesterov);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(stabilize);
+  archive.write("retraction", c10::IValue(manifolds::to_string(retraction())));
+  archive.write("manifold", c10::IValue(manifold()->name()));
+}
+
+void RiemannianSGDOptions::serialize(torch::serialize::InputArchive& archive) {
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, lr);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, momentum);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, dampening);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, weight_decay);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(bool, nesterov);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(int64_t, stabilize);
+  c10::IValue value;
+  archive.read("retraction", value);
+  retraction(manifolds::retraction_from_string(value.toStringRef()));
+  archive.read("manifold", value);
+  saved_manifold_name = value.toStringRef();
+}
+
+void RiemannianSGDParamState::serialize(torch::serialize::OutputArchive& archive) const {
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(step);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(momentum_buffer);
+}
+
+void RiemannianSGDParamState::serialize(torch::serialize::InputArchive& archive) {
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(int64_t, step);
+  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(torch::Tensor, momentum_buffer);
+}
+
+RiemannianSGD::RiemannianSGD(const std::vector<torch::optim::OptimizerParamGroup>& param_groups,
+                             RiemannianSGDOptions defaults)
+    : Optimizer(param_groups, std::make_unique<RiemannianSGDOptions>(defaults)) {
+  TORCH_CHECK_VALUE(defaults.lr() >= 0, "RiemannianSGD: argument 'lr' must be >= 0, got ", defaults.lr());
+  TORCH_CHECK_VALUE(defaults.momentum() >= 0, "RiemannianSGD: argument 'momentum' must be >= 0, got ",
+                    defaults.momentum());
+  TORCH_CHECK_VALUE(defaults.weight_decay() >= 0, "RiemannianSGD: argument 'weight_decay' must be >= 0, got ",
+                    defaults.weight_decay());
+  TORCH_CHECK_VALUE(!defaults.nesterov() || (defaults.momentum() > 0 && defaults.dampening() == 0),
+                    "RiemannianSGD: argument 'nesterov' requires momentum > 0 and dampening = 0");
+  for (size_t g = 0; g < param_groups_.size(); ++g) {
+    detail::check_group_points(param_groups_[g], static_cast<RiemannianSGDOptions&>(param_groups_[g].options()).manifold(),
+                               g, "RiemannianSGD");
+  }
+}
+
+torch::Tensor RiemannianSGD::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss = {};
+  if (closure != nullptr) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups_) {
+    auto& options = static_cast<RiemannianSGDOptions&>(group.options());
+    const manifolds::Manifold& M = *options.manifold();
+    const bool euclidean = detail::is_euclidean(options.manifold());
+    const double momentum = options.momentum();
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      auto& slot = state_[p.unsafeGetTensorImpl()];
+      if (!slot) slot = std::make_unique<RiemannianSGDParamState>();
+      auto& state = static_cast<RiemannianSGDParamState&>(*slot);
+      state.step(state.step() + 1);
+      torch::Tensor d_p = p.grad();
+      if (options.weight_decay() != 0) d_p = d_p.add(p, options.weight_decay());
+      torch::Tensor rgrad = euclidean ? d_p : M.egrad_to_rgrad(p, d_p);
+      torch::Tensor direction = rgrad;
+      if (momentum != 0) {
+        torch::Tensor buf = state.momentum_buffer();
+        if (!buf.defined()) {
+          buf = torch::clone(rgrad).detach();
+          state.momentum_buffer(buf);
+        } else {
+          buf.mul_(momentum).add_(rgrad, 1 - options.dampening());
+        }
+        direction = options.nesterov() ? rgrad.add(buf, momentum) : buf;
+      }
+      if (euclidean) {
+        p.add_(direction, -options.lr());
+        continue;
+      }
+      if (momentum != 0) {
+        auto [point, moved] = M.retract_transport(p, direction * (-options.lr()), state.momentum_buffer(),
+                                                  options.retraction());
+        p.copy_(point);
+        state.momentum_buffer().copy_(moved);
+      } else {
+        p.copy_(M.retract(p, direction * (-options.lr()), options.retraction()));
+      }
+      if (options.stabilize() > 0 && state.step() % options.stabilize() == 0) {
+        p.copy_(M.project(p));
+        if (momentum != 0) state.momentum_buffer().copy_(M.proj_tangent(p, state.momentum_buffer()));
+      }
+    }
+  }
+  return loss;
+}
+
+void RiemannianSGD::save(torch::serialize::OutputArchive& archive) const {
+  torch::optim::serialize<RiemannianSGDParamState, RiemannianSGDOptions>(archive, *this);
+}
+
+void RiemannianSGD::load(torch::serialize::InputArchive& archive) {
+  detail::load_keeping_manifolds<RiemannianSGDOptions>(
+      *this, [&] { torch::optim::serialize<RiemannianSGDParamState, RiemannianSGDOptions>(archive, *this); },
+      "RiemannianSGD");
+}
+
+}  // namespace mantra::optim

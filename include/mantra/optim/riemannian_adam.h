@@ -1,0 +1,66 @@
+// Riemannian Adam (Bécigneul & Ganea 2019): the first moment is a tangent vector transported
+// along each step, the second moment one scalar per manifold point (per entry on Euclidean
+// tensors, where this is exactly torch::optim::Adam). Each param group carries its manifold;
+// parameters are updated in place (storage and strides kept).
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+#include <torch/optim/serialize.h>
+
+#include <mantra/manifolds/euclidean.h>
+#include <mantra/manifolds/manifold.h>
+
+#include <tuple>
+#include <vector>
+
+namespace mantra::optim {
+
+struct RiemannianAdamOptions : public torch::optim::OptimizerCloneableOptions<RiemannianAdamOptions> {
+  RiemannianAdamOptions(double lr = 1e-3) : lr_(lr) {}
+  TORCH_ARG(double, lr) = 1e-3;
+  typedef std::tuple<double, double> betas_t;
+  TORCH_ARG(betas_t, betas) = std::make_tuple(0.9, 0.999);
+  TORCH_ARG(double, eps) = 1e-8;
+  TORCH_ARG(double, weight_decay) = 0;
+  TORCH_ARG(bool, amsgrad) = false;
+  // The manifold of every parameter of the group (Euclidean: plain tensors).
+  TORCH_ARG(manifolds::ManifoldPtr, manifold) = std::make_shared<manifolds::Euclidean>();
+  TORCH_ARG(manifolds::Retraction, retraction) = manifolds::Retraction::Default;
+  // Every this many steps, project parameters back onto the manifold and moments onto the
+  // tangent space, against rounding drift (0: never).
+  TORCH_ARG(int64_t, stabilize) = 100;
+
+ public:
+  void serialize(torch::serialize::InputArchive& archive) override;
+  void serialize(torch::serialize::OutputArchive& archive) const override;
+  double get_lr() const override { return lr(); }
+  // Set when loaded from an archive: the manifold's name at save time (checked on load).
+  std::string saved_manifold_name;
+  void set_lr(const double lr) override { this->lr(lr); }
+};
+
+struct RiemannianAdamParamState : public torch::optim::OptimizerCloneableParamState<RiemannianAdamParamState> {
+  TORCH_ARG(int64_t, step) = 0;
+  TORCH_ARG(torch::Tensor, exp_avg);
+  TORCH_ARG(torch::Tensor, exp_avg_sq);
+  TORCH_ARG(torch::Tensor, max_exp_avg_sq);
+
+ public:
+  void serialize(torch::serialize::InputArchive& archive) override;
+  void serialize(torch::serialize::OutputArchive& archive) const override;
+};
+
+class RiemannianAdam : public torch::optim::Optimizer {
+ public:
+  explicit RiemannianAdam(const std::vector<torch::optim::OptimizerParamGroup>& param_groups,
+                          RiemannianAdamOptions defaults = {});
+  explicit RiemannianAdam(std::vector<torch::Tensor> params, RiemannianAdamOptions defaults = {})
+      : RiemannianAdam({torch::optim::OptimizerParamGroup(std::move(params))}, std::move(defaults)) {}
+
+  torch::Tensor step(LossClosure closure = nullptr) override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+};
+
+}  // namespace mantra::optim

@@ -1,0 +1,59 @@
+// Riemannian SGD: x ← R_x(−lr · d) with d the Riemannian gradient, or with momentum the
+// momentum buffer, which is transported to each new point (heavy ball / Nesterov, dampening,
+// weight decay as in torch::optim::SGD). Each param group carries its manifold; parameters
+// are updated in place.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+#include <torch/optim/serialize.h>
+
+#include <mantra/manifolds/euclidean.h>
+#include <mantra/manifolds/manifold.h>
+
+#include <vector>
+
+namespace mantra::optim {
+
+struct RiemannianSGDOptions : public torch::optim::OptimizerCloneableOptions<RiemannianSGDOptions> {
+  RiemannianSGDOptions(double lr) : lr_(lr) {}
+  TORCH_ARG(double, lr);
+  TORCH_ARG(double, momentum) = 0;
+  TORCH_ARG(double, dampening) = 0;
+  TORCH_ARG(double, weight_decay) = 0;
+  TORCH_ARG(bool, nesterov) = false;
+  TORCH_ARG(manifolds::ManifoldPtr, manifold) = std::make_shared<manifolds::Euclidean>();
+  TORCH_ARG(manifolds::Retraction, retraction) = manifolds::Retraction::Default;
+  TORCH_ARG(int64_t, stabilize) = 100;
+
+ public:
+  void serialize(torch::serialize::InputArchive& archive) override;
+  void serialize(torch::serialize::OutputArchive& archive) const override;
+  double get_lr() const override { return lr(); }
+  // Set when loaded from an archive: the manifold's name at save time (checked on load).
+  std::string saved_manifold_name;
+  void set_lr(const double lr) override { this->lr(lr); }
+};
+
+struct RiemannianSGDParamState : public torch::optim::OptimizerCloneableParamState<RiemannianSGDParamState> {
+  TORCH_ARG(int64_t, step) = 0;
+  TORCH_ARG(torch::Tensor, momentum_buffer);
+
+ public:
+  void serialize(torch::serialize::InputArchive& archive) override;
+  void serialize(torch::serialize::OutputArchive& archive) const override;
+};
+
+class RiemannianSGD : public torch::optim::Optimizer {
+ public:
+  explicit RiemannianSGD(const std::vector<torch::optim::OptimizerParamGroup>& param_groups,
+                         RiemannianSGDOptions defaults);
+  explicit RiemannianSGD(std::vector<torch::Tensor> params, RiemannianSGDOptions defaults)
+      : RiemannianSGD({torch::optim::OptimizerParamGroup(std::move(params))}, std::move(defaults)) {}
+
+  torch::Tensor step(LossClosure closure = nullptr) override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+};
+
+}  // namespace mantra::optim
