@@ -2,6 +2,8 @@
 #pragma once
 
 #include <mantra/manifolds/euclidean.h>
+#include <mantra/manifolds/fixed_rank.h>
+#include <mantra/manifolds/gl_plus.h>
 #include <mantra/manifolds/grassmannian.h>
 #include <mantra/manifolds/manifold.h>
 #include <mantra/manifolds/sphere.h>

@@ -46,6 +46,13 @@ std::vector<Case> all_cases() {
   add("Euclidean", [] { return std::make_shared<Euclidean>(); }, {Retraction::Exp}, {{4, 3}});
   add("Grassmannian", [] { return std::make_shared<Grassmannian>(); },
       {Retraction::Exp, Retraction::QR, Retraction::Polar}, {{7, 3}, {3, 7}, {2, 3, 6, 2}, {200, 4}, {5, 1}});
+  add("FixedRank2", [] { return std::make_shared<FixedRank>(2); }, {Retraction::Projection},
+      {{7, 4}, {4, 7}, {2, 3, 5, 4}, {2, 2}});
+  add("FixedRank1", [] { return std::make_shared<FixedRank>(1); }, {Retraction::Projection}, {{6, 5}, {1, 4}});
+  add("FixedRank3", [] { return std::make_shared<FixedRank>(3, 60, 5); }, {Retraction::Projection}, {{60, 5}});
+  add("GLPlus3", [] { return std::make_shared<GLPlus>(3); }, {Retraction::Projection, Retraction::Exp},
+      {{3, 3}, {2, 4, 3, 3}});
+  add("GLPlus1", [] { return std::make_shared<GLPlus>(1); }, {Retraction::Projection, Retraction::Exp}, {{5, 1, 1}});
   return cases;
 }
 
@@ -260,6 +267,80 @@ TEST(Grassmannian, RetractionsDependOnlyOnTheSubspace) {
   EXPECT_NE(Grassmannian().check_point(torch::ones({4, 2})).find("not orthonormal"), std::string::npos);
 }
 
+TEST(FixedRank, ProjectIsTheTruncatedSVD) {
+  torch::manual_seed(10);
+  FixedRank fr(3);
+  for (std::vector<int64_t> shape : {std::vector<int64_t>{4, 9, 6}, std::vector<int64_t>{2, 5, 11}}) {
+    torch::Tensor A = torch::randn(shape, torch::kFloat64);
+    auto svd = torch::linalg_svd(A, false);
+    torch::Tensor U = std::get<0>(svd).narrow(-1, 0, 3), S = std::get<1>(svd).narrow(-1, 0, 3),
+                  Vh = std::get<2>(svd).narrow(-2, 0, 3);
+    torch::Tensor P = fr.project(A);
+    EXPECT_LT(max_abs(P - torch::matmul(U * S.unsqueeze(-2), Vh)), 1e-12);
+    EXPECT_EQ(fr.check_point(P, 1e-12), "");
+    // Eckart–Young: the error is the norm of the discarded singular values.
+    torch::Tensor rest = std::get<1>(svd).narrow(-1, 3, std::get<1>(svd).size(-1) - 3);
+    EXPECT_LT(max_abs(torch::linalg_matrix_norm(A - P) - rest.norm(2, -1)), 1e-12);
+  }
+}
+
+TEST(FixedRank, VelocitiesOfRankRCurvesAreTangent) {
+  // X(t) = U(t) S(t) V(t)ᵀ stays of rank r: its velocity is fixed by proj_tangent, and a
+  // vector with (I − P_U) G (I − P_V) = G is annihilated.
+  torch::manual_seed(11);
+  FixedRank fr(2);
+  torch::Tensor U0 = torch::randn({8, 2}, torch::kFloat64), V0 = torch::randn({5, 2}, torch::kFloat64);
+  torch::Tensor dU = torch::randn({8, 2}, torch::kFloat64), dV = torch::randn({5, 2}, torch::kFloat64);
+  auto curve = [&](double t) { return torch::matmul(U0 + t * dU, (V0 + t * dV).t()); };
+  torch::Tensor X = curve(0);
+  torch::Tensor Xdot = torch::matmul(dU, V0.t()) + torch::matmul(U0, dV.t());
+  EXPECT_LT(max_abs(fr.proj_tangent(X, Xdot) - Xdot), 1e-12);
+  EXPECT_EQ(fr.check_point(curve(0.3), 1e-12), "");
+  auto svd = torch::linalg_svd(X, true);
+  torch::Tensor Uperp = std::get<0>(svd).narrow(-1, 2, 6), Vperp = std::get<2>(svd).narrow(-2, 2, 3).t();
+  torch::Tensor N = torch::matmul(torch::matmul(Uperp, torch::randn({6, 3}, torch::kFloat64)), Vperp.t());
+  EXPECT_LT(max_abs(fr.proj_tangent(X, N)), 1e-12);
+  // Rank checks in both directions.
+  EXPECT_NE(fr.check_point(torch::randn({8, 5}, torch::kFloat64)).find("exceeds 2"), std::string::npos);
+  EXPECT_NE(FixedRank(3).check_point(X).find("below 3"), std::string::npos);
+}
+
+TEST(GLPlus, RetractionNeverLeavesPositiveDeterminant) {
+  torch::manual_seed(12);
+  GLPlus gl(3);
+  torch::Tensor X = gl.random({64, 3, 3}, torch::kFloat64);
+  EXPECT_GT(torch::linalg_det(X).min().item<double>(), 0);
+  // X + V = −X has det < 0 for odd n: the step falls back to X expm(X⁻¹V) = e^{−2} X.
+  torch::Tensor Y = gl.retract(X, -2 * X);
+  EXPECT_LT(max_abs(Y - std::exp(-2.0) * X), 1e-12);
+  // Large random steps: many X + V leave GL+, no result does.
+  torch::Tensor V = 3 * torch::randn({64, 3, 3}, torch::kFloat64);
+  torch::Tensor naive = torch::linalg_det(X + V);
+  EXPECT_GT((naive <= 0).sum().item<int64_t>(), 5);
+  for (Retraction r : {Retraction::Projection, Retraction::Exp}) {
+    torch::Tensor Z = gl.retract(X, V, r);
+    EXPECT_GT(torch::linalg_det(Z).min().item<double>(), 0) << to_string(r);
+    EXPECT_EQ(gl.check_point(Z), "") << to_string(r);
+  }
+  // Where X + V stays in GL+ the step is exactly X + V.
+  torch::Tensor keep = naive > 0;
+  EXPECT_EQ(max_abs((gl.retract(X, V) - (X + V)).index({keep})), 0.0);
+}
+
+TEST(GLPlus, ProjectFixesTheSignAndLiftsSmallSingularValues) {
+  GLPlus gl(3, 1e-3);
+  torch::Tensor R = torch::diag(torch::tensor({-0.5, 2.0, 3.0}, torch::kFloat64));
+  EXPECT_NE(gl.check_point(R).find("negative"), std::string::npos) << gl.check_point(R);
+  torch::Tensor P = gl.project(R);
+  EXPECT_EQ(gl.check_point(P), "");
+  // The smallest singular direction is reflected to the floor: diag(1e-3, 2, 3).
+  EXPECT_LT(max_abs(P - torch::diag(torch::tensor({1e-3, 2.0, 3.0}, torch::kFloat64))), 1e-14);
+  torch::Tensor singular = torch::diag(torch::tensor({0.0, 2.0, 3.0}, torch::kFloat64));
+  EXPECT_NE(gl.check_point(singular).find("singular"), std::string::npos);
+  EXPECT_EQ(gl.check_point(gl.project(singular)), "");
+  EXPECT_NEAR(torch::linalg_svdvals(gl.project(singular)).min().item<double>(), 1e-3, 1e-15);
+}
+
 TEST(Manifolds, BadInputsNameTheArgument) {
   auto expect_error = [](const std::function<void()>& f, const std::string& needle) {
     try {
@@ -282,9 +363,20 @@ TEST(Manifolds, BadInputsNameTheArgument) {
   expect_error([] { Grassmannian(GrassmannianOptions().set_retraction(Retraction::Cayley)); }, "argument 'retraction'");
   expect_error([] { Grassmannian().retract(torch::eye(3), torch::zeros({3, 3}), Retraction::Cayley); },
                "argument 'method' must be one of exp, qr, polar");
+  expect_error([] { FixedRank(0); }, "argument 'rank'");
+  expect_error([] { FixedRank(4, 3, 5); }, "argument 'rank' must be at most min(n, k) = 3");
+  expect_error([] { FixedRank(4).random({2, 3, 5}); }, "argument 'rank' (4) must be at most min(n, k) = 3");
+  expect_error([] { FixedRank(4).proj_tangent(torch::ones({3, 5}), torch::ones({3, 5})); }, "argument 'rank'");
+  expect_error([] { GLPlus(0); }, "argument 'n'");
+  expect_error([] { GLPlus(3).random({3, 4}); }, "argument 'shape' must have shape (..., 3, 3)");
+  expect_error([] { GLPlus(3).retract(torch::ones({2, 4}), torch::ones({2, 4})); }, "argument 'X' must have shape");
+  EXPECT_NE(FixedRank(4).check_point(torch::ones({3, 5})).find("'rank'"), std::string::npos);
   torch::Tensor nan = torch::eye(3, torch::kFloat64);
   nan[1][1] = std::nan("");
   EXPECT_NE(st.check_point(nan).find("NaN"), std::string::npos);
+  EXPECT_NE(FixedRank(2).check_point(nan).find("NaN"), std::string::npos);
+  EXPECT_NE(GLPlus(3).check_point(nan).find("NaN"), std::string::npos);
+  EXPECT_NE(GLPlus(3).check_point(torch::ones({3, 4})).find("shape"), std::string::npos);
   EXPECT_NE(st.check_point(torch::ones({4, 2})).find("not orthonormal"), std::string::npos);
   EXPECT_NE(Sphere().check_point(torch::ones({4})).find("norm"), std::string::npos);
   EXPECT_NE(Oblique().check_point(torch::ones({4, 2})).find("column"), std::string::npos);

@@ -1,0 +1,96 @@
+#include "mantra/manifolds/gl_plus.h"
+
+#include <c10/util/Exception.h>
+
+#include <limits>
+#include <sstream>
+
+#include "manifolds/linalg.h"
+#include "mantra/ops.h"
+
+namespace mantra::manifolds {
+
+namespace {
+int64_t checked_n(int64_t n) {
+  TORCH_CHECK_VALUE(n >= 1, "GLPlus: argument 'n' must be at least 1, got ", n);
+  return n;
+}
+double eps_of(const at::Tensor& X) {
+  return X.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon() : std::numeric_limits<float>::epsilon();
+}
+// X expm(X⁻¹V): stays in GL+ since det expm(A) = e^{tr A} > 0.
+at::Tensor group_exp(const at::Tensor& X, const at::Tensor& V) {
+  return at::matmul(X, mantra::expm(at::linalg_solve(X, V)));
+}
+}  // namespace
+
+GLPlus::GLPlus(int64_t n, double min_singular_value)
+    : FixedRank(checked_n(n), n, n), min_singular_value_(min_singular_value) {
+  TORCH_CHECK_VALUE(min_singular_value >= 0, "GLPlus: argument 'min_singular_value' must be >= 0, got ",
+                    min_singular_value);
+}
+
+at::Tensor GLPlus::proj_tangent(const at::Tensor& X, const at::Tensor& G) const {
+  check_same_shape(X, "X", G, "G", name() + ".proj_tangent");
+  return G;
+}
+
+at::Tensor GLPlus::transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const {
+  check_same_shape(X, "X", V, "V", name() + ".transport");
+  check_same_shape(X, "X", Y, "Y", name() + ".transport");
+  return V;
+}
+
+at::Tensor GLPlus::retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const {
+  check_shape(X.sizes(), "X");
+  if (method == Retraction::Exp) return group_exp(X, V);
+  const at::Tensor Y = X + V;
+  // Both branches are computed (no host sync); where() routes the gradient to the chosen one.
+  const at::Tensor ok = std::get<0>(at::linalg_slogdet(Y.detach())) > 0;
+  return at::where(ok.unsqueeze(-1).unsqueeze(-1), Y, group_exp(X, V));
+}
+
+at::Tensor GLPlus::project(const at::Tensor& X) const {
+  check_shape(X.sizes(), "X");
+  const at::Tensor Xd = X.detach();
+  auto [U, S, Vh] = at::linalg_svd(Xd, /*full_matrices=*/false);
+  const int64_t n = S.size(-1);
+  const at::Tensor floor =
+      (S.select(-1, 0) * (n * eps_of(Xd))).clamp_min(min_singular_value_).clamp_min(
+          Xd.scalar_type() == at::kDouble ? 1e-300 : 1e-37);
+  at::Tensor s = at::maximum(S, floor.unsqueeze(-1));
+  // det X < 0: reflect the smallest singular direction through 0, i.e. flip u_n and set σ_n to
+  // the floor. The sign comes from det U det Vᵀ, which is also defined for singular X.
+  const at::Tensor negative =
+      std::get<0>(at::linalg_slogdet(U)) * std::get<0>(at::linalg_slogdet(Vh)) < 0;
+  at::Tensor sign = at::ones_like(S);
+  sign.select(-1, n - 1).copy_(at::where(negative, -at::ones_like(floor), at::ones_like(floor)));
+  s.select(-1, n - 1).copy_(at::where(negative, floor, s.select(-1, n - 1)));
+  const at::Tensor target = at::matmul(U * (sign * s).unsqueeze(-2), Vh);
+  return X + (target - Xd);  // value: target; derivative: the identity
+}
+
+at::Tensor GLPlus::random(at::IntArrayRef shape, const at::TensorOptions& options) const {
+  at::Tensor X = FixedRank::random(shape, options);
+  const at::Tensor negative = std::get<0>(at::linalg_slogdet(X)) < 0;
+  X.select(-1, 0).mul_(at::where(negative, -at::ones_like(negative, X.options()), at::ones_like(negative, X.options()))
+                           .unsqueeze(-1));
+  return X;
+}
+
+std::string GLPlus::check_point(const at::Tensor& X, double) const {
+  if (!X.defined()) return "the tensor is undefined";
+  std::ostringstream s;
+  if (X.dim() < 2 || X.size(-1) != X.size(-2) || X.size(-1) != rank()) {
+    s << "it must have shape (..., " << rank() << ", " << rank() << "), got " << X.sizes();
+    return s.str();
+  }
+  if (X.numel() == 0) return "";
+  if (!at::isfinite(X).all().item<bool>()) return "it contains NaN or Inf";
+  const at::Tensor sign = std::get<0>(at::linalg_slogdet(X.to(at::kDouble)));
+  if ((sign == 0).any().item<bool>()) return "it is singular (det = 0)";
+  if ((sign < 0).any().item<bool>()) return "its determinant is negative (GL+ needs det > 0)";
+  return "";
+}
+
+}  // namespace mantra::manifolds

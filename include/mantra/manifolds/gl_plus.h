@@ -1,0 +1,39 @@
+// GL+(n) = {X ∈ R^{n×n} : det X > 0}, the identity component of the invertible matrices: an
+// open subset of R^{n×n} (the full-rank case of FixedRank, with a sign), with the Euclidean
+// metric, so proj_tangent and transport are the identity.
+// Retractions: projection (default): X + V, falling back to X expm(X⁻¹V) for the batch
+// entries where det(X + V) <= 0, so a step never leaves GL+; exp: X expm(X⁻¹V), the
+// Lie-group exponential (not the Euclidean geodesic), which always stays in GL+.
+#pragma once
+
+#include <mantra/manifolds/fixed_rank.h>
+
+namespace mantra::manifolds {
+
+class GLPlus : public FixedRank {
+ public:
+  // Matrices (..., n, n). Singular values below max(min_singular_value, n·eps·σ_1) count as
+  // drift: project() lifts them to that floor.
+  explicit GLPlus(int64_t n, double min_singular_value = 0.0);
+  std::string name() const override { return "GLPlus"; }
+
+  at::Tensor proj_tangent(const at::Tensor& X, const at::Tensor& G) const override;
+  std::vector<Retraction> retractions() const override { return {Retraction::Projection, Retraction::Exp}; }
+  at::Tensor transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const override;
+  // The closest point with det > 0 and singular values >= the floor: singular values below it
+  // are lifted to it, and where det X < 0 the smallest one is reflected through 0 (to the
+  // floor). Its derivative is taken as the identity, exact where X already lies in GL+ with
+  // singular values above the floor (where project fixes X).
+  at::Tensor project(const at::Tensor& X) const override;
+  // U diag(s) Vᵀ with Haar U, V, s uniform in [1, 2), one column negated where det < 0.
+  at::Tensor random(at::IntArrayRef shape, const at::TensorOptions& options = {}) const override;
+  std::string check_point(const at::Tensor& X, double atol = 1e-5) const override;
+
+ protected:
+  at::Tensor retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const override;
+
+ private:
+  double min_singular_value_;
+};
+
+}  // namespace mantra::manifolds
