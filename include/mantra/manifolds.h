@@ -7,4 +7,5 @@
 #include <mantra/manifolds/grassmannian.h>
 #include <mantra/manifolds/manifold.h>
 #include <mantra/manifolds/sphere.h>
+#include <mantra/manifolds/spd.h>
 #include <mantra/manifolds/stiefel.h>

@@ -52,6 +52,7 @@ std::vector<Case> all_cases() {
   add("FixedRank3", [] { return std::make_shared<FixedRank>(3, 60, 5); }, {Retraction::Projection}, {{60, 5}});
   add("GLPlus3", [] { return std::make_shared<GLPlus>(3); }, {Retraction::Projection, Retraction::Exp},
       {{3, 3}, {2, 4, 3, 3}});
+  add("SPD", [] { return std::make_shared<SPD>(); }, {Retraction::Exp}, {{4, 4}, {2, 3, 3, 3}, {1, 1}});
   add("GLPlus1", [] { return std::make_shared<GLPlus>(1); }, {Retraction::Projection, Retraction::Exp}, {{5, 1, 1}});
   return cases;
 }
@@ -341,6 +342,81 @@ TEST(GLPlus, ProjectFixesTheSignAndLiftsSmallSingularValues) {
   EXPECT_NEAR(torch::linalg_svdvals(gl.project(singular)).min().item<double>(), 1e-3, 1e-15);
 }
 
+namespace {
+// f(S) for symmetric S through eigh: an independent reference for the SPD tests.
+torch::Tensor spectral(const torch::Tensor& S, const std::function<torch::Tensor(torch::Tensor)>& f) {
+  auto [lambda, Q] = torch::linalg_eigh(S);
+  return torch::matmul(Q * f(lambda).unsqueeze(-2), Q.mT());
+}
+}  // namespace
+
+TEST(SPD, GeodesicMidpointIsTheGeometricMean) {
+  torch::manual_seed(13);
+  SPD spd;
+  torch::Tensor A = spd.random({5, 4, 4}, torch::kFloat64), B = spd.random({5, 4, 4}, torch::kFloat64);
+  torch::Tensor V = spd.log(A, B);
+  EXPECT_LT(max_abs(spd.retract(A, V) - B), 1e-11);  // exp_A(log_A B) = B
+  torch::Tensor mid = spd.retract(A, 0.5 * V);
+  // A#B = A^{1/2}(A^{-1/2} B A^{-1/2})^{1/2}A^{1/2}, and it solves the Riccati equation M A⁻¹ M = B.
+  torch::Tensor Ah = spectral(A, [](torch::Tensor l) { return l.sqrt(); });
+  torch::Tensor Aih = spectral(A, [](torch::Tensor l) { return l.rsqrt(); });
+  torch::Tensor inner = torch::matmul(torch::matmul(Aih, B), Aih);
+  torch::Tensor mean = torch::matmul(torch::matmul(Ah, spectral((inner + inner.mT()) / 2,
+                                                                [](torch::Tensor l) { return l.sqrt(); })), Ah);
+  EXPECT_LT(max_abs(mid - mean), 1e-11);
+  EXPECT_LT(max_abs(torch::matmul(torch::matmul(mid, torch::linalg_inv(A)), mid) - B), 1e-10);
+  // The midpoint halves the distance, and the distance is the norm of the logarithm.
+  EXPECT_LT(max_abs(spd.distance(A, mid) - 0.5 * spd.distance(A, B)), 1e-11);
+  EXPECT_LT(max_abs(spd.distance(A, B) - spd.norm(A, V)), 1e-11);
+  EXPECT_LT(max_abs(spd.distance(A, B) - spd.distance(B, A)), 1e-11);
+}
+
+TEST(SPD, MetricAndDistanceAreAffineInvariant) {
+  torch::manual_seed(14);
+  SPD spd;
+  torch::Tensor X = spd.random({3, 5, 5}, torch::kFloat64), Y = spd.random({3, 5, 5}, torch::kFloat64);
+  torch::Tensor U = spd.proj_tangent(X, torch::randn({3, 5, 5}, torch::kFloat64));
+  torch::Tensor V = spd.proj_tangent(X, torch::randn({3, 5, 5}, torch::kFloat64));
+  torch::Tensor G = torch::randn({3, 5, 5}, torch::kFloat64);
+  auto act = [&](const torch::Tensor& M) { return torch::matmul(torch::matmul(G, M), G.mT()); };
+  EXPECT_LT(max_abs(spd.inner(act(X), act(U), act(V)) - spd.inner(X, U, V)), 1e-9);
+  EXPECT_LT(max_abs(spd.distance(act(X), act(Y)) - spd.distance(X, Y)), 1e-9);
+  // The Riemannian gradient of log det is X (egrad X⁻¹, rgrad X X⁻¹ X).
+  EXPECT_LT(max_abs(spd.egrad_to_rgrad(X, torch::linalg_inv(X)) - X), 1e-12);
+  EXPECT_LT(max_abs(spd.distance(X, X)), 1e-12);
+  torch::Tensor Xg = X.clone().requires_grad_(true);
+  spd.distance(Xg, X).sum().backward();
+  EXPECT_TRUE(torch::isfinite(Xg.grad()).all().item<bool>());
+}
+
+TEST(SPD, ParallelTransportIsAnIsometryAlongTheGeodesic) {
+  torch::manual_seed(15);
+  SPD spd;
+  torch::Tensor X = spd.random({4, 4, 4}, torch::kFloat64);
+  auto tangent = [&] { return spd.proj_tangent(X, torch::randn({4, 4, 4}, torch::kFloat64)); };
+  torch::Tensor v = tangent(), u = tangent(), w = tangent();
+  auto [y, tu] = spd.retract_transport(X, v, u);
+  auto [y2, tw] = spd.retract_transport(X, v, w);
+  EXPECT_LT(max_abs(spd.inner(y, tu, tw) - spd.inner(X, u, w)), 1e-10);
+  EXPECT_LT(max_abs(spd.transport(X, y, u) - tu), 1e-10);  // the general and the fused forms agree
+  auto [y3, tv] = spd.retract_transport(X, v, v);
+  const double h = 1e-6;
+  torch::Tensor velocity = (spd.retract(X, (1 + h) * v) - spd.retract(X, (1 - h) * v)) / (2 * h);
+  EXPECT_LT(max_abs(tv - velocity), 1e-7 * std::max(1.0, max_abs(velocity)));
+}
+
+TEST(SPD, ProjectLiftsEigenvaluesToTheFloor) {
+  SPD spd(SPDOptions().set_min_eigenvalue(1e-3));
+  torch::Tensor A = torch::tensor({{2.0, 1.0}, {0.0, -1.0}}, torch::kFloat64);  // sym: eigenvalues ±√1.25 + 0.5
+  EXPECT_NE(spd.check_point(A).find("not symmetric"), std::string::npos);
+  torch::Tensor P = spd.project(A);
+  EXPECT_EQ(spd.check_point(P, 1e-12), "");
+  torch::Tensor expected = spectral((A + A.t()) / 2, [](torch::Tensor l) { return l.clamp_min(1e-3); });
+  EXPECT_LT(max_abs(P - expected), 1e-14);
+  EXPECT_NEAR(torch::linalg_eigvalsh(P).min().item<double>(), 1e-3, 1e-14);
+  EXPECT_NE(spd.check_point(-torch::eye(3, torch::kFloat64)).find("positive definite"), std::string::npos);
+}
+
 TEST(Manifolds, BadInputsNameTheArgument) {
   auto expect_error = [](const std::function<void()>& f, const std::string& needle) {
     try {
@@ -368,6 +444,10 @@ TEST(Manifolds, BadInputsNameTheArgument) {
   expect_error([] { FixedRank(4).random({2, 3, 5}); }, "argument 'rank' (4) must be at most min(n, k) = 3");
   expect_error([] { FixedRank(4).proj_tangent(torch::ones({3, 5}), torch::ones({3, 5})); }, "argument 'rank'");
   expect_error([] { GLPlus(0); }, "argument 'n'");
+  expect_error([] { SPD().random({3, 4}); }, "argument 'shape' must be square (..., n, n), got shape [3, 4]");
+  expect_error([] { SPD().proj_tangent(torch::ones({3, 4}), torch::ones({3, 4})); }, "argument 'X' must be square");
+  expect_error([] { SPD(SPDOptions().set_min_eigenvalue(-1)); }, "argument 'min_eigenvalue'");
+  EXPECT_NE(SPD().check_point(torch::ones({3, 4})).find("square"), std::string::npos);
   expect_error([] { GLPlus(3).random({3, 4}); }, "argument 'shape' must have shape (..., 3, 3)");
   expect_error([] { GLPlus(3).retract(torch::ones({2, 4}), torch::ones({2, 4})); }, "argument 'X' must have shape");
   EXPECT_NE(FixedRank(4).check_point(torch::ones({3, 5})).find("'rank'"), std::string::npos);
@@ -376,6 +456,7 @@ TEST(Manifolds, BadInputsNameTheArgument) {
   EXPECT_NE(st.check_point(nan).find("NaN"), std::string::npos);
   EXPECT_NE(FixedRank(2).check_point(nan).find("NaN"), std::string::npos);
   EXPECT_NE(GLPlus(3).check_point(nan).find("NaN"), std::string::npos);
+  EXPECT_NE(SPD().check_point(nan).find("NaN"), std::string::npos);
   EXPECT_NE(GLPlus(3).check_point(torch::ones({3, 4})).find("shape"), std::string::npos);
   EXPECT_NE(st.check_point(torch::ones({4, 2})).find("not orthonormal"), std::string::npos);
   EXPECT_NE(Sphere().check_point(torch::ones({4})).find("norm"), std::string::npos);

@@ -1,0 +1,148 @@
+#include "mantra/manifolds/spd.h"
+
+#include <c10/util/Exception.h>
+
+#include <limits>
+#include <sstream>
+
+#include "manifolds/linalg.h"
+
+namespace mantra::manifolds {
+
+using linalg::sym;
+using linalg::sym_funm;
+using linalg::SymFunction;
+
+namespace {
+at::Tensor congruence(const at::Tensor& A, const at::Tensor& M) { return at::matmul(at::matmul(A, M), A); }  // A M A, A symmetric
+}  // namespace
+
+SPD::SPD(SPDOptions options) : options_(options) {
+  TORCH_CHECK_VALUE(options.min_eigenvalue >= 0, "SPD: argument 'min_eigenvalue' must be >= 0, got ",
+                    options.min_eigenvalue);
+}
+
+void SPD::check_shape(at::IntArrayRef shape, const char* arg) const {
+  TORCH_CHECK_VALUE(shape.size() >= 2, name(), ": argument '", arg, "' must have at least 2 dimensions (..., n, n), got shape ",
+                    shape);
+  TORCH_CHECK_VALUE(shape[shape.size() - 1] == shape[shape.size() - 2], name(), ": argument '", arg,
+                    "' must be square (..., n, n), got shape ", shape);
+}
+
+at::Tensor SPD::proj_tangent(const at::Tensor& X, const at::Tensor& G) const {
+  check_same_shape(X, "X", G, "G", name() + ".proj_tangent");
+  check_shape(X.sizes(), "X");
+  return sym(G);
+}
+
+at::Tensor SPD::egrad_to_rgrad(const at::Tensor& X, const at::Tensor& G) const {
+  check_same_shape(X, "X", G, "G", name() + ".egrad_to_rgrad");
+  check_shape(X.sizes(), "X");
+  return sym(at::matmul(at::matmul(X, sym(G)), X));
+}
+
+at::Tensor SPD::retract_with(const at::Tensor& X, const at::Tensor& V, Retraction) const {
+  check_shape(X.sizes(), "X");
+  const at::Tensor S = sym(X);
+  const at::Tensor half = sym_funm(S, SymFunction::Sqrt), ihalf = sym_funm(S, SymFunction::InvSqrt);
+  return sym(congruence(half, sym_funm(sym(congruence(ihalf, sym(V))), SymFunction::Exp)));
+}
+
+at::Tensor SPD::transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const {
+  check_same_shape(X, "X", V, "V", name() + ".transport");
+  check_same_shape(X, "X", Y, "Y", name() + ".transport");
+  check_shape(X.sizes(), "X");
+  const at::Tensor S = sym(X);
+  const at::Tensor half = sym_funm(S, SymFunction::Sqrt), ihalf = sym_funm(S, SymFunction::InvSqrt);
+  // (Y X⁻¹)^{1/2} = X^{1/2} M^{1/2} X^{-1/2} with M = X^{-1/2} Y X^{-1/2}.
+  const at::Tensor Mh = sym_funm(sym(congruence(ihalf, Y)), SymFunction::Sqrt);
+  const at::Tensor E = at::matmul(at::matmul(half, Mh), ihalf);
+  return sym(at::matmul(at::matmul(E, sym(V)), E.mT()));
+}
+
+std::pair<at::Tensor, at::Tensor> SPD::retract_transport(const at::Tensor& X, const at::Tensor& V, const at::Tensor& U,
+                                                         Retraction method) const {
+  check_same_shape(X, "X", U, "U", name() + ".retract_transport");
+  at::Tensor Y = retract(X, V, method);
+  // Along exp_X(V), M = expm(W) with W = X^{-1/2} V X^{-1/2}, so M^{1/2} = expm(W/2): no second root.
+  const at::Tensor S = sym(X);
+  const at::Tensor half = sym_funm(S, SymFunction::Sqrt), ihalf = sym_funm(S, SymFunction::InvSqrt);
+  const at::Tensor Mh = sym_funm(sym(congruence(ihalf, sym(V))) * 0.5, SymFunction::Exp);
+  const at::Tensor E = at::matmul(at::matmul(half, Mh), ihalf);
+  return {Y, sym(at::matmul(at::matmul(E, sym(U)), E.mT()))};
+}
+
+at::Tensor SPD::inner(const at::Tensor& X, const at::Tensor& U, const at::Tensor& V) const {
+  check_same_shape(X, "X", U, "U", name() + ".inner");
+  check_same_shape(X, "X", V, "V", name() + ".inner");
+  const at::Tensor A = at::linalg_solve(X, U), B = at::linalg_solve(X, V);
+  return sum_point(A * B.mT());  // tr(AB)
+}
+
+at::Tensor SPD::project(const at::Tensor& X) const {
+  check_shape(X.sizes(), "X");
+  const at::Tensor S = sym(X);
+  const double eps =
+      X.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon() : std::numeric_limits<float>::epsilon();
+  const at::Tensor floor = (at::linalg_matrix_norm(S.detach()) * (X.size(-1) * eps))
+                               .clamp_min(options_.min_eigenvalue)
+                               .clamp_min(X.scalar_type() == at::kDouble ? 1e-300 : 1e-37);
+  return sym(sym_funm(S, SymFunction::ClampMin, floor));
+}
+
+at::Tensor SPD::random(at::IntArrayRef shape, const at::TensorOptions& options) const {
+  check_shape(shape, "shape");
+  const at::Tensor Q = linalg::qr_positive(at::randn(shape, options));
+  std::vector<int64_t> ls(shape.begin(), shape.end() - 1);
+  const at::Tensor lambda = (0.5 * at::randn(ls, options)).exp();
+  return sym(at::matmul(Q * lambda.unsqueeze(-2), Q.mT()));
+}
+
+at::Tensor SPD::origin(at::IntArrayRef shape, const at::TensorOptions& options) const {
+  check_shape(shape, "shape");
+  return at::eye(shape[shape.size() - 1], options).expand(shape).clone();
+}
+
+std::string SPD::check_point(const at::Tensor& X, double atol) const {
+  if (!X.defined()) return "the tensor is undefined";
+  std::ostringstream s;
+  if (X.dim() < 2 || X.size(-1) != X.size(-2)) {
+    s << "it must be square (..., n, n), got shape " << X.sizes();
+    return s.str();
+  }
+  if (X.numel() == 0) return "";
+  if (!at::isfinite(X).all().item<bool>()) return "it contains NaN or Inf";
+  const at::Tensor Xd = X.to(at::kDouble);
+  const double scale = std::max(1.0, Xd.abs().max().item<double>());
+  const double asym = (Xd - Xd.mT()).abs().max().item<double>();
+  if (asym > atol * scale) {
+    s << "it is not symmetric: max |X − Xᵀ| = " << asym << " > atol·max(1, max|X|) = " << atol * scale;
+    return s.str();
+  }
+  const double lmin = at::linalg_eigvalsh(sym(Xd)).min().item<double>();
+  if (!(lmin > 0)) {
+    s << "it is not positive definite: its smallest eigenvalue is " << lmin;
+    return s.str();
+  }
+  return "";
+}
+
+at::Tensor SPD::log(const at::Tensor& X, const at::Tensor& Y) const {
+  check_same_shape(X, "X", Y, "Y", name() + ".log");
+  check_shape(X.sizes(), "X");
+  const at::Tensor S = sym(X);
+  const at::Tensor half = sym_funm(S, SymFunction::Sqrt), ihalf = sym_funm(S, SymFunction::InvSqrt);
+  return sym(congruence(half, sym_funm(sym(congruence(ihalf, Y)), SymFunction::Log)));
+}
+
+at::Tensor SPD::distance(const at::Tensor& X, const at::Tensor& Y) const {
+  check_same_shape(X, "X", Y, "Y", name() + ".distance");
+  check_shape(X.sizes(), "X");
+  const at::Tensor ihalf = sym_funm(sym(X), SymFunction::InvSqrt);
+  const at::Tensor L = sym_funm(sym(congruence(ihalf, Y)), SymFunction::Log);
+  // The Frobenius norm; the floor inside the root keeps its gradient finite (zero) at X = Y.
+  const at::Tensor sq = (L * L).sum({-2, -1});
+  return at::where(sq > 1e-30, sq.clamp_min(1e-30).sqrt(), at::zeros_like(sq));
+}
+
+}  // namespace mantra::manifolds
