@@ -5,6 +5,7 @@
 #include <mantra/manifolds/fixed_rank.h>
 #include <mantra/manifolds/gl_plus.h>
 #include <mantra/manifolds/grassmannian.h>
+#include <mantra/manifolds/hyperbolic.h>
 #include <mantra/manifolds/manifold.h>
 #include <mantra/manifolds/sphere.h>
 #include <mantra/manifolds/spd.h>

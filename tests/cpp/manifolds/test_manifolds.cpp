@@ -53,6 +53,10 @@ std::vector<Case> all_cases() {
   add("GLPlus3", [] { return std::make_shared<GLPlus>(3); }, {Retraction::Projection, Retraction::Exp},
       {{3, 3}, {2, 4, 3, 3}});
   add("SPD", [] { return std::make_shared<SPD>(); }, {Retraction::Exp}, {{4, 4}, {2, 3, 3, 3}, {1, 1}});
+  add("Lorentz", [] { return std::make_shared<Lorentz>(); }, {Retraction::Exp, Retraction::Projection},
+      {{5}, {3, 4, 3}, {2}});
+  add("PoincareBall", [] { return std::make_shared<PoincareBall>(); }, {Retraction::Exp, Retraction::Projection},
+      {{5}, {3, 4, 2}, {1}});
   add("GLPlus1", [] { return std::make_shared<GLPlus>(1); }, {Retraction::Projection, Retraction::Exp}, {{5, 1, 1}});
   return cases;
 }
@@ -417,6 +421,94 @@ TEST(SPD, ProjectLiftsEigenvaluesToTheFloor) {
   EXPECT_NE(spd.check_point(-torch::eye(3, torch::kFloat64)).find("positive definite"), std::string::npos);
 }
 
+TEST(Hyperbolic, DistancesAgreeBetweenModelsThroughTheIsometry) {
+  torch::manual_seed(16);
+  Lorentz lo;
+  PoincareBall pb;
+  torch::Tensor x = lo.random({50, 4}, torch::kFloat64), y = lo.random({50, 4}, torch::kFloat64);
+  torch::Tensor p = lorentz_to_poincare(x), q = lorentz_to_poincare(y);
+  EXPECT_EQ(pb.check_point(p, 0), "");
+  EXPECT_LT(max_abs(poincare_to_lorentz(p) - x), 1e-12);
+  EXPECT_LT(max_abs(lo.distance(x, y) - pb.distance(p, q)), 1e-12);
+  // arccosh(−⟨x, y⟩_L), the textbook form, agrees away from 0.
+  EXPECT_LT(max_abs(lo.distance(x, y) - torch::acosh(-Lorentz::minkowski(x, y).squeeze(-1))), 1e-10);
+  // Geodesics minimize: d(x, exp_x v) = ‖v‖_x in both models; exp commutes with the isometry.
+  torch::Tensor v = 1.5 * lo.proj_tangent(x, torch::randn({50, 4}, torch::kFloat64));
+  torch::Tensor y2 = lo.retract(x, v, Retraction::Exp);
+  EXPECT_LT(max_abs(lo.distance(x, y2) - lo.norm(x, v)), 1e-10);
+  torch::Tensor u = 0.8 * torch::randn({50, 3}, torch::kFloat64);
+  torch::Tensor q2 = pb.retract(p, u, Retraction::Exp);
+  EXPECT_LT(max_abs(pb.distance(p, q2) - pb.norm(p, u)), 1e-10);
+  // The differential of the isometry carries u to a Lorentz tangent vector with the same norm;
+  // following it by exp gives the same point.
+  const double h = 1e-6;
+  torch::Tensor w = (poincare_to_lorentz(p + h * u) - poincare_to_lorentz(p - h * u)) / (2 * h);
+  EXPECT_LT(max_abs(lo.norm(x, w) - pb.norm(p, u)), 1e-7);
+  EXPECT_LT(max_abs(lorentz_to_poincare(lo.retract(x, w, Retraction::Exp)) - q2), 1e-7);
+}
+
+TEST(Hyperbolic, ParallelTransportIsAnIsometryAlongTheGeodesic) {
+  torch::manual_seed(17);
+  std::vector<std::pair<std::shared_ptr<Hyperbolic>, int64_t>> models = {{std::make_shared<Lorentz>(), 5},
+                                                                         {std::make_shared<PoincareBall>(), 4}};
+  for (auto& [M, d] : models) {
+    torch::Tensor x = M->random({20, d}, torch::kFloat64);
+    auto tangent = [&, &M = M, &d = d] { return M->proj_tangent(x, torch::randn({20, d}, torch::kFloat64)); };
+    torch::Tensor v = 0.5 * tangent(), u = tangent(), w = tangent();
+    auto [y, tu] = M->retract_transport(x, v, u, Retraction::Exp);
+    auto [y2, tw] = M->retract_transport(x, v, w, Retraction::Exp);
+    EXPECT_LT(max_abs(M->inner(y, tu, tw) - M->inner(x, u, w)), 1e-10) << M->name();
+    auto [y3, tv] = M->retract_transport(x, v, v, Retraction::Exp);
+    const double h = 1e-6;
+    torch::Tensor velocity = (M->retract(x, (1 + h) * v) - M->retract(x, (1 - h) * v)) / (2 * h);
+    EXPECT_LT(max_abs(tv - velocity), 1e-7) << M->name();
+  }
+}
+
+TEST(Hyperbolic, OneRiemannianGradientStepOnHalfTheSquaredDistanceReachesTheTarget) {
+  // grad_x d(x, y)²/2 = −log_x(y), so x ← exp_x(−grad) lands on y: checks distance's gradient,
+  // egrad_to_rgrad and exp of each model together.
+  torch::manual_seed(18);
+  std::vector<std::pair<std::shared_ptr<Hyperbolic>, int64_t>> models = {{std::make_shared<Lorentz>(), 4},
+                                                                         {std::make_shared<PoincareBall>(), 3}};
+  for (auto& [M, d] : models) {
+    torch::Tensor x = M->random({10, d}, torch::kFloat64), y = M->random({10, d}, torch::kFloat64);
+    torch::Tensor xg = x.clone().requires_grad_(true);
+    (0.5 * M->distance(xg, y).pow(2)).sum().backward();
+    torch::Tensor rgrad = M->egrad_to_rgrad(x, xg.grad());
+    EXPECT_LT(max_abs(M->retract(x, -rgrad, Retraction::Exp) - y), 1e-9) << M->name();
+    // At x = y the gradient of the distance is finite (zero).
+    torch::Tensor yg = y.clone().requires_grad_(true);
+    M->distance(yg, y).sum().backward();
+    EXPECT_TRUE(torch::isfinite(yg.grad()).all().item<bool>()) << M->name();
+    EXPECT_LT(max_abs(M->distance(y, y)), 1e-7) << M->name();
+  }
+}
+
+TEST(PoincareBall, StaysInsideTheBallInFloat32) {
+  PoincareBall pb;
+  torch::manual_seed(19);
+  torch::Tensor x = pb.random({100, 3}, torch::kFloat32);
+  torch::Tensor v = 50 * torch::randn({100, 3}, torch::kFloat32);
+  for (Retraction r : {Retraction::Exp, Retraction::Projection}) {
+    torch::Tensor y = pb.retract(x, v, r);
+    EXPECT_EQ(pb.check_point(y), "") << to_string(r);
+    // 1 − ‖y‖² computed in float32 stays near 2e-5, far from 0.
+    EXPECT_GT((1 - (y * y).sum(-1)).min().item<double>(), 1.5e-5) << to_string(r);
+    EXPECT_TRUE(torch::isfinite(pb.distance(x, y)).all().item<bool>());
+    EXPECT_TRUE(torch::isfinite(pb.egrad_to_rgrad(y, torch::ones_like(y))).all().item<bool>());
+  }
+  torch::Tensor outside = torch::tensor({3.0f, 4.0f});
+  EXPECT_NE(pb.check_point(outside).find("norm is 5"), std::string::npos) << pb.check_point(outside);
+  EXPECT_NEAR(pb.project(outside).norm().item<double>(), 1 - 1e-5, 1e-7);
+  EXPECT_NEAR(pb.project(outside.to(torch::kFloat64)).norm().item<double>(), 1 - 1e-10, 1e-15);
+  // Lorentz: far points in float32 stay on the hyperboloid to relative precision.
+  Lorentz lo;
+  torch::Tensor z = lo.retract(lo.origin({4}, torch::kFloat32), torch::tensor({0.0f, 8.0f, 0.0f, 0.0f}));
+  EXPECT_EQ(lo.check_point(z, 1e-5), "");
+  EXPECT_NEAR(lo.distance(lo.origin({4}, torch::kFloat32), z).item<double>(), 8.0, 1e-3);
+}
+
 TEST(Manifolds, BadInputsNameTheArgument) {
   auto expect_error = [](const std::function<void()>& f, const std::string& needle) {
     try {
@@ -444,6 +536,9 @@ TEST(Manifolds, BadInputsNameTheArgument) {
   expect_error([] { FixedRank(4).random({2, 3, 5}); }, "argument 'rank' (4) must be at most min(n, k) = 3");
   expect_error([] { FixedRank(4).proj_tangent(torch::ones({3, 5}), torch::ones({3, 5})); }, "argument 'rank'");
   expect_error([] { GLPlus(0); }, "argument 'n'");
+  expect_error([] { Lorentz().random({3, 1}); }, "argument 'shape' must have a last dimension of size d + 1 >= 2");
+  expect_error([] { Lorentz().distance(torch::ones({3}), torch::ones({4})); }, "argument 'Y' must have the shape");
+  expect_error([] { PoincareBall().random({3, 0}); }, "argument 'shape' must have a last dimension of size d >= 1");
   expect_error([] { SPD().random({3, 4}); }, "argument 'shape' must be square (..., n, n), got shape [3, 4]");
   expect_error([] { SPD().proj_tangent(torch::ones({3, 4}), torch::ones({3, 4})); }, "argument 'X' must be square");
   expect_error([] { SPD(SPDOptions().set_min_eigenvalue(-1)); }, "argument 'min_eigenvalue'");
@@ -457,6 +552,10 @@ TEST(Manifolds, BadInputsNameTheArgument) {
   EXPECT_NE(FixedRank(2).check_point(nan).find("NaN"), std::string::npos);
   EXPECT_NE(GLPlus(3).check_point(nan).find("NaN"), std::string::npos);
   EXPECT_NE(SPD().check_point(nan).find("NaN"), std::string::npos);
+  EXPECT_NE(Lorentz().check_point(nan).find("NaN"), std::string::npos);
+  EXPECT_NE(PoincareBall().check_point(nan).find("NaN"), std::string::npos);
+  EXPECT_NE(Lorentz().check_point(-Lorentz().origin({3})).find("x_0"), std::string::npos);
+  EXPECT_NE(Lorentz().check_point(torch::ones({3})).find("differs from −1"), std::string::npos);
   EXPECT_NE(GLPlus(3).check_point(torch::ones({3, 4})).find("shape"), std::string::npos);
   EXPECT_NE(st.check_point(torch::ones({4, 2})).find("not orthonormal"), std::string::npos);
   EXPECT_NE(Sphere().check_point(torch::ones({4})).find("norm"), std::string::npos);
