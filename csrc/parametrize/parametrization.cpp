@@ -11,11 +11,6 @@
 namespace mantra::parametrize {
 
 namespace {
-thread_local int64_t scope_depth = 0;
-thread_local int64_t scope_id = 0;
-int64_t next_scope_id = 1;  // only touched by the outermost scope of a thread
-std::mutex scope_mutex;
-
 // Block-diagonal skew matrix with 2×2 blocks [[0, a], [−a, 0]] (last entry 0 for odd n).
 at::Tensor block_skew(const at::Tensor& a, int64_t n) {
   at::Tensor A = at::zeros({n, n}, a.options());
@@ -29,33 +24,15 @@ at::Tensor block_skew(const at::Tensor& a, int64_t n) {
 
 ParametrizationImpl::ParametrizationImpl(manifolds::ManifoldPtr manifold, std::vector<int64_t> shape,
                                          ParametrizationOptions options, const at::TensorOptions& tensor_options)
-    : manifold_(std::move(manifold)), shape_(std::move(shape)), options_(options) {
+    : ConstraintImpl(std::move(shape)), manifold_(std::move(manifold)), options_(options) {
   TORCH_CHECK_VALUE(manifold_ != nullptr, "Parametrization: argument 'manifold' is null");
-  manifold_->check_shape(shape_, "shape");
-  // Validates the retraction name against the manifold now rather than at the first forward.
-  (void)manifold_->retractions();
-  base = register_buffer("base", manifold_->random(shape_, tensor_options));
-  v = register_parameter("v", at::zeros(shape_, tensor_options));
+  manifold_->check_shape(this->shape(), "shape");
+  base = register_buffer("base", manifold_->random(this->shape(), tensor_options));
+  v = register_parameter("v", at::zeros(this->shape(), tensor_options));
 }
 
 at::Tensor ParametrizationImpl::retract(const at::Tensor& b, const at::Tensor& u) const {
   return manifold_->retract(b, manifold_->proj_tangent(b, u), options_.retraction());
-}
-
-at::Tensor ParametrizationImpl::forward() {
-  if (ParametrizationScope::active()) {
-    const int64_t id = ParametrizationScope::current_id();
-    if (cached_.defined() && cached_scope_ == id && cached_v_version_ == v._version() &&
-        cached_base_version_ == base._version()) {
-      return cached_;
-    }
-    cached_ = retract(base, v);
-    cached_scope_ = id;
-    cached_v_version_ = v._version();
-    cached_base_version_ = base._version();
-    return cached_;
-  }
-  return retract(base, v);
 }
 
 void ParametrizationImpl::rebase() {
@@ -65,19 +42,23 @@ void ParametrizationImpl::rebase() {
   if (options_.reproject_every() > 0 && rebases_ % options_.reproject_every() == 0) X = manifold_->project(X);
   base.copy_(X);
   v.zero_();
-  cached_ = at::Tensor();
+}
+
+std::string ParametrizationImpl::check(const at::Tensor& X) const {
+  return manifold_->check_point(X.detach(), options_.atol());
 }
 
 void ParametrizationImpl::set(const at::Tensor& X) {
-  TORCH_CHECK_VALUE(X.defined() && X.sizes() == at::IntArrayRef(shape_), "Parametrization.set: argument 'X' must have shape ",
-                    at::IntArrayRef(shape_), ", got ", X.defined() ? X.sizes() : at::IntArrayRef{});
-  const std::string why = manifold_->check_point(X.detach(), options_.atol());
+  TORCH_CHECK_VALUE(X.defined() && X.sizes() == at::IntArrayRef(shape()), "Parametrization.set: argument 'X' must have shape ",
+                    at::IntArrayRef(shape()), ", got ", X.defined() ? X.sizes() : at::IntArrayRef{});
+  const std::string why = check(X);
   TORCH_CHECK_VALUE(why.empty(), "Parametrization.set: argument 'X' is not a point of ", manifold_->name(), ": ", why);
-  torch::NoGradGuard no_grad;
-  base.copy_(X);
-  v.zero_();
-  cached_ = at::Tensor();
-  refresh_target(*this);
+  {
+    torch::NoGradGuard no_grad;
+    base.copy_(X);
+    v.zero_();
+  }
+  changed();
 }
 
 void ParametrizationImpl::sample(const std::string& init) {
@@ -85,19 +66,19 @@ void ParametrizationImpl::sample(const std::string& init) {
   const auto options = base.options();
   at::Tensor X;
   if (init == "uniform") {
-    X = manifold_->random(shape_, options);
+    X = manifold_->random(shape(), options);
   } else if (init == "origin") {
-    X = manifold_->origin(shape_, options);
+    X = manifold_->origin(shape(), options);
   } else if (init == "torus" || init == "henaff" || init == "cayley") {
     const auto* st = dynamic_cast<const manifolds::Stiefel*>(manifold_.get());
-    const int64_t n = shape_.back();
-    TORCH_CHECK_VALUE(st != nullptr && shape_.size() >= 2 && shape_[shape_.size() - 2] == n,
+    const int64_t n = shape().back();
+    TORCH_CHECK_VALUE(st != nullptr && shape().size() >= 2 && shape()[shape().size() - 2] == n,
                       "Parametrization.sample: init '", init, "' needs square matrices on SO(n)/O(n), got ",
-                      manifold_->name(), " of shape ", at::IntArrayRef(shape_));
+                      manifold_->name(), " of shape ", at::IntArrayRef(shape()));
     std::vector<at::Tensor> mats;
-    const int64_t batch = at::IntArrayRef(shape_).slice(0, shape_.size() - 2).empty()
+    const int64_t batch = at::IntArrayRef(shape()).slice(0, shape().size() - 2).empty()
                               ? 1
-                              : c10::multiply_integers(at::IntArrayRef(shape_).slice(0, shape_.size() - 2));
+                              : c10::multiply_integers(at::IntArrayRef(shape()).slice(0, shape().size() - 2));
     for (int64_t b = 0; b < batch; ++b) {
       // Angles of the 2×2 rotation blocks; exp of the block-diagonal skew log gives the point.
       at::Tensor a;
@@ -109,37 +90,20 @@ void ParametrizationImpl::sample(const std::string& init) {
       }
       mats.push_back(mantra::expm(block_skew(a, n)).to(options.dtype()));
     }
-    X = at::stack(mats).view(shape_);
+    X = at::stack(mats).view(shape());
   } else {
     TORCH_CHECK_VALUE(false, "Parametrization.sample: argument 'init' must be uniform, origin, torus, henaff or cayley; got '",
                       init, "'");
   }
   base.copy_(X);
   v.zero_();
-  cached_ = at::Tensor();
-  refresh_target(*this);
+  changed();
 }
 
 void ParametrizationImpl::pretty_print(std::ostream& stream) const {
-  stream << "mantra::Parametrization(" << manifold_->name() << ", shape=" << at::IntArrayRef(shape_)
+  stream << "mantra::Parametrization(" << manifold_->name() << ", shape=" << at::IntArrayRef(shape())
          << ", retraction=" << manifolds::to_string(options_.retraction()) << ")";
 }
-
-ParametrizationScope::ParametrizationScope() {
-  if (scope_depth++ == 0) {
-    std::lock_guard<std::mutex> lock(scope_mutex);
-    scope_id = next_scope_id++;
-  }
-}
-
-ParametrizationScope::ParametrizationScope(torch::nn::Module& module) : ParametrizationScope() {
-  refresh(module);
-}
-
-ParametrizationScope::~ParametrizationScope() { --scope_depth; }
-
-bool ParametrizationScope::active() { return scope_depth > 0; }
-int64_t ParametrizationScope::current_id() { return scope_id; }
 
 std::vector<std::pair<std::string, Parametrization>> parametrizations(torch::nn::Module& module) {
   std::vector<std::pair<std::string, Parametrization>> out;

@@ -32,9 +32,9 @@ void install(at::Tensor& target, const at::Tensor& W) {
 
 }  // namespace
 
-Parametrization parametrize(torch::nn::Module& module, const std::string& name, Parametrization p,
-                            ParametrizeOptions options) {
-  TORCH_CHECK_VALUE(!p.is_empty(), "parametrize: argument 'p' is an empty Parametrization");
+void attach(torch::nn::Module& module, const std::string& name, std::shared_ptr<ConstraintImpl> p,
+            ParametrizeOptions options) {
+  TORCH_CHECK_VALUE(p != nullptr, "parametrize: argument 'constraint' is null");
   auto& params = ParameterAccess::of(module);
   if (!params.contains(name)) {
     std::ostringstream names;
@@ -44,7 +44,7 @@ Parametrization parametrize(torch::nn::Module& module, const std::string& name, 
     TORCH_CHECK_VALUE(false, "parametrize: argument 'name': ", module.name(), " has no parameter '", name,
                       "' (its parameters: ", names.str(), ")");
   }
-  TORCH_CHECK_VALUE(!p->target().has_value(), "parametrize: argument 'p' is already attached to '",
+  TORCH_CHECK_VALUE(!p->target().has_value(), "parametrize: argument 'constraint' is already attached to '",
                     p->target()->name, "'");
   at::Tensor target = params[name];
   std::vector<int64_t> shape = target.sizes().vec();
@@ -53,49 +53,49 @@ Parametrization parametrize(torch::nn::Module& module, const std::string& name, 
                       "' has shape ", target.sizes());
     shape = {target.size(0), target.numel() / std::max<int64_t>(target.size(0), 1)};
   }
-  TORCH_CHECK_VALUE(p->shape() == shape, "parametrize: argument 'p' constrains shape ", at::IntArrayRef(p->shape()),
+  TORCH_CHECK_VALUE(p->shape() == shape, "parametrize: argument 'constraint' constrains shape ", at::IntArrayRef(p->shape()),
                     " but '", name, "' ", options.flatten() ? "flattened " : "", "has shape ", at::IntArrayRef(shape));
   {
     torch::NoGradGuard no_grad;
     p->to(target.device(), target.scalar_type());
     const at::Tensor current = target.detach().reshape(shape);
-    if (p->manifold().check_point(current, p->options().atol()).empty()) p->set(current);
+    if (p->check(current).empty()) p->set(current);
   }
   params.erase(name);
   target.requires_grad_(false);  // the tensor now carries W's history, not a leaf's
   p->target() = ParametrizationImpl::Target{target, target.sizes().vec(), name};
-  module.register_module(attachment_name(name), p.ptr());
+  module.register_module(attachment_name(name), p);
   refresh_target(*p);
-  return p;
 }
 
 Parametrization parametrize(torch::nn::Module& module, const std::string& name, manifolds::ManifoldPtr manifold,
-                            ParametrizationOptions options, ParametrizeOptions attach) {
+                            ParametrizationOptions options, ParametrizeOptions attach_options) {
   auto& params = ParameterAccess::of(module);
   TORCH_CHECK_VALUE(params.contains(name), "parametrize: argument 'name': ", module.name(), " has no parameter '",
                     name, "'");
   const at::Tensor& t = params[name];
   std::vector<int64_t> shape = t.sizes().vec();
-  if (attach.flatten() && t.dim() >= 2) shape = {t.size(0), t.numel() / std::max<int64_t>(t.size(0), 1)};
+  if (attach_options.flatten() && t.dim() >= 2) shape = {t.size(0), t.numel() / std::max<int64_t>(t.size(0), 1)};
   Parametrization p(std::move(manifold), shape, options, t.options());
-  return parametrize(module, name, p, attach);
+  attach(module, name, p.ptr(), attach_options);
+  return p;
 }
 
-Parametrization parametrization_of(torch::nn::Module& module, const std::string& name) {
+Constraint constraint_of(torch::nn::Module& module, const std::string& name) {
   for (const auto& child : module.named_children()) {
     if (child.key() == attachment_name(name)) {
-      if (auto p = std::dynamic_pointer_cast<ParametrizationImpl>(child.value())) return Parametrization(p);
+      if (auto p = std::dynamic_pointer_cast<ConstraintImpl>(child.value())) return Constraint(p);
     }
   }
-  return Parametrization(nullptr);
+  return Constraint(nullptr);
 }
 
 bool is_parametrized(torch::nn::Module& module, const std::string& name) {
-  return !parametrization_of(module, name).is_empty();
+  return !constraint_of(module, name).is_empty();
 }
 
 void remove_parametrization(torch::nn::Module& module, const std::string& name) {
-  Parametrization p = parametrization_of(module, name);
+  Constraint p = constraint_of(module, name);
   TORCH_CHECK_VALUE(!p.is_empty(), "remove_parametrization: argument 'name': '", name, "' of ", module.name(),
                     " is not parametrized");
   at::Tensor target = p->target()->tensor;
@@ -110,7 +110,7 @@ void remove_parametrization(torch::nn::Module& module, const std::string& name) 
   p->target().reset();
 }
 
-void refresh_target(ParametrizationImpl& p) {
+void refresh_target(ConstraintImpl& p) {
   auto& t = p.target();
   if (!t.has_value()) return;
   at::Tensor W = p.forward();
@@ -119,7 +119,9 @@ void refresh_target(ParametrizationImpl& p) {
 }
 
 void refresh(torch::nn::Module& module) {
-  for (auto& item : parametrizations(module)) refresh_target(*item.second);
+  for (const auto& item : module.modules()) {
+    if (auto c = std::dynamic_pointer_cast<ConstraintImpl>(item)) refresh_target(*c);
+  }
 }
 
 }  // namespace mantra::parametrize

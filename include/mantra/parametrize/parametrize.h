@@ -1,8 +1,9 @@
-// Attaching a Parametrization to a parameter of any torch::nn module (Linear, Conv2d, RNN
-// weights, …), so that the module's own forward sees the constrained weight.
+// Attaching a constraint (a Parametrization or a composite constraint) to a parameter of any
+// torch::nn module (Linear, Conv2d, RNN weights, …), so that the module's own forward sees
+// the constrained weight.
 //
 // The module keeps its member tensor (e.g. LinearImpl::weight); parametrize() removes it from
-// the module's parameters, registers the Parametrization as a submodule
+// the module's parameters, registers the constraint as a submodule
 // ("parametrization_<name>", holding v and the base buffer), and from then on the member
 // tensor holds φ(v) together with its autograd history, installed by refresh(). refresh()
 // runs when a ParametrizationScope(module) is made, after set()/sample(), and after every
@@ -21,24 +22,30 @@ struct ParametrizeOptions {
   TORCH_ARG(bool, flatten) = false;
 };
 
-// Constrains `module`'s parameter `name` by p. If the current value is already a point of
-// p's manifold it is kept; otherwise p keeps its own (sampled) point. Returns p.
-Parametrization parametrize(torch::nn::Module& module, const std::string& name, Parametrization p,
-                            ParametrizeOptions options = {});
+// Constrains `module`'s parameter `name` by c. If the current value already satisfies the
+// constraint it is kept; otherwise c keeps its own (sampled) value.
+void attach(torch::nn::Module& module, const std::string& name, std::shared_ptr<ConstraintImpl> c,
+            ParametrizeOptions options = {});
+template <typename Impl>
+torch::nn::ModuleHolder<Impl> parametrize(torch::nn::Module& module, const std::string& name,
+                                          torch::nn::ModuleHolder<Impl> c, ParametrizeOptions options = {}) {
+  attach(module, name, c.ptr(), options);
+  return c;
+}
 // Builds the Parametrization from a manifold (shape, dtype and device from the parameter).
 Parametrization parametrize(torch::nn::Module& module, const std::string& name, manifolds::ManifoldPtr manifold,
                             ParametrizationOptions options = {}, ParametrizeOptions attach = {});
 
-// The parametrization attached to `module`'s `name`, or an empty holder.
-Parametrization parametrization_of(torch::nn::Module& module, const std::string& name);
+// The constraint attached to `module`'s `name`, or an empty holder.
+Constraint constraint_of(torch::nn::Module& module, const std::string& name);
 bool is_parametrized(torch::nn::Module& module, const std::string& name);
 
 // Turns `name` back into an ordinary parameter holding the current constrained value.
 void remove_parametrization(torch::nn::Module& module, const std::string& name);
 
-// Recomputes φ(v) for every attached parametrization in `module` and installs it.
+// Recomputes every attached constraint in `module` and installs the values.
 void refresh(torch::nn::Module& module);
-// The same for one parametrization (no-op when it is not attached).
-void refresh_target(ParametrizationImpl& p);
+// The same for one constraint (no-op when it is not attached).
+void refresh_target(ConstraintImpl& c);
 
 }  // namespace mantra::parametrize

@@ -1,0 +1,56 @@
+#include "mantra/parametrize/constraint.h"
+
+#include <torch/torch.h>
+
+#include <mutex>
+
+#include "mantra/parametrize/parametrize.h"
+
+namespace mantra::parametrize {
+
+namespace {
+thread_local int64_t scope_depth = 0;
+thread_local int64_t scope_id = 0;
+std::mutex scope_mutex;
+int64_t next_scope_id = 1;
+}  // namespace
+
+std::vector<std::pair<const void*, uint32_t>> ConstraintImpl::versions() {
+  std::vector<std::pair<const void*, uint32_t>> out;
+  for (const auto& t : parameters()) out.emplace_back(t.unsafeGetTensorImpl(), t._version());
+  for (const auto& t : buffers()) out.emplace_back(t.unsafeGetTensorImpl(), t._version());
+  return out;
+}
+
+at::Tensor ConstraintImpl::forward() {
+  if (!ParametrizationScope::active()) return compute();
+  const int64_t id = ParametrizationScope::current_id();
+  auto now = versions();
+  if (cached_.defined() && cached_scope_ == id && cached_versions_ == now) return cached_;
+  cached_ = compute();
+  cached_scope_ = id;
+  cached_versions_ = std::move(now);
+  return cached_;
+}
+
+void ConstraintImpl::changed() {
+  cached_ = at::Tensor();
+  at::AutoGradMode enable_grad(true);  // the installed tensor must carry its history
+  refresh_target(*this);
+}
+
+ParametrizationScope::ParametrizationScope() {
+  if (scope_depth++ == 0) {
+    std::lock_guard<std::mutex> lock(scope_mutex);
+    scope_id = next_scope_id++;
+  }
+}
+
+ParametrizationScope::ParametrizationScope(torch::nn::Module& module) : ParametrizationScope() { refresh(module); }
+
+ParametrizationScope::~ParametrizationScope() { --scope_depth; }
+
+bool ParametrizationScope::active() { return scope_depth > 0; }
+int64_t ParametrizationScope::current_id() { return scope_id; }
+
+}  // namespace mantra::parametrize
