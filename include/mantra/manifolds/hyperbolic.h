@@ -5,6 +5,9 @@
 //    λ_x = 2 / (1 − ‖x‖²); every vector is tangent.
 // Both: retractions exp (geodesics, with parallel transport) and projection (project(x + v)),
 // and the geodesic distance. lorentz_to_poincare / poincare_to_lorentz are the isometries.
+// Precision: hyperboloid coordinates grow like e^r at distance r from the origin, so Lorentz
+// distances between far points carry an absolute error of about eps·e^{2r}; the ball keeps
+// points within 1 − eps of the boundary (see project()), i.e. within about log(2/eps) of 0.
 #pragma once
 
 #include <mantra/manifolds/manifold.h>
