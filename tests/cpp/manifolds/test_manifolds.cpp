@@ -423,6 +423,27 @@ TEST(SPD, ParallelTransportIsAnIsometryAlongTheGeodesic) {
   EXPECT_LT(max_abs(tv - velocity), 1e-7 * std::max(1.0, max_abs(velocity)));
 }
 
+TEST(SPD, ExpAtTheIdentityIsExpmWithItsGradientAtNearlyRepeatedEigenvalues) {
+  // At X = I the geodesic is expm(V); mantra::expm has its own backward (a Fréchet derivative),
+  // an independent reference for the eigh-based one, here where eigenvalues nearly coincide
+  // and divided differences lose digits.
+  torch::manual_seed(20);
+  SPD spd;
+  torch::Tensor Q = Stiefel().random({4, 4}, torch::kFloat64);
+  torch::Tensor C = torch::randn({4, 4}, torch::kFloat64);
+  for (double delta : {0.0, 1e-13, 1e-11, 1e-9, 1e-7, 1e-4}) {
+    torch::Tensor V0 = torch::matmul(Q * torch::tensor({0.3, 0.3 + delta, 1.0, -2.0}, torch::kFloat64), Q.t());
+    V0 = (V0 + V0.t()) / 2;
+    torch::Tensor V = V0.clone().requires_grad_(true), W = V0.clone().requires_grad_(true);
+    torch::Tensor I = torch::eye(4, torch::kFloat64);
+    torch::Tensor R = spd.retract(I, V), E = mantra::expm(W);
+    EXPECT_LT(max_abs(R - E), 1e-13) << delta;
+    (R * C).sum().backward();
+    (E * ((C + C.t()) / 2)).sum().backward();  // the retraction sees sym(V)
+    EXPECT_LT(max_abs(V.grad() - W.grad()), 1e-10) << "delta " << delta;
+  }
+}
+
 TEST(SPD, ProjectLiftsEigenvaluesToTheFloor) {
   SPD spd(SPDOptions().set_min_eigenvalue(1e-3));
   torch::Tensor A = torch::tensor({{2.0, 1.0}, {0.0, -1.0}}, torch::kFloat64);  // sym: eigenvalues ±√1.25 + 0.5
