@@ -3,6 +3,7 @@
 #include <torch/autograd.h>
 
 #include <cmath>
+#include <limits>
 
 namespace mantra::linalg {
 
@@ -93,7 +94,11 @@ class SymFunm : public torch::autograd::Function<SymFunm> {
     const at::Tensor dfl = eval_df(lambda, f, floor);
     // Divided differences L_ij = (f(λi) − f(λj)) / (λi − λj), f' where λi ≈ λj.
     const at::Tensor diff = lambda.unsqueeze(-1) - lambda.unsqueeze(-2);
-    const at::Tensor scale = at::maximum(lambda.abs().unsqueeze(-1), lambda.abs().unsqueeze(-2)).clamp_min(1.0);
+    // Sqrt, InvSqrt, Log vary on the scale of λ itself (closeness is relative); the others on
+    // a unit scale (closeness is absolute near 0, where f(λi) − f(λj) would round to 0).
+    const bool relative = f == SymFunction::Sqrt || f == SymFunction::InvSqrt || f == SymFunction::Log;
+    const at::Tensor scale = at::maximum(lambda.abs().unsqueeze(-1), lambda.abs().unsqueeze(-2))
+                                 .clamp_min(relative ? std::numeric_limits<double>::min() : 1.0);
     // Balance the two errors: a divided difference loses eps/|λi − λj| relative, the mean of
     // the derivatives (trapezoid) errs by O(|λi − λj|²); they meet near eps^{1/3}.
     const double tol = lambda.scalar_type() == at::kDouble ? 6e-6 : 5e-3;

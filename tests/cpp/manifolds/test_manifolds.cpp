@@ -444,6 +444,24 @@ TEST(SPD, ExpAtTheIdentityIsExpmWithItsGradientAtNearlyRepeatedEigenvalues) {
   }
 }
 
+TEST(SPD, GradientsStayAccurateForSmallEigenvalues) {
+  // Square roots of a matrix with eigenvalues 1e-6 and 3e-6 (close in absolute, far in
+  // relative terms): the gradient of the exp retraction matches central differences.
+  torch::manual_seed(21);
+  SPD spd;
+  torch::Tensor Q = Stiefel().random({3, 3}, torch::kFloat64);
+  torch::Tensor X = torch::matmul(Q * torch::tensor({1e-6, 3e-6, 1.0}, torch::kFloat64), Q.t());
+  X = (X + X.t()) / 2;
+  torch::Tensor V0 = 1e-7 * spd.proj_tangent(X, torch::randn({3, 3}, torch::kFloat64));
+  torch::Tensor C = torch::randn({3, 3}, torch::kFloat64), D = torch::randn({3, 3}, torch::kFloat64);
+  torch::Tensor Xg = X.clone().requires_grad_(true);
+  (spd.retract(Xg, V0) * C).sum().backward();
+  const double h = 1e-11;
+  const double fd = ((spd.retract(X + h * (D + D.t()), V0) - spd.retract(X - h * (D + D.t()), V0)) * C).sum().item<double>() / (2 * h);
+  const double ad = (Xg.grad() * (D + D.t())).sum().item<double>();
+  EXPECT_NEAR(ad, fd, 1e-4 * std::abs(fd));
+}
+
 TEST(SPD, ProjectLiftsEigenvaluesToTheFloor) {
   SPD spd(SPDOptions().set_min_eigenvalue(1e-3));
   torch::Tensor A = torch::tensor({{2.0, 1.0}, {0.0, -1.0}}, torch::kFloat64);  // sym: eigenvalues ±√1.25 + 0.5
