@@ -23,7 +23,9 @@ DynamicTrivialization::DynamicTrivialization(std::shared_ptr<torch::optim::Optim
                       "' (build the optimizer from model->parameters() after parametrizing)");
     parametrizations_.push_back(item.second);
   }
-  TORCH_CHECK_VALUE(!parametrizations_.empty(), "DynamicTrivialization: argument 'model' has no parametrizations");
+  bool constrained = !parametrizations_.empty();
+  for (const auto& m : model.modules()) constrained = constrained || std::dynamic_pointer_cast<parametrize::ConstraintImpl>(m);
+  TORCH_CHECK_VALUE(constrained, "DynamicTrivialization: argument 'model' has no constraints (use parametrize() first)");
 }
 
 at::Tensor DynamicTrivialization::step(torch::optim::Optimizer::LossClosure closure) {

@@ -2,5 +2,6 @@
 #pragma once
 
 #include <mantra/parametrize/constraint.h>
+#include <mantra/parametrize/constraints.h>
 #include <mantra/parametrize/parametrization.h>
 #include <mantra/parametrize/parametrize.h>

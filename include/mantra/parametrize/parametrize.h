@@ -26,9 +26,9 @@ struct ParametrizeOptions {
 // constraint it is kept; otherwise c keeps its own (sampled) value.
 void attach(torch::nn::Module& module, const std::string& name, std::shared_ptr<ConstraintImpl> c,
             ParametrizeOptions options = {});
-template <typename Impl>
-torch::nn::ModuleHolder<Impl> parametrize(torch::nn::Module& module, const std::string& name,
-                                          torch::nn::ModuleHolder<Impl> c, ParametrizeOptions options = {}) {
+// (Holder: a module holder of a constraint, e.g. Parametrization or Spectral.)
+template <typename Holder, typename = decltype(std::declval<Holder&>().ptr())>
+Holder parametrize(torch::nn::Module& module, const std::string& name, Holder c, ParametrizeOptions options = {}) {
   attach(module, name, c.ptr(), options);
   return c;
 }

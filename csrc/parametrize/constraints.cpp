@@ -1,0 +1,332 @@
+#include "mantra/parametrize/constraints.h"
+
+#include <torch/torch.h>
+
+#include <sstream>
+
+#include "manifolds/linalg.h"
+#include "mantra/manifolds.h"
+
+namespace mantra::parametrize {
+
+using manifolds::Retraction;
+
+namespace {
+
+std::vector<int64_t> with_last_two(std::vector<int64_t> shape, int64_t a, int64_t b) {
+  shape[shape.size() - 2] = a;
+  shape[shape.size() - 1] = b;
+  return shape;
+}
+
+const at::Tensor& parameter_of(torch::nn::Module& module, const std::string& name, const char* fn) {
+  auto params = module.named_parameters(/*recurse=*/false);
+  const at::Tensor* t = params.find(name);
+  TORCH_CHECK_VALUE(t != nullptr, fn, ": argument 'name': ", module.name(), " has no parameter '", name, "'");
+  return *t;
+}
+
+void require_matrix(const at::Tensor& t, const std::string& name, const char* fn, bool square) {
+  TORCH_CHECK_VALUE(t.dim() >= 2, fn, ": '", name, "' must have at least 2 dimensions (..., n, k), got shape ", t.sizes());
+  TORCH_CHECK_VALUE(!square || t.size(-1) == t.size(-2), fn, ": '", name, "' must be square (..., n, n), got shape ",
+                    t.sizes());
+}
+
+Parametrization on_manifold(torch::nn::Module& module, const std::string& name, manifolds::ManifoldPtr m,
+                            Retraction r = Retraction::Default) {
+  return parametrize(module, name, std::move(m), ParametrizationOptions().retraction(r));
+}
+
+Retraction triv_to_retraction(const std::string& triv, const char* fn) {
+  TORCH_CHECK_VALUE(triv == "expm" || triv == "exp" || triv == "cayley" || triv == "qr" || triv == "polar", fn,
+                    ": argument 'triv' must be expm, cayley, qr or polar, got '", triv, "'");
+  return manifolds::retraction_from_string(triv, "triv");
+}
+
+Spectral spectral(torch::nn::Module& module, const std::string& name, const char* fn, SpectralOptions options) {
+  const at::Tensor& t = parameter_of(module, name, fn);
+  require_matrix(t, name, fn, options.symmetric());
+  return parametrize(module, name, Spectral(t.sizes().vec(), options, t.options()));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Spectral
+
+SpectralImpl::SpectralImpl(std::vector<int64_t> shape, SpectralOptions options, const at::TensorOptions& tensor_options)
+    : ConstraintImpl(shape), options_(options) {
+  TORCH_CHECK_VALUE(shape.size() >= 2, "Spectral: argument 'shape' must have at least 2 dimensions, got ",
+                    at::IntArrayRef(shape));
+  const int64_t n = shape[shape.size() - 2], k = shape[shape.size() - 1];
+  const int64_t r = options.rank();
+  TORCH_CHECK_VALUE(!options.symmetric() || n == k, "Spectral: a symmetric constraint needs square matrices, got shape ",
+                    at::IntArrayRef(shape));
+  TORCH_CHECK_VALUE(r >= 1 && r <= std::min(n, k), "Spectral: argument 'rank' must be in [1, min(n, k) = ",
+                    std::min(n, k), "], got ", r);
+  TORCH_CHECK_VALUE(options.map() != SpectrumMap::NearOne || (options.lambda() > 0 && options.lambda() < 1),
+                    "Spectral: argument 'lambda' must be in (0, 1), got ", options.lambda());
+  auto stiefel = std::make_shared<manifolds::Stiefel>();
+  const auto p_options = ParametrizationOptions().retraction(options.retraction());
+  U = register_module("U", Parametrization(stiefel, with_last_two(shape, n, r), p_options, tensor_options));
+  if (!options.symmetric()) {
+    V = register_module("V", Parametrization(stiefel, with_last_two(shape, k, r), p_options, tensor_options));
+  }
+  std::vector<int64_t> s_shape(shape.begin(), shape.end() - 2);
+  s_shape.push_back(r);
+  s = register_parameter("s", at::zeros(s_shape, tensor_options));
+  sample("uniform");
+}
+
+at::Tensor SpectralImpl::spectrum(const at::Tensor& x) const {
+  switch (options_.map()) {
+    case SpectrumMap::Identity: return x;
+    case SpectrumMap::Positive: return at::softplus(x) + options_.eps();
+    case SpectrumMap::Square: return x * x;
+    case SpectrumMap::NearOne: return 1 + options_.lambda() * at::tanh(x);
+  }
+  return x;
+}
+
+at::Tensor SpectralImpl::inverse_spectrum(const at::Tensor& sigma) const {
+  switch (options_.map()) {
+    case SpectrumMap::Identity: return sigma;
+    // softplus⁻¹(y) = y + log(1 − e^{−y}), stable for large y.
+    case SpectrumMap::Positive: {
+      const at::Tensor y = (sigma - options_.eps()).clamp_min(1e-30);
+      return y + at::log(-at::expm1(-y));
+    }
+    case SpectrumMap::Square: return sigma.clamp_min(0).sqrt();
+    case SpectrumMap::NearOne: return at::atanh(((sigma - 1) / options_.lambda()).clamp(-1 + 1e-7, 1 - 1e-7));
+  }
+  return sigma;
+}
+
+at::Tensor SpectralImpl::compute() {
+  const at::Tensor Uf = U->forward();
+  const at::Tensor scaled = Uf * spectrum(s).unsqueeze(-2);
+  return at::matmul(scaled, (options_.symmetric() ? Uf : V->forward()).mT());
+}
+
+std::string SpectralImpl::check(const at::Tensor& X) const {
+  std::ostringstream why;
+  if (X.sizes() != at::IntArrayRef(shape())) {
+    why << "it must have shape " << at::IntArrayRef(shape()) << ", got " << X.sizes();
+    return why.str();
+  }
+  if (!at::isfinite(X).all().item<bool>()) return "it contains NaN or Inf";
+  const at::Tensor Xd = X.detach().to(at::kDouble);
+  const double atol = options_.atol();
+  at::Tensor sigma;  // descending
+  if (options_.symmetric()) {
+    const double asym = (Xd - Xd.mT()).abs().max().item<double>();
+    if (asym > atol) {
+      why << "it is not symmetric: max |X − Xᵀ| = " << asym;
+      return why.str();
+    }
+    sigma = at::linalg_eigvalsh(Xd).flip(-1);
+    const double lowest = sigma.min().item<double>();
+    if (lowest < -atol) {
+      why << "it has a negative eigenvalue " << lowest;
+      return why.str();
+    }
+  } else {
+    sigma = at::linalg_svdvals(Xd);
+  }
+  const int64_t r = options_.rank(), full = sigma.size(-1);
+  const at::Tensor top = sigma.select(-1, 0).clamp_min(1.0);
+  if (r < full) {
+    const double excess = (sigma.select(-1, r) / top).max().item<double>();
+    if (excess > atol) {
+      why << "its rank exceeds " << r << ": singular value " << r + 1 << " is " << excess << " (relative)";
+      return why.str();
+    }
+  }
+  const at::Tensor kept = sigma.narrow(-1, 0, r);
+  if (options_.map() == SpectrumMap::Positive && (kept.select(-1, r - 1) / top).min().item<double>() <= atol) {
+    why << "its rank is below " << r;
+    return why.str();
+  }
+  if (options_.map() == SpectrumMap::NearOne) {
+    const double dev = (kept - 1).abs().max().item<double>();
+    if (dev >= options_.lambda()) {
+      why << "a singular value differs from 1 by " << dev << " >= lambda = " << options_.lambda();
+      return why.str();
+    }
+  }
+  return "";
+}
+
+void SpectralImpl::set(const at::Tensor& X) {
+  const std::string why = check(X);
+  TORCH_CHECK_VALUE(why.empty(), "Spectral.set: argument 'X' violates the constraint: ", why);
+  torch::NoGradGuard no_grad;
+  const int64_t r = options_.rank();
+  if (options_.symmetric()) {
+    auto [lambda, Q] = at::linalg_eigh(X.detach());
+    U->set(Q.flip(-1).narrow(-1, 0, r));
+    s.copy_(inverse_spectrum(lambda.flip(-1).narrow(-1, 0, r)));
+  } else {
+    auto [Us, S, Vh] = at::linalg_svd(X.detach(), /*full_matrices=*/false);
+    U->set(Us.narrow(-1, 0, r));
+    V->set(Vh.mT().narrow(-1, 0, r));
+    s.copy_(inverse_spectrum(S.narrow(-1, 0, r)));
+  }
+  changed();
+}
+
+void SpectralImpl::sample(const std::string& init) {
+  TORCH_CHECK_VALUE(init == "uniform", "Spectral.sample: argument 'init' must be 'uniform', got '", init, "'");
+  {
+    torch::NoGradGuard no_grad;
+    U->sample("uniform");
+    if (!V.is_empty()) V->sample("uniform");
+    // Singular values 1: the point U Vᵀ (U Uᵀ when symmetric), well conditioned.
+    s.copy_(inverse_spectrum(at::ones_like(s)));
+  }
+  changed();
+}
+
+void SpectralImpl::pretty_print(std::ostream& stream) const {
+  stream << "mantra::Spectral(shape=" << at::IntArrayRef(shape()) << ", rank=" << options_.rank()
+         << (options_.symmetric() ? ", symmetric" : "") << ")";
+}
+
+// ---------------------------------------------------------------- LinearMap
+
+LinearMapImpl::LinearMapImpl(std::vector<int64_t> shape, bool skew, const at::TensorOptions& tensor_options, double atol)
+    : ConstraintImpl(shape), skew_(skew), atol_(atol) {
+  TORCH_CHECK_VALUE(shape.size() >= 2 && shape[shape.size() - 1] == shape[shape.size() - 2], skew ? "skew" : "symmetric",
+                    ": argument 'shape' must be square (..., n, n), got ", at::IntArrayRef(shape));
+  v = register_parameter("v", at::zeros(shape, tensor_options));
+  sample("uniform");
+}
+
+at::Tensor LinearMapImpl::compute() { return skew_ ? linalg::skew(v) : linalg::sym(v); }
+
+std::string LinearMapImpl::check(const at::Tensor& X) const {
+  std::ostringstream why;
+  if (X.sizes() != at::IntArrayRef(shape())) {
+    why << "it must have shape " << at::IntArrayRef(shape()) << ", got " << X.sizes();
+    return why.str();
+  }
+  const double defect = (skew_ ? X + X.mT() : X - X.mT()).abs().max().item<double>();
+  if (!(defect <= atol_)) {
+    why << "it is not " << (skew_ ? "skew-symmetric: max |X + Xᵀ| = " : "symmetric: max |X − Xᵀ| = ") << defect;
+    return why.str();
+  }
+  return "";
+}
+
+void LinearMapImpl::set(const at::Tensor& X) {
+  const std::string why = check(X);
+  TORCH_CHECK_VALUE(why.empty(), skew_ ? "skew" : "symmetric", ".set: argument 'X' violates the constraint: ", why);
+  {
+    torch::NoGradGuard no_grad;
+    v.copy_(X);
+  }
+  changed();
+}
+
+void LinearMapImpl::sample(const std::string& init) {
+  TORCH_CHECK_VALUE(init == "uniform", "LinearMap.sample: argument 'init' must be 'uniform', got '", init, "'");
+  {
+    torch::NoGradGuard no_grad;
+    v.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(shape().back())));
+  }
+  changed();
+}
+
+void LinearMapImpl::pretty_print(std::ostream& stream) const {
+  stream << "mantra::LinearMap(" << (skew_ ? "skew" : "symmetric") << ", shape=" << at::IntArrayRef(shape()) << ")";
+}
+
+// ---------------------------------------------------------------- geotorch-style functions
+
+Parametrization orthogonal(torch::nn::Module& module, const std::string& name, const std::string& triv) {
+  const at::Tensor& t = parameter_of(module, name, "orthogonal");
+  require_matrix(t, name, "orthogonal", false);
+  const bool square = t.size(-1) == t.size(-2);
+  return on_manifold(module, name,
+                     std::make_shared<manifolds::Stiefel>(manifolds::StiefelOptions().set_special(square)),
+                     triv_to_retraction(triv, "orthogonal"));
+}
+
+Parametrization grassmannian(torch::nn::Module& module, const std::string& name, const std::string& triv) {
+  require_matrix(parameter_of(module, name, "grassmannian"), name, "grassmannian", false);
+  return on_manifold(module, name, std::make_shared<manifolds::Grassmannian>(), triv_to_retraction(triv, "grassmannian"));
+}
+
+Parametrization sphere(torch::nn::Module& module, const std::string& name) {
+  parameter_of(module, name, "sphere");
+  return on_manifold(module, name, std::make_shared<manifolds::Sphere>());
+}
+
+Parametrization oblique(torch::nn::Module& module, const std::string& name) {
+  require_matrix(parameter_of(module, name, "oblique"), name, "oblique", false);
+  return on_manifold(module, name, std::make_shared<manifolds::Oblique>());
+}
+
+Parametrization positive_definite(torch::nn::Module& module, const std::string& name) {
+  require_matrix(parameter_of(module, name, "positive_definite"), name, "positive_definite", true);
+  return on_manifold(module, name, std::make_shared<manifolds::SPD>());
+}
+
+Parametrization invertible(torch::nn::Module& module, const std::string& name) {
+  const at::Tensor& t = parameter_of(module, name, "invertible");
+  require_matrix(t, name, "invertible", true);
+  return on_manifold(module, name, std::make_shared<manifolds::GLPlus>(t.size(-1)));
+}
+
+Parametrization hyperbolic(torch::nn::Module& module, const std::string& name, const std::string& model) {
+  parameter_of(module, name, "hyperbolic");
+  TORCH_CHECK_VALUE(model == "lorentz" || model == "poincare",
+                    "hyperbolic: argument 'model' must be 'lorentz' or 'poincare', got '", model, "'");
+  if (model == "lorentz") return on_manifold(module, name, std::make_shared<manifolds::Lorentz>());
+  return on_manifold(module, name, std::make_shared<manifolds::PoincareBall>());
+}
+
+Spectral low_rank(torch::nn::Module& module, const std::string& name, int64_t rank) {
+  return spectral(module, name, "low_rank", SpectralOptions().rank(rank).map(SpectrumMap::Identity));
+}
+
+Spectral fixed_rank(torch::nn::Module& module, const std::string& name, int64_t rank) {
+  return spectral(module, name, "fixed_rank", SpectralOptions().rank(rank).map(SpectrumMap::Positive));
+}
+
+Spectral positive_semidefinite(torch::nn::Module& module, const std::string& name) {
+  const at::Tensor& t = parameter_of(module, name, "positive_semidefinite");
+  require_matrix(t, name, "positive_semidefinite", true);
+  return spectral(module, name, "positive_semidefinite",
+                  SpectralOptions().rank(t.size(-1)).symmetric(true).map(SpectrumMap::Square));
+}
+
+Spectral positive_semidefinite_low_rank(torch::nn::Module& module, const std::string& name, int64_t rank) {
+  return spectral(module, name, "positive_semidefinite_low_rank",
+                  SpectralOptions().rank(rank).symmetric(true).map(SpectrumMap::Square));
+}
+
+Spectral positive_semidefinite_fixed_rank(torch::nn::Module& module, const std::string& name, int64_t rank) {
+  return spectral(module, name, "positive_semidefinite_fixed_rank",
+                  SpectralOptions().rank(rank).symmetric(true).map(SpectrumMap::Positive));
+}
+
+Spectral almost_orthogonal(torch::nn::Module& module, const std::string& name, double lambda) {
+  const at::Tensor& t = parameter_of(module, name, "almost_orthogonal");
+  require_matrix(t, name, "almost_orthogonal", false);
+  return spectral(module, name, "almost_orthogonal",
+                  SpectralOptions().rank(std::min(t.size(-1), t.size(-2))).map(SpectrumMap::NearOne).lambda(lambda));
+}
+
+LinearMap symmetric(torch::nn::Module& module, const std::string& name) {
+  const at::Tensor& t = parameter_of(module, name, "symmetric");
+  require_matrix(t, name, "symmetric", true);
+  return parametrize(module, name, LinearMap(t.sizes().vec(), /*skew=*/false, t.options()));
+}
+
+LinearMap skew(torch::nn::Module& module, const std::string& name) {
+  const at::Tensor& t = parameter_of(module, name, "skew");
+  require_matrix(t, name, "skew", true);
+  return parametrize(module, name, LinearMap(t.sizes().vec(), /*skew=*/true, t.options()));
+}
+
+}  // namespace mantra::parametrize

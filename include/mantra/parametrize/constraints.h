@@ -1,0 +1,105 @@
+// Constraints with geotorch's names, attached to any torch::nn module's parameter:
+//   mantra::parametrize::orthogonal(*linear, "weight", "cayley");
+// and the composite constraints they use.
+//
+// | constraint                          | value                              | built on                      |
+// | orthogonal(triv)                    | SO(n) if square, else Stiefel       | Parametrization (exp, cayley, qr, polar) |
+// | grassmannian, sphere, oblique       | the manifold                        | Parametrization               |
+// | positive_definite                   | SPD (affine-invariant exp)          | Parametrization               |
+// | invertible                          | GL+(n), det > 0                     | Parametrization               |
+// | hyperbolic(model)                   | Lorentz / Poincaré ball (last dim)  | Parametrization               |
+// | low_rank(r)                         | U diag(s) Vᵀ, rank ≤ r              | Spectral                      |
+// | fixed_rank(r)                       | U diag(softplus(s)+ε) Vᵀ, rank = r  | Spectral                      |
+// | positive_semidefinite(_low_rank(r)) | U diag(s²) Uᵀ                       | Spectral (symmetric)          |
+// | positive_semidefinite_fixed_rank(r) | U diag(softplus(s)+ε) Uᵀ            | Spectral (symmetric)          |
+// | almost_orthogonal(λ)                | U diag(1 + λ tanh(s)) Vᵀ            | Spectral                      |
+// | symmetric, skew                     | (v + vᵀ)/2, (v − vᵀ)/2              | LinearMap                     |
+// U and V are Stiefel Parametrizations, so DynamicTrivialization rebases them too.
+#pragma once
+
+#include <mantra/parametrize/parametrization.h>
+#include <mantra/parametrize/parametrize.h>
+
+namespace mantra::parametrize {
+
+// How singular values (eigenvalues when symmetric) are made from the free vector s.
+enum class SpectrumMap {
+  Identity,   // σ = s (rank ≤ r, any sign)
+  Positive,   // σ = softplus(s) + eps (exactly rank r)
+  Square,     // σ = s² (positive semidefinite, rank ≤ r)
+  NearOne,    // σ = 1 + λ tanh(s) (singular values in (1 − λ, 1 + λ))
+};
+
+struct SpectralOptions {
+  TORCH_ARG(int64_t, rank) = 1;
+  TORCH_ARG(bool, symmetric) = false;  // U diag(σ) Uᵀ
+  TORCH_ARG(SpectrumMap, map) = SpectrumMap::Identity;
+  TORCH_ARG(double, lambda) = 0.1;   // NearOne
+  TORCH_ARG(double, eps) = 1e-5;     // Positive
+  TORCH_ARG(manifolds::Retraction, retraction) = manifolds::Retraction::Exp;
+  TORCH_ARG(double, atol) = 1e-5;    // tolerance of set()/check()
+};
+
+// X = U diag(f(s)) Vᵀ for tensors of shape (..., n, k).
+class SpectralImpl : public ConstraintImpl {
+ public:
+  SpectralImpl(std::vector<int64_t> shape, SpectralOptions options,
+               const at::TensorOptions& tensor_options = at::TensorOptions().dtype(at::kFloat));
+  void set(const at::Tensor& X) override;
+  void sample(const std::string& init = "uniform") override;
+  std::string check(const at::Tensor& X) const override;
+  const SpectralOptions& options() const { return options_; }
+  void pretty_print(std::ostream& stream) const override;
+
+  Parametrization U{nullptr}, V{nullptr};  // V is empty when symmetric
+  at::Tensor s;
+
+ protected:
+  at::Tensor compute() override;
+
+ private:
+  at::Tensor spectrum(const at::Tensor& s) const;
+  at::Tensor inverse_spectrum(const at::Tensor& sigma) const;
+  SpectralOptions options_;
+};
+TORCH_MODULE(Spectral);
+
+// X = (v + vᵀ)/2 or (v − vᵀ)/2: symmetric or skew-symmetric matrices.
+class LinearMapImpl : public ConstraintImpl {
+ public:
+  LinearMapImpl(std::vector<int64_t> shape, bool skew,
+                const at::TensorOptions& tensor_options = at::TensorOptions().dtype(at::kFloat), double atol = 1e-5);
+  void set(const at::Tensor& X) override;
+  void sample(const std::string& init = "uniform") override;
+  std::string check(const at::Tensor& X) const override;
+  void pretty_print(std::ostream& stream) const override;
+  at::Tensor v;
+
+ protected:
+  at::Tensor compute() override;
+
+ private:
+  bool skew_;
+  double atol_;
+};
+TORCH_MODULE(LinearMap);
+
+// ---------------------------------------------------------------- geotorch-style functions
+// Each constrains module.name and returns the attached constraint.
+Parametrization orthogonal(torch::nn::Module& module, const std::string& name, const std::string& triv = "expm");
+Parametrization grassmannian(torch::nn::Module& module, const std::string& name, const std::string& triv = "expm");
+Parametrization sphere(torch::nn::Module& module, const std::string& name);
+Parametrization oblique(torch::nn::Module& module, const std::string& name);
+Parametrization positive_definite(torch::nn::Module& module, const std::string& name);
+Parametrization invertible(torch::nn::Module& module, const std::string& name);
+Parametrization hyperbolic(torch::nn::Module& module, const std::string& name, const std::string& model = "lorentz");
+Spectral low_rank(torch::nn::Module& module, const std::string& name, int64_t rank);
+Spectral fixed_rank(torch::nn::Module& module, const std::string& name, int64_t rank);
+Spectral positive_semidefinite(torch::nn::Module& module, const std::string& name);
+Spectral positive_semidefinite_low_rank(torch::nn::Module& module, const std::string& name, int64_t rank);
+Spectral positive_semidefinite_fixed_rank(torch::nn::Module& module, const std::string& name, int64_t rank);
+Spectral almost_orthogonal(torch::nn::Module& module, const std::string& name, double lambda);
+LinearMap symmetric(torch::nn::Module& module, const std::string& name);
+LinearMap skew(torch::nn::Module& module, const std::string& name);
+
+}  // namespace mantra::parametrize

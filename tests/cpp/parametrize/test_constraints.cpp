@@ -1,0 +1,160 @@
+// Every geotorch-style constraint on representative shapes (square, tall, wide, batched conv
+// kernels) in float32 and float64: the weight satisfies the constraint after attaching, after
+// assignment (which round-trips), and after 100 steps of Adam with dynamic trivialization; a
+// rebase does not move it; bad arguments are clear errors.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <mantra/mantra.h>
+
+#include <functional>
+
+using namespace mantra;
+namespace pz = mantra::parametrize;
+
+namespace {
+
+struct ConstraintCase {
+  std::string name;
+  std::function<pz::Constraint(torch::nn::Module&)> attach;
+  bool needs_square;
+};
+
+std::vector<ConstraintCase> constraint_cases() {
+  auto wrap = [](auto holder) { return pz::Constraint(std::static_pointer_cast<pz::ConstraintImpl>(holder.ptr())); };
+  return {
+      {"orthogonal_expm", [=](torch::nn::Module& m) { return wrap(pz::orthogonal(m, "weight", "expm")); }, false},
+      {"orthogonal_cayley", [=](torch::nn::Module& m) { return wrap(pz::orthogonal(m, "weight", "cayley")); }, false},
+      {"orthogonal_qr", [=](torch::nn::Module& m) { return wrap(pz::orthogonal(m, "weight", "qr")); }, false},
+      {"orthogonal_polar", [=](torch::nn::Module& m) { return wrap(pz::orthogonal(m, "weight", "polar")); }, false},
+      {"grassmannian", [=](torch::nn::Module& m) { return wrap(pz::grassmannian(m, "weight")); }, false},
+      {"sphere", [=](torch::nn::Module& m) { return wrap(pz::sphere(m, "weight")); }, false},
+      {"oblique", [=](torch::nn::Module& m) { return wrap(pz::oblique(m, "weight")); }, false},
+      {"low_rank", [=](torch::nn::Module& m) { return wrap(pz::low_rank(m, "weight", 2)); }, false},
+      {"fixed_rank", [=](torch::nn::Module& m) { return wrap(pz::fixed_rank(m, "weight", 2)); }, false},
+      {"almost_orthogonal", [=](torch::nn::Module& m) { return wrap(pz::almost_orthogonal(m, "weight", 0.3)); }, false},
+      {"hyperbolic_lorentz", [=](torch::nn::Module& m) { return wrap(pz::hyperbolic(m, "weight", "lorentz")); }, false},
+      {"hyperbolic_poincare", [=](torch::nn::Module& m) { return wrap(pz::hyperbolic(m, "weight", "poincare")); }, false},
+      {"positive_definite", [=](torch::nn::Module& m) { return wrap(pz::positive_definite(m, "weight")); }, true},
+      {"positive_semidefinite", [=](torch::nn::Module& m) { return wrap(pz::positive_semidefinite(m, "weight")); }, true},
+      {"psd_low_rank", [=](torch::nn::Module& m) { return wrap(pz::positive_semidefinite_low_rank(m, "weight", 2)); }, true},
+      {"psd_fixed_rank", [=](torch::nn::Module& m) { return wrap(pz::positive_semidefinite_fixed_rank(m, "weight", 2)); }, true},
+      {"invertible", [=](torch::nn::Module& m) { return wrap(pz::invertible(m, "weight")); }, true},
+      {"symmetric", [=](torch::nn::Module& m) { return wrap(pz::symmetric(m, "weight")); }, true},
+      {"skew", [=](torch::nn::Module& m) { return wrap(pz::skew(m, "weight")); }, true},
+  };
+}
+
+// A module with one parameter "weight" of the given shape.
+struct Holder : torch::nn::Module {
+  Holder(std::vector<int64_t> shape, torch::Dtype dtype) {
+    weight = register_parameter("weight", torch::randn(shape, dtype) * 0.3);
+  }
+  torch::Tensor weight;
+};
+
+using Shape = std::vector<int64_t>;
+
+}  // namespace
+
+class Constraints : public ::testing::TestWithParam<std::tuple<int, Shape, torch::Dtype>> {};
+
+TEST_P(Constraints, HoldThroughAssignmentAndTraining) {
+  const auto cases = constraint_cases();
+  const auto& c = cases[std::get<0>(GetParam())];
+  const Shape shape = std::get<1>(GetParam());
+  const torch::Dtype dtype = std::get<2>(GetParam());
+  torch::manual_seed(1);
+  auto module = std::make_shared<Holder>(shape, dtype);
+  pz::Constraint constraint = c.attach(*module);
+  auto weight = [&] { return module->weight.detach().clone(); };
+  EXPECT_EQ(module->weight.scalar_type(), dtype);
+  EXPECT_EQ(module->weight.sizes(), torch::IntArrayRef(shape));
+  EXPECT_EQ(constraint->check(weight()), "") << c.name << " after attaching";
+
+  // Assignment: a valid value from a second, trained copy round-trips.
+  auto other = std::make_shared<Holder>(shape, dtype);
+  pz::Constraint other_c = c.attach(*other);
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : other->parameters()) p.add_(torch::randn_like(p) * 0.2);
+  }
+  pz::refresh(*other);
+  torch::Tensor X = other->weight.detach().clone();
+  ASSERT_EQ(constraint->check(X), "") << c.name;
+  constraint->set(X);
+  const double tol = dtype == torch::kFloat64 ? 1e-9 : 2e-4;
+  EXPECT_LT((weight() - X).abs().max().item<double>(), tol * std::max(1.0, X.abs().max().item<double>())) << c.name;
+
+  // From a new sample, 100 steps of Adam towards X with a rebase every 10 steps (the last
+  // step is a rebase).
+  constraint->sample("uniform");
+  EXPECT_EQ(constraint->check(weight()), "") << c.name << " after sample()";
+  auto adam = std::make_shared<torch::optim::Adam>(module->parameters(), torch::optim::AdamOptions(0.02));
+  optim::DynamicTrivialization opt(adam, *module, 10);
+  const double start = (weight() - X).pow(2).sum().item<double>();
+  for (int t = 0; t < 100; ++t) {
+    pz::ParametrizationScope scope(*module);
+    opt.zero_grad();
+    (module->weight - X).pow(2).sum().backward();
+    opt.step();
+  }
+  // Gr(n, n) is a single point (every frame spans R^n): nothing can move there.
+  const bool single_point = c.name == "grassmannian" && shape[shape.size() - 1] == shape[shape.size() - 2];
+  if (!single_point) {
+    EXPECT_LT((weight() - X).pow(2).sum().item<double>(), start) << c.name << " did not move towards X";
+  }
+  EXPECT_EQ(constraint->check(weight()), "") << c.name << " after 100 steps";
+  // A rebase does not move the weight.
+  torch::Tensor before = weight();
+  for (auto& p : pz::parametrizations(*module)) p.second->rebase();
+  pz::refresh(*module);
+  EXPECT_LT((weight() - before).abs().max().item<double>(), tol * std::max(1.0, before.abs().max().item<double>()))
+      << c.name;
+}
+
+// Every constraint × shape × dtype, square shapes only for the square-only constraints.
+std::vector<std::tuple<int, Shape, torch::Dtype>> constraint_params() {
+  std::vector<std::tuple<int, Shape, torch::Dtype>> out;
+  const auto cases = constraint_cases();
+  for (int i = 0; i < static_cast<int>(cases.size()); ++i)
+    for (const Shape& shape : {Shape{5, 5}, Shape{7, 3}, Shape{3, 6}, Shape{2, 3, 4, 4}})
+      for (torch::Dtype dtype : {torch::kFloat32, torch::kFloat64})
+        if (!cases[i].needs_square || shape[shape.size() - 1] == shape[shape.size() - 2])
+          out.emplace_back(i, shape, dtype);
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, Constraints, ::testing::ValuesIn(constraint_params()),
+    [](const auto& info) {
+      std::string name = constraint_cases()[std::get<0>(info.param)].name;
+      for (auto d : std::get<1>(info.param)) name += "_" + std::to_string(d);
+      return name + (std::get<2>(info.param) == torch::kFloat64 ? "_f64" : "_f32");
+    });
+
+TEST(Constraints, BadArgumentsNameTheArgument) {
+  auto expect_error = [](const std::function<void()>& f, const std::string& needle) {
+    try {
+      f();
+      ADD_FAILURE() << "expected an error mentioning " << needle;
+    } catch (const c10::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  auto m = [] { return std::make_shared<Holder>(Shape{4, 3}, torch::kFloat32); };
+  expect_error([&] { pz::low_rank(*m(), "weight", 4); }, "argument 'rank' must be in [1, min(n, k) = 3], got 4");
+  expect_error([&] { pz::fixed_rank(*m(), "weight", 0); }, "argument 'rank'");
+  expect_error([&] { pz::positive_definite(*m(), "weight"); }, "'weight' must be square");
+  expect_error([&] { pz::invertible(*m(), "weight"); }, "'weight' must be square");
+  expect_error([&] { pz::orthogonal(*m(), "bias"); }, "has no parameter 'bias'");
+  expect_error([&] { pz::orthogonal(*m(), "weight", "householderx"); }, "argument 'triv' must be expm, cayley, qr or polar");
+  expect_error([&] { pz::almost_orthogonal(*m(), "weight", 1.5); }, "argument 'lambda' must be in (0, 1)");
+  expect_error([&] { pz::hyperbolic(*m(), "weight", "klein"); }, "argument 'model' must be 'lorentz' or 'poincare'");
+  auto sq = std::make_shared<Holder>(Shape{3, 3}, torch::kFloat64);
+  auto c = pz::symmetric(*sq, "weight");
+  expect_error([&] { c->set(torch::randn({3, 3}, torch::kFloat64) + torch::triu(torch::ones({3, 3}, torch::kFloat64), 1)); },
+               "argument 'X' violates the constraint: it is not symmetric");
+  auto lr = pz::low_rank(*std::make_shared<Holder>(Shape{4, 4}, torch::kFloat64), "weight", 1);
+  expect_error([&] { lr->set(torch::eye(4, torch::kFloat64)); }, "its rank exceeds 1");
+}
