@@ -100,6 +100,23 @@ void ParametrizationImpl::sample(const std::string& init) {
   changed();
 }
 
+namespace {
+bool wider(at::ScalarType to, at::ScalarType from) { return c10::elementSize(to) > c10::elementSize(from); }
+}  // namespace
+
+void ParametrizationImpl::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {
+  const auto before = base.scalar_type();
+  torch::nn::Module::to(device, dtype, non_blocking);
+  if (wider(dtype, before)) {
+    torch::NoGradGuard no_grad;
+    base.copy_(manifold_->project(base));
+  }
+}
+
+void ParametrizationImpl::to(torch::Dtype dtype, bool non_blocking) {
+  to(base.device(), dtype, non_blocking);
+}
+
 void ParametrizationImpl::pretty_print(std::ostream& stream) const {
   stream << "mantra::Parametrization(" << manifold_->name() << ", shape=" << at::IntArrayRef(shape())
          << ", retraction=" << manifolds::to_string(options_.retraction()) << ")";

@@ -48,6 +48,12 @@ class ParametrizationImpl : public ConstraintImpl {
 
   void pretty_print(std::ostream& stream) const override;
 
+  // Converting to a wider dtype re-projects the base, so that a float32 point becomes
+  // accurate to float64 rather than keeping float32's distance from the manifold.
+  using torch::nn::Module::to;
+  void to(torch::Device device, torch::Dtype dtype, bool non_blocking = false) override;
+  void to(torch::Dtype dtype, bool non_blocking = false) override;
+
   at::Tensor base;  // buffer: the base point
   at::Tensor v;     // parameter: unconstrained, ambient shape
 

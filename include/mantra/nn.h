@@ -1,0 +1,4 @@
+// Layers.
+#pragma once
+
+#include <mantra/nn/linear.h>
