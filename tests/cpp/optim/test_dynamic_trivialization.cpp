@@ -21,14 +21,19 @@ struct DtrivRun {
 DtrivRun run_dtriv(const optima::Problem& problem, int64_t K, int64_t steps) {
   torch::manual_seed(7);
   auto holder = std::make_shared<torch::nn::Module>();
-  Parametrization p(problem.manifold, problem.shape,
-                    parametrize::ParametrizationOptions().retraction(manifolds::Retraction::Exp), torch::kFloat64);
-  holder->register_module("p", p.ptr());
-  auto adam = std::make_shared<torch::optim::Adam>(holder->parameters(), torch::optim::AdamOptions(0.05));
+  std::shared_ptr<parametrize::ConstraintImpl> p =
+      problem.constraint ? problem.constraint()
+                         : Parametrization(problem.manifold, problem.shape,
+                                           parametrize::ParametrizationOptions().retraction(problem.retraction),
+                                           torch::kFloat64)
+                               .ptr();
+  holder->register_module("p", p);
+  const double lr0 = 0.05 * problem.lr_scale;
+  auto adam = std::make_shared<torch::optim::Adam>(holder->parameters(), torch::optim::AdamOptions(lr0));
   optim::DynamicTrivialization opt(adam, *holder, K);
   for (int64_t t = 0; t < steps; ++t) {
     for (auto& group : adam->param_groups()) {
-      static_cast<torch::optim::AdamOptions&>(group.options()).lr(0.05 * std::pow(0.9975, t));
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr0 * std::pow(0.9975, t));
     }
     opt.zero_grad();
     problem.loss(p->forward()).backward();
@@ -55,7 +60,7 @@ TEST_P(DtrivKnownOptima, ReachesTheOptimum) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AdamK, DtrivKnownOptima,
-                         ::testing::Combine(::testing::Range(0, 5), ::testing::Values<int64_t>(1, 100, 0)),
+                         ::testing::Combine(::testing::Range(0, static_cast<int>(optima::known_optima().size())), ::testing::Values<int64_t>(1, 100, 0)),
                          [](const auto& info) {
                            return optima::known_optima()[std::get<0>(info.param)].name + "_K" +
                                   std::to_string(std::get<1>(info.param));

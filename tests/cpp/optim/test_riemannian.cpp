@@ -106,14 +106,15 @@ TEST_P(RiemannianKnownOptima, ReachesTheOptimum) {
   std::pair<double, std::string> result;
   if (which == "sgd") {
     result = run(problem, [&](torch::Tensor& X, double lr) {
-      return std::make_shared<RiemannianSGD>(std::vector<torch::Tensor>{X},
-                                             RiemannianSGDOptions(lr).momentum(0.9).manifold(problem.manifold));
-    }, 0.02, 4000);
+      return std::make_shared<RiemannianSGD>(
+          std::vector<torch::Tensor>{X},
+          RiemannianSGDOptions(lr).momentum(0.9).manifold(problem.manifold).retraction(problem.retraction));
+    }, 0.02 * problem.lr_scale, 4000);
   } else {
     result = run(problem, [&](torch::Tensor& X, double lr) {
-      return std::make_shared<RiemannianAdam>(std::vector<torch::Tensor>{X},
-                                              RiemannianAdamOptions(lr).manifold(problem.manifold));
-    }, 0.05, 4000);
+      return std::make_shared<RiemannianAdam>(
+          std::vector<torch::Tensor>{X}, RiemannianAdamOptions(lr).manifold(problem.manifold).retraction(problem.retraction));
+    }, 0.05 * problem.lr_scale, 4000);
   }
   EXPECT_EQ(result.second, "") << problem.name;
   EXPECT_NEAR(result.first, problem.optimum, 1e-6 * std::max(1.0, std::abs(problem.optimum)))
@@ -121,7 +122,8 @@ TEST_P(RiemannianKnownOptima, ReachesTheOptimum) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, RiemannianKnownOptima,
-                         ::testing::Combine(::testing::Range(0, 5), ::testing::Values("sgd", "adam")),
+                         ::testing::Combine(::testing::Range(0, static_cast<int>(optima::known_optima().size())),
+                                            ::testing::Values("sgd", "adam")),
                          [](const auto& info) {
                            return optima::known_optima()[std::get<0>(info.param)].name + "_" + std::get<1>(info.param);
                          });
