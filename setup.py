@@ -25,6 +25,7 @@ class CMakeBuild(build_ext):
             f"-DPython_EXECUTABLE={sys.executable}",
             "-DMANTRA_BUILD_TESTS=OFF",
             "-DMANTRA_BUILD_EXAMPLES=OFF",
+            "-DMANTRA_BUILD_BENCHMARKS=OFF",
             f"-DMANTRA_CUDA={os.environ.get('MANTRA_CUDA', 'AUTO')}",
         ]
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []

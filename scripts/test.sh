@@ -4,6 +4,9 @@
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh" || exit 1
 cd "$MANTRA_ROOT"
+# One intra-op thread per test process: ctest runs two binaries at once on two cores, and
+# torch's threads would oversubscribe them (the small-matrix tests get many times slower).
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 logdir="$MANTRA_BUILD/test-logs"
 mkdir -p "$logdir"
 
