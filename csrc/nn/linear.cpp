@@ -43,7 +43,7 @@ void LinearImpl::reset() {
   if (c == "none") {
     constraint = nullptr;
   } else if (c == "orthogonal") {
-    constraint = erase(pz::orthogonal(*this, "weight", options.triv()));
+    constraint = pz::orthogonal(*this, "weight", options.triv());
   } else if (c == "grassmannian") {
     constraint = erase(pz::grassmannian(*this, "weight", options.triv()));
   } else if (c == "sphere") {

@@ -39,7 +39,8 @@ Parametrization on_manifold(torch::nn::Module& module, const std::string& name, 
 
 Retraction triv_to_retraction(const std::string& triv, const char* fn) {
   TORCH_CHECK_VALUE(triv == "expm" || triv == "exp" || triv == "cayley" || triv == "qr" || triv == "polar", fn,
-                    ": argument 'triv' must be expm, cayley, qr or polar, got '", triv, "'");
+                    ": argument 'triv' must be expm, cayley, qr or polar", std::string(fn) == "orthogonal" ? " (or householder)" : "",
+                    ", got '", triv, "'");
   return manifolds::retraction_from_string(triv, "triv");
 }
 
@@ -191,6 +192,81 @@ void SpectralImpl::pretty_print(std::ostream& stream) const {
          << (options_.symmetric() ? ", symmetric" : "") << ")";
 }
 
+// ---------------------------------------------------------------- Householder
+
+HouseholderImpl::HouseholderImpl(std::vector<int64_t> shape, bool special, const at::TensorOptions& tensor_options,
+                                 double atol)
+    : ConstraintImpl(shape), special_(special), atol_(atol) {
+  TORCH_CHECK_VALUE(shape.size() >= 2, "Householder: argument 'shape' must have at least 2 dimensions, got ",
+                    at::IntArrayRef(shape));
+  const int64_t n = shape[shape.size() - 2], k = shape[shape.size() - 1];
+  TORCH_CHECK_VALUE(!special || n == k, "Householder: SO(n) needs square matrices, got shape ", at::IntArrayRef(shape));
+  wide_ = n < k;
+  manifold_ = std::make_shared<manifolds::Stiefel>(manifolds::StiefelOptions().set_special(special));
+  v = register_parameter("v", at::zeros(wide_ ? with_last_two(shape, k, n) : shape, tensor_options));
+  sample("uniform");
+}
+
+at::Tensor HouseholderImpl::compute() {
+  // LAPACK's convention: column i holds u_i below the diagonal, u_i(i) = 1 is implicit.
+  const at::Tensor lower = v.tril(-1);
+  const at::Tensor tau = 2.0 / (1.0 + lower.pow(2).sum(-2));
+  at::Tensor Q = at::linalg_householder_product(lower, tau.narrow(-1, 0, v.size(-1)));
+  if (special_ && v.size(-1) % 2 == 1) {
+    // k reflections have det (−1)^k: negate the last column for det = +1.
+    at::Tensor sign = at::ones({v.size(-1)}, v.options());
+    sign[v.size(-1) - 1] = -1;
+    Q = Q * sign;
+  }
+  return wide_ ? Q.mT() : Q;
+}
+
+std::string HouseholderImpl::check(const at::Tensor& X) const {
+  if (X.sizes() != at::IntArrayRef(shape())) {
+    std::ostringstream why;
+    why << "it must have shape " << at::IntArrayRef(shape()) << ", got " << X.sizes();
+    return why.str();
+  }
+  return manifold_->check_point(X.detach(), atol_);
+}
+
+void HouseholderImpl::set(const at::Tensor& X) {
+  const std::string why = check(X);
+  TORCH_CHECK_VALUE(why.empty(), "Householder.set: argument 'X' is not a point of ", manifold_->name(), ": ", why);
+  torch::NoGradGuard no_grad;
+  at::Tensor R = (wide_ ? X.mT() : X).detach().to(v.scalar_type()).clone();
+  const int64_t n = R.size(-2), k = R.size(-1);
+  if (special_ && k % 2 == 1) R.select(-1, k - 1).neg_();
+  at::Tensor U = at::zeros_like(R);
+  // Reflect column i (below row i, unit norm) onto e_i: u = (a − e_1)/(a_1 − 1) has u_1 = 1.
+  for (int64_t i = 0; i < k; ++i) {
+    at::Tensor a = R.narrow(-2, i, n - i).select(-1, i);
+    at::Tensor denom = a.select(-1, 0) - 1;
+    TORCH_CHECK_VALUE(denom.abs().min().item<double>() > 1e-6, "Householder.set: argument 'X' has no Householder ",
+                      "vectors (column ", i, " is already e_", i, ", which needs the identity instead of a ",
+                      "reflection; X = I is such a point)");
+    at::Tensor e = at::zeros_like(a);
+    e.select(-1, 0).fill_(1);
+    at::Tensor u = (a - e) / denom.unsqueeze(-1);
+    U.narrow(-2, i + 1, n - i - 1).select(-1, i).copy_(u.narrow(-1, 1, n - i - 1));
+    at::Tensor tau = 2.0 / (u * u).sum(-1);
+    at::Tensor block = R.narrow(-2, i, n - i).narrow(-1, i, k - i);
+    block.sub_(tau.unsqueeze(-1).unsqueeze(-1) * u.unsqueeze(-1) * at::matmul(u.unsqueeze(-2), block));
+  }
+  v.copy_(U);
+  changed();
+}
+
+void HouseholderImpl::sample(const std::string& init) {
+  TORCH_CHECK_VALUE(init == "uniform", "Householder.sample: argument 'init' must be 'uniform', got '", init, "'");
+  // A Haar point; its Householder vectors exist with probability one.
+  set(manifold_->random(shape(), v.options()));
+}
+
+void HouseholderImpl::pretty_print(std::ostream& stream) const {
+  stream << "mantra::Householder(shape=" << at::IntArrayRef(shape()) << (special_ ? ", SO(n)" : "") << ")";
+}
+
 // ---------------------------------------------------------------- LinearMap
 
 LinearMapImpl::LinearMapImpl(std::vector<int64_t> shape, bool skew, const at::TensorOptions& tensor_options, double atol)
@@ -242,13 +318,18 @@ void LinearMapImpl::pretty_print(std::ostream& stream) const {
 
 // ---------------------------------------------------------------- geotorch-style functions
 
-Parametrization orthogonal(torch::nn::Module& module, const std::string& name, const std::string& triv) {
+Constraint orthogonal(torch::nn::Module& module, const std::string& name, const std::string& triv) {
   const at::Tensor& t = parameter_of(module, name, "orthogonal");
   require_matrix(t, name, "orthogonal", false);
   const bool square = t.size(-1) == t.size(-2);
-  return on_manifold(module, name,
-                     std::make_shared<manifolds::Stiefel>(manifolds::StiefelOptions().set_special(square)),
-                     triv_to_retraction(triv, "orthogonal"));
+  if (triv == "householder") {
+    Householder h(t.sizes().vec(), square, t.options());
+    return Constraint(std::static_pointer_cast<ConstraintImpl>(parametrize(module, name, h).ptr()));
+  }
+  auto p = on_manifold(module, name,
+                       std::make_shared<manifolds::Stiefel>(manifolds::StiefelOptions().set_special(square)),
+                       triv_to_retraction(triv, "orthogonal"));
+  return Constraint(std::static_pointer_cast<ConstraintImpl>(p.ptr()));
 }
 
 Parametrization grassmannian(torch::nn::Module& module, const std::string& name, const std::string& triv) {

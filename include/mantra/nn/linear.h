@@ -23,7 +23,7 @@ struct LinearOptions {
   // "oblique", "low_rank", "fixed_rank", "almost_orthogonal", "invertible",
   // "positive_definite", "positive_semidefinite", "symmetric", "skew".
   TORCH_ARG(std::string, constraint) = "orthogonal";
-  TORCH_ARG(std::string, triv) = "expm";  // orthogonal / grassmannian: expm, cayley, qr, polar
+  TORCH_ARG(std::string, triv) = "expm";  // orthogonal: expm, cayley, qr, polar, householder; grassmannian: the first four
   TORCH_ARG(int64_t, rank) = 1;           // low_rank, fixed_rank
   TORCH_ARG(double, lambda) = 0.1;        // almost_orthogonal
   // "none", "isotropic" (one learnable g) or "per_row" (one g per output feature).

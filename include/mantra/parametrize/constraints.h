@@ -3,7 +3,7 @@
 // and the composite constraints they use.
 //
 // | constraint                          | value                              | built on                      |
-// | orthogonal(triv)                    | SO(n) if square, else Stiefel       | Parametrization (exp, cayley, qr, polar) |
+// | orthogonal(triv)                    | SO(n) if square, else Stiefel       | Parametrization (exp, cayley, qr, polar); Householder |
 // | grassmannian, sphere, oblique       | the manifold                        | Parametrization               |
 // | positive_definite                   | SPD (affine-invariant exp)          | Parametrization               |
 // | invertible                          | GL+(n), det > 0                     | Parametrization               |
@@ -64,6 +64,32 @@ class SpectralImpl : public ConstraintImpl {
 };
 TORCH_MODULE(Spectral);
 
+// X = H_1 ⋯ H_k [I; 0]: a product of Householder reflections H_i = I − τ_i u_i u_iᵀ whose
+// vectors u_i (1 at position i, zeros above, v's entries below) are the columns of the
+// strictly lower part of v, τ_i = 2/‖u_i‖². A static trivialization of the Stiefel manifold
+// (on SO(n), odd n, the last column is negated so that det = +1); wide matrices through the
+// transpose. set(X) computes the reflectors of X (any X whose Householder vectors exist, i.e.
+// no column needs the identity in place of a reflection, as X = I does).
+class HouseholderImpl : public ConstraintImpl {
+ public:
+  HouseholderImpl(std::vector<int64_t> shape, bool special,
+                  const at::TensorOptions& tensor_options = at::TensorOptions().dtype(at::kFloat), double atol = 1e-5);
+  void set(const at::Tensor& X) override;
+  void sample(const std::string& init = "uniform") override;
+  std::string check(const at::Tensor& X) const override;
+  void pretty_print(std::ostream& stream) const override;
+  at::Tensor v;
+
+ protected:
+  at::Tensor compute() override;
+
+ private:
+  bool wide_, special_;
+  double atol_;
+  manifolds::ManifoldPtr manifold_;
+};
+TORCH_MODULE(Householder);
+
 // X = (v + vᵀ)/2 or (v − vᵀ)/2: symmetric or skew-symmetric matrices.
 class LinearMapImpl : public ConstraintImpl {
  public:
@@ -86,7 +112,8 @@ TORCH_MODULE(LinearMap);
 
 // ---------------------------------------------------------------- geotorch-style functions
 // Each constrains module.name and returns the attached constraint.
-Parametrization orthogonal(torch::nn::Module& module, const std::string& name, const std::string& triv = "expm");
+// triv: expm, cayley, qr, polar (a Parametrization) or householder (a Householder).
+Constraint orthogonal(torch::nn::Module& module, const std::string& name, const std::string& triv = "expm");
 Parametrization grassmannian(torch::nn::Module& module, const std::string& name, const std::string& triv = "expm");
 Parametrization sphere(torch::nn::Module& module, const std::string& name);
 Parametrization oblique(torch::nn::Module& module, const std::string& name);

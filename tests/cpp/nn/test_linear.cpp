@@ -21,7 +21,7 @@ TEST(Linear, UnconstrainedMatchesTorchLinear) {
 
 TEST(Linear, OrthogonalWeightEveryTrivialization) {
   torch::manual_seed(1);
-  for (const char* triv : {"expm", "cayley", "qr", "polar"}) {
+  for (const char* triv : {"expm", "cayley", "qr", "polar", "householder"}) {
     for (auto [in, out] : {std::pair{8, 8}, std::pair{8, 3}, std::pair{3, 8}}) {
       nn::Linear layer(nn::LinearOptions(in, out).triv(triv));
       layer->to(torch::kFloat64);

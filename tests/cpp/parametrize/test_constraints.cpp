@@ -27,6 +27,7 @@ std::vector<ConstraintCase> constraint_cases() {
       {"orthogonal_cayley", [=](torch::nn::Module& m) { return wrap(pz::orthogonal(m, "weight", "cayley")); }, false},
       {"orthogonal_qr", [=](torch::nn::Module& m) { return wrap(pz::orthogonal(m, "weight", "qr")); }, false},
       {"orthogonal_polar", [=](torch::nn::Module& m) { return wrap(pz::orthogonal(m, "weight", "polar")); }, false},
+      {"orthogonal_householder", [=](torch::nn::Module& m) { return pz::orthogonal(m, "weight", "householder"); }, false},
       {"grassmannian", [=](torch::nn::Module& m) { return wrap(pz::grassmannian(m, "weight")); }, false},
       {"sphere", [=](torch::nn::Module& m) { return wrap(pz::sphere(m, "weight")); }, false},
       {"oblique", [=](torch::nn::Module& m) { return wrap(pz::oblique(m, "weight")); }, false},
@@ -148,7 +149,11 @@ TEST(Constraints, BadArgumentsNameTheArgument) {
   expect_error([&] { pz::positive_definite(*m(), "weight"); }, "'weight' must be square");
   expect_error([&] { pz::invertible(*m(), "weight"); }, "'weight' must be square");
   expect_error([&] { pz::orthogonal(*m(), "bias"); }, "has no parameter 'bias'");
-  expect_error([&] { pz::orthogonal(*m(), "weight", "householderx"); }, "argument 'triv' must be expm, cayley, qr or polar");
+  expect_error([&] { pz::orthogonal(*m(), "weight", "householderx"); },
+               "argument 'triv' must be expm, cayley, qr or polar (or householder)");
+  auto sq3 = std::make_shared<Holder>(Shape{3, 3}, torch::kFloat64);
+  auto h = pz::orthogonal(*sq3, "weight", "householder");
+  expect_error([&] { h->set(torch::eye(3, torch::kFloat64)); }, "has no Householder vectors");
   expect_error([&] { pz::almost_orthogonal(*m(), "weight", 1.5); }, "argument 'lambda' must be in (0, 1)");
   expect_error([&] { pz::hyperbolic(*m(), "weight", "klein"); }, "argument 'model' must be 'lorentz' or 'poincare'");
   auto sq = std::make_shared<Holder>(Shape{3, 3}, torch::kFloat64);
