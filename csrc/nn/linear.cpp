@@ -60,6 +60,8 @@ void LinearImpl::reset() {
     constraint = erase(pz::invertible(*this, "weight"));
   } else if (c == "positive_definite") {
     constraint = erase(pz::positive_definite(*this, "weight"));
+  } else if (c == "positive_definite_cholesky") {
+    constraint = erase(pz::positive_definite_cholesky(*this, "weight"));
   } else if (c == "positive_semidefinite") {
     constraint = erase(pz::positive_semidefinite(*this, "weight"));
   } else if (c == "symmetric") {
@@ -69,7 +71,7 @@ void LinearImpl::reset() {
   } else {
     TORCH_CHECK_VALUE(false, "mantra::nn::Linear: argument 'constraint' must be none, orthogonal, grassmannian, sphere, ",
                       "oblique, low_rank, fixed_rank, almost_orthogonal, invertible, positive_definite, ",
-                      "positive_semidefinite, symmetric or skew; got '", c, "'");
+                      "positive_definite_cholesky, positive_semidefinite, symmetric or skew; got '", c, "'");
   }
   if (s == "isotropic") {
     scale = register_parameter("scale", torch::ones({1}));

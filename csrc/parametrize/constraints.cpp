@@ -267,6 +267,67 @@ void HouseholderImpl::pretty_print(std::ostream& stream) const {
   stream << "mantra::Householder(shape=" << at::IntArrayRef(shape()) << (special_ ? ", SO(n)" : "") << ")";
 }
 
+// ---------------------------------------------------------------- Cholesky
+
+CholeskyImpl::CholeskyImpl(std::vector<int64_t> shape, const at::TensorOptions& tensor_options, double atol)
+    : ConstraintImpl(shape), atol_(atol) {
+  TORCH_CHECK_VALUE(shape.size() >= 2 && shape[shape.size() - 1] == shape[shape.size() - 2],
+                    "Cholesky: argument 'shape' must be square (..., n, n), got ", at::IntArrayRef(shape));
+  v = register_parameter("v", at::zeros(shape, tensor_options));
+  sample("uniform");
+}
+
+at::Tensor CholeskyImpl::compute() {
+  const at::Tensor L = v.tril(-1) + at::diag_embed(v.diagonal(0, -2, -1).exp());
+  return at::matmul(L, L.mT());
+}
+
+std::string CholeskyImpl::check(const at::Tensor& X) const {
+  std::ostringstream why;
+  if (X.sizes() != at::IntArrayRef(shape())) {
+    why << "it must have shape " << at::IntArrayRef(shape()) << ", got " << X.sizes();
+    return why.str();
+  }
+  if (!at::isfinite(X).all().item<bool>()) return "it contains NaN or Inf";
+  const at::Tensor Xd = X.detach().to(at::kDouble);
+  const double asym = (Xd - Xd.mT()).abs().max().item<double>();
+  if (asym > atol_) {
+    why << "it is not symmetric: max |X − Xᵀ| = " << asym;
+    return why.str();
+  }
+  const double lowest = at::linalg_eigvalsh(Xd).min().item<double>();
+  if (!(lowest > 0)) {
+    why << "it is not positive definite: smallest eigenvalue " << lowest;
+    return why.str();
+  }
+  return "";
+}
+
+void CholeskyImpl::set(const at::Tensor& X) {
+  const std::string why = check(X);
+  TORCH_CHECK_VALUE(why.empty(), "Cholesky.set: argument 'X' violates the constraint: ", why);
+  {
+    torch::NoGradGuard no_grad;
+    const at::Tensor L = at::linalg_cholesky(linalg::sym(X.detach().to(v.scalar_type())));
+    v.copy_(L.tril(-1) + at::diag_embed(L.diagonal(0, -2, -1).log()));
+  }
+  changed();
+}
+
+void CholeskyImpl::sample(const std::string& init) {
+  TORCH_CHECK_VALUE(init == "uniform", "Cholesky.sample: argument 'init' must be 'uniform', got '", init, "'");
+  {
+    // Near the identity: small off-diagonal entries and log-diagonal.
+    torch::NoGradGuard no_grad;
+    v.normal_(0.0, 0.1);
+  }
+  changed();
+}
+
+void CholeskyImpl::pretty_print(std::ostream& stream) const {
+  stream << "mantra::Cholesky(shape=" << at::IntArrayRef(shape()) << ")";
+}
+
 // ---------------------------------------------------------------- LinearMap
 
 LinearMapImpl::LinearMapImpl(std::vector<int64_t> shape, bool skew, const at::TensorOptions& tensor_options, double atol)
@@ -350,6 +411,12 @@ Parametrization oblique(torch::nn::Module& module, const std::string& name) {
 Parametrization positive_definite(torch::nn::Module& module, const std::string& name) {
   require_matrix(parameter_of(module, name, "positive_definite"), name, "positive_definite", true);
   return on_manifold(module, name, std::make_shared<manifolds::SPD>());
+}
+
+Cholesky positive_definite_cholesky(torch::nn::Module& module, const std::string& name) {
+  const at::Tensor& t = parameter_of(module, name, "positive_definite_cholesky");
+  require_matrix(t, name, "positive_definite_cholesky", true);
+  return parametrize(module, name, Cholesky(t.sizes().vec(), t.options()));
 }
 
 Parametrization invertible(torch::nn::Module& module, const std::string& name) {

@@ -21,7 +21,7 @@ struct LinearOptions {
   TORCH_ARG(bool, bias) = true;
   // "none", or a constraint of mantra::parametrize: "orthogonal", "grassmannian", "sphere",
   // "oblique", "low_rank", "fixed_rank", "almost_orthogonal", "invertible",
-  // "positive_definite", "positive_semidefinite", "symmetric", "skew".
+  // "positive_definite", "positive_definite_cholesky", "positive_semidefinite", "symmetric", "skew".
   TORCH_ARG(std::string, constraint) = "orthogonal";
   TORCH_ARG(std::string, triv) = "expm";  // orthogonal: expm, cayley, qr, polar, householder; grassmannian: the first four
   TORCH_ARG(int64_t, rank) = 1;           // low_rank, fixed_rank

@@ -6,6 +6,7 @@
 // | orthogonal(triv)                    | SO(n) if square, else Stiefel       | Parametrization (exp, cayley, qr, polar); Householder |
 // | grassmannian, sphere, oblique       | the manifold                        | Parametrization               |
 // | positive_definite                   | SPD (affine-invariant exp)          | Parametrization               |
+// | positive_definite_cholesky          | L Lᵀ, L = tril(v,−1) + diag(e^{diag v}) | Cholesky                  |
 // | invertible                          | GL+(n), det > 0                     | Parametrization               |
 // | hyperbolic(model)                   | Lorentz / Poincaré ball (last dim)  | Parametrization               |
 // | low_rank(r)                         | U diag(s) Vᵀ, rank ≤ r              | Spectral                      |
@@ -90,6 +91,26 @@ class HouseholderImpl : public ConstraintImpl {
 };
 TORCH_MODULE(Householder);
 
+// X = L Lᵀ with L lower triangular, L = tril(v, −1) + diag(exp(diag v)): positive definite
+// matrices through their Cholesky factor with a log-parametrized diagonal.
+class CholeskyImpl : public ConstraintImpl {
+ public:
+  CholeskyImpl(std::vector<int64_t> shape, const at::TensorOptions& tensor_options = at::TensorOptions().dtype(at::kFloat),
+               double atol = 1e-5);
+  void set(const at::Tensor& X) override;
+  void sample(const std::string& init = "uniform") override;
+  std::string check(const at::Tensor& X) const override;
+  void pretty_print(std::ostream& stream) const override;
+  at::Tensor v;
+
+ protected:
+  at::Tensor compute() override;
+
+ private:
+  double atol_;
+};
+TORCH_MODULE(Cholesky);
+
 // X = (v + vᵀ)/2 or (v − vᵀ)/2: symmetric or skew-symmetric matrices.
 class LinearMapImpl : public ConstraintImpl {
  public:
@@ -118,6 +139,7 @@ Parametrization grassmannian(torch::nn::Module& module, const std::string& name,
 Parametrization sphere(torch::nn::Module& module, const std::string& name);
 Parametrization oblique(torch::nn::Module& module, const std::string& name);
 Parametrization positive_definite(torch::nn::Module& module, const std::string& name);
+Cholesky positive_definite_cholesky(torch::nn::Module& module, const std::string& name);
 Parametrization invertible(torch::nn::Module& module, const std::string& name);
 Parametrization hyperbolic(torch::nn::Module& module, const std::string& name, const std::string& model = "lorentz");
 Spectral low_rank(torch::nn::Module& module, const std::string& name, int64_t rank);

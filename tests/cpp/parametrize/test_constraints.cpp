@@ -37,6 +37,7 @@ std::vector<ConstraintCase> constraint_cases() {
       {"hyperbolic_lorentz", [=](torch::nn::Module& m) { return wrap(pz::hyperbolic(m, "weight", "lorentz")); }, false},
       {"hyperbolic_poincare", [=](torch::nn::Module& m) { return wrap(pz::hyperbolic(m, "weight", "poincare")); }, false},
       {"positive_definite", [=](torch::nn::Module& m) { return wrap(pz::positive_definite(m, "weight")); }, true},
+      {"positive_definite_cholesky", [=](torch::nn::Module& m) { return wrap(pz::positive_definite_cholesky(m, "weight")); }, true},
       {"positive_semidefinite", [=](torch::nn::Module& m) { return wrap(pz::positive_semidefinite(m, "weight")); }, true},
       {"psd_low_rank", [=](torch::nn::Module& m) { return wrap(pz::positive_semidefinite_low_rank(m, "weight", 2)); }, true},
       {"psd_fixed_rank", [=](torch::nn::Module& m) { return wrap(pz::positive_semidefinite_fixed_rank(m, "weight", 2)); }, true},
@@ -160,6 +161,18 @@ TEST(Constraints, BadArgumentsNameTheArgument) {
   auto c = pz::symmetric(*sq, "weight");
   expect_error([&] { c->set(torch::randn({3, 3}, torch::kFloat64) + torch::triu(torch::ones({3, 3}, torch::kFloat64), 1)); },
                "argument 'X' violates the constraint: it is not symmetric");
+  // NaN is rejected where values enter: assignment and optimizer construction.
+  auto orth = pz::orthogonal(*std::make_shared<Holder>(Shape{3, 3}, torch::kFloat64), "weight");
+  torch::Tensor nan = torch::eye(3, torch::kFloat64);
+  nan[0][1] = std::nan("");
+  expect_error([&] { orth->set(nan); }, "argument 'X' is not a point of SO: it contains NaN or Inf");
+  auto chol = pz::positive_definite_cholesky(*std::make_shared<Holder>(Shape{3, 3}, torch::kFloat64), "weight");
+  expect_error([&] { chol->set(nan); }, "argument 'X' violates the constraint: it contains NaN");
+  expect_error([&] { chol->set(-torch::eye(3, torch::kFloat64)); }, "it is not positive definite");
+  torch::Tensor nan_param = nan.clone().requires_grad_(true);
+  expect_error([&] {
+    optim::RiemannianSGD({nan_param}, optim::RiemannianSGDOptions(0.1).manifold(std::make_shared<manifolds::Stiefel>()));
+  }, "parameter 0 of param group 0 is not a point of Stiefel: it contains NaN or Inf");
   auto lr = pz::low_rank(*std::make_shared<Holder>(Shape{4, 4}, torch::kFloat64), "weight", 1);
   expect_error([&] { lr->set(torch::eye(4, torch::kFloat64)); }, "its rank exceeds 1");
 }
