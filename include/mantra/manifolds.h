@@ -7,6 +7,7 @@
 #include <mantra/manifolds/grassmannian.h>
 #include <mantra/manifolds/hyperbolic.h>
 #include <mantra/manifolds/manifold.h>
+#include <mantra/manifolds/psd.h>
 #include <mantra/manifolds/sphere.h>
 #include <mantra/manifolds/spd.h>
 #include <mantra/manifolds/stiefel.h>

@@ -53,6 +53,8 @@ std::vector<Case> all_cases() {
       {{7, 4}, {4, 7}, {2, 3, 5, 4}, {2, 2}});
   add("FixedRank1", [] { return std::make_shared<FixedRank>(1); }, {Retraction::Projection}, {{6, 5}, {1, 4}});
   add("FixedRank3", [] { return std::make_shared<FixedRank>(3, 60, 5); }, {Retraction::Projection}, {{60, 5}});
+  add("PSD2", [] { return std::make_shared<PSD>(2); }, {Retraction::Projection}, {{5, 5}, {2, 6, 6}});
+  add("PSD4", [] { return std::make_shared<PSD>(4); }, {Retraction::Projection}, {{4, 4}});
   add("GLPlus3", [] { return std::make_shared<GLPlus>(3); }, {Retraction::Projection, Retraction::Exp},
       {{3, 3}, {2, 4, 3, 3}});
   add("SPD", [] { return std::make_shared<SPD>(); }, {Retraction::Exp}, {{4, 4}, {2, 3, 3, 3}, {1, 1}});
@@ -284,6 +286,28 @@ TEST(Grassmannian, RetractionsDependOnlyOnTheSubspace) {
     EXPECT_LT(max_abs(torch::matmul(Y, Y.t()) - torch::matmul(YQ, YQ.t())), 1e-12) << to_string(r);
   }
   EXPECT_NE(Grassmannian().check_point(torch::ones({4, 2})).find("not orthonormal"), std::string::npos);
+}
+
+TEST(PSD, PointsAreSymmetricPositiveSemidefiniteOfRankR) {
+  torch::manual_seed(21);
+  PSD psd(2);
+  torch::Tensor X = psd.random({3, 6, 6}, torch::kFloat64);
+  EXPECT_LT((X - X.mT()).abs().max().item<double>(), 1e-14);
+  torch::Tensor ev = torch::linalg_eigvalsh(X);
+  EXPECT_GT(ev.narrow(-1, 4, 2).min().item<double>(), 0.5);      // two positive eigenvalues
+  EXPECT_LT(ev.narrow(-1, 0, 4).abs().max().item<double>(), 1e-12);  // the rest zero
+  // project keeps the top r eigenvalues, floored at 0: −I + diag(3, 2) → diag(2, 1) on those.
+  torch::Tensor A = torch::diag(torch::tensor({2.0, 1.0, -1.0, -1.0}, torch::kFloat64));
+  EXPECT_LT((psd.project(A) - torch::diag(torch::tensor({2.0, 1.0, 0.0, 0.0}, torch::kFloat64))).abs().max().item<double>(),
+            1e-14);
+  EXPECT_NE(psd.check_point(-psd.random({4, 4}, torch::kFloat64)).find("negative eigenvalue"), std::string::npos);
+  EXPECT_NE(psd.check_point(torch::randn({4, 4}, torch::kFloat64)).find("rank"), std::string::npos);
+  try {
+    psd.random({4, 5});
+    ADD_FAILURE();
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("argument 'shape' must be square"), std::string::npos) << e.what();
+  }
 }
 
 TEST(FixedRank, ProjectIsTheTruncatedSVD) {
