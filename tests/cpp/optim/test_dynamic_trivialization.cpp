@@ -7,6 +7,8 @@
 
 #include "known_optima.h"
 
+#include <sstream>
+
 using namespace mantra;
 using mantra::parametrize::Parametrization;
 
@@ -97,6 +99,76 @@ TEST(DynamicTrivialization, KEqualsOneIsRiemannianGradientDescent) {
   opt.step();
   torch::Tensor expected = st->retract(X0, -0.2 * st->proj_tangent(X0, C));
   EXPECT_LT((p->base - expected).abs().max().item<double>(), 1e-14);
+}
+
+TEST(DynamicTrivialization, WorksOverRmspropAndAdagrad) {
+  // Procrustes on SO(6): every torch::optim optimizer drives the loss to the optimum.
+  const auto problem = optima::known_optima()[2];
+  for (const std::string which : {"rmsprop", "adagrad"}) {
+    torch::manual_seed(10);
+    auto holder = std::make_shared<torch::nn::Module>();
+    Parametrization p(problem.manifold, problem.shape, {}, torch::kFloat64);
+    holder->register_module("p", p.ptr());
+    std::shared_ptr<torch::optim::Optimizer> inner;
+    if (which == "rmsprop") {
+      inner = std::make_shared<torch::optim::RMSprop>(holder->parameters(), torch::optim::RMSpropOptions(0.01));
+    } else {
+      inner = std::make_shared<torch::optim::Adagrad>(holder->parameters(), torch::optim::AdagradOptions(0.3));
+    }
+    optim::DynamicTrivialization opt(inner, *holder, 100);
+    const double lr0 = inner->param_groups()[0].options().get_lr();
+    for (int t = 0; t < 2000; ++t) {
+      for (auto& group : inner->param_groups()) group.options().set_lr(lr0 * std::pow(0.998, t));
+      opt.zero_grad();
+      problem.loss(p->forward()).backward();
+      opt.step();
+    }
+    torch::NoGradGuard ng;
+    EXPECT_NEAR(problem.loss(p->forward()).item<double>(), problem.optimum, 1e-6 * problem.optimum) << which;
+  }
+}
+
+TEST(DynamicTrivialization, SavedModelAndOptimizerResumeIdentically) {
+  auto make = [] {
+    auto holder = std::make_shared<torch::nn::Module>();
+    holder->register_module("p", Parametrization(std::make_shared<manifolds::Stiefel>(), {7, 3}, {}, torch::kFloat64).ptr());
+    return holder;
+  };
+  torch::Tensor C = torch::randn({7, 3}, torch::kFloat64);
+  auto loss = [&](torch::nn::Module& m, int t) {
+    auto p = std::dynamic_pointer_cast<parametrize::ParametrizationImpl>(m.named_children()["p"]);
+    return (p->forward() * C * (1 + 0.1 * (t % 3))).sum() + p->forward().pow(4).sum();
+  };
+  auto train = [&](torch::nn::Module& m, optim::DynamicTrivialization& opt, int from, int to) {
+    for (int t = from; t < to; ++t) {
+      opt.zero_grad();
+      loss(m, t).backward();
+      opt.step();
+    }
+  };
+  torch::manual_seed(11);
+  auto a = make();
+  auto adam_a = std::make_shared<torch::optim::Adam>(a->parameters(), torch::optim::AdamOptions(0.01));
+  optim::DynamicTrivialization opt_a(adam_a, *a, 7);
+  train(*a, opt_a, 0, 25);  // stops between rebases (25 % 7 != 0)
+  std::stringstream model_buf, opt_buf;
+  torch::save(a, model_buf);
+  torch::save(*adam_a, opt_buf);
+  const int64_t steps = opt_a.steps();
+  train(*a, opt_a, 25, 60);
+
+  auto b = make();
+  torch::load(b, model_buf);
+  auto adam_b = std::make_shared<torch::optim::Adam>(b->parameters(), torch::optim::AdamOptions(0.01));
+  torch::load(*adam_b, opt_buf);
+  optim::DynamicTrivialization opt_b(adam_b, *b, 7);
+  opt_b.set_steps(steps);
+  train(*b, opt_b, 25, 60);
+  for (const auto& name : {"p.base", "p.v"}) {
+    auto ta = a->named_buffers().find(name) ? *a->named_buffers().find(name) : *a->named_parameters().find(name);
+    auto tb = b->named_buffers().find(name) ? *b->named_buffers().find(name) : *b->named_parameters().find(name);
+    EXPECT_TRUE(torch::equal(ta, tb)) << name;
+  }
 }
 
 TEST(DynamicTrivialization, BadArgumentsAreClearErrors) {
