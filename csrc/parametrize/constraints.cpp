@@ -44,6 +44,26 @@ Retraction triv_to_retraction(const std::string& triv, const char* fn) {
   return manifolds::retraction_from_string(triv, "triv");
 }
 
+// The checks every matrix constraint starts with: shape, finiteness and (when asked)
+// symmetry within atol. Returns the explanation, or "" (and X in float64 in *Xd).
+std::string check_matrix(const at::Tensor& X, at::IntArrayRef shape, bool symmetric, double atol, at::Tensor* Xd) {
+  std::ostringstream why;
+  if (X.sizes() != shape) {
+    why << "it must have shape " << shape << ", got " << X.sizes();
+    return why.str();
+  }
+  if (!at::isfinite(X).all().item<bool>()) return "it contains NaN or Inf";
+  *Xd = X.detach().to(at::kDouble);
+  if (symmetric) {
+    const double asym = (*Xd - Xd->mT()).abs().max().item<double>();
+    if (asym > atol) {
+      why << "it is not symmetric: max |X − Xᵀ| = " << asym;
+      return why.str();
+    }
+  }
+  return "";
+}
+
 Spectral spectral(torch::nn::Module& module, const std::string& name, const char* fn, SpectralOptions options) {
   const at::Tensor& t = parameter_of(module, name, fn);
   require_matrix(t, name, fn, options.symmetric());
@@ -109,21 +129,13 @@ at::Tensor SpectralImpl::compute() {
 }
 
 std::string SpectralImpl::check(const at::Tensor& X) const {
+  at::Tensor Xd;
+  std::string common = check_matrix(X, shape(), options_.symmetric(), options_.atol(), &Xd);
+  if (!common.empty()) return common;
   std::ostringstream why;
-  if (X.sizes() != at::IntArrayRef(shape())) {
-    why << "it must have shape " << at::IntArrayRef(shape()) << ", got " << X.sizes();
-    return why.str();
-  }
-  if (!at::isfinite(X).all().item<bool>()) return "it contains NaN or Inf";
-  const at::Tensor Xd = X.detach().to(at::kDouble);
   const double atol = options_.atol();
   at::Tensor sigma;  // descending
   if (options_.symmetric()) {
-    const double asym = (Xd - Xd.mT()).abs().max().item<double>();
-    if (asym > atol) {
-      why << "it is not symmetric: max |X − Xᵀ| = " << asym;
-      return why.str();
-    }
     sigma = at::linalg_eigvalsh(Xd).flip(-1);
     const double lowest = sigma.min().item<double>();
     if (lowest < -atol) {
@@ -283,18 +295,10 @@ at::Tensor CholeskyImpl::compute() {
 }
 
 std::string CholeskyImpl::check(const at::Tensor& X) const {
+  at::Tensor Xd;
+  std::string common = check_matrix(X, shape(), /*symmetric=*/true, atol_, &Xd);
+  if (!common.empty()) return common;
   std::ostringstream why;
-  if (X.sizes() != at::IntArrayRef(shape())) {
-    why << "it must have shape " << at::IntArrayRef(shape()) << ", got " << X.sizes();
-    return why.str();
-  }
-  if (!at::isfinite(X).all().item<bool>()) return "it contains NaN or Inf";
-  const at::Tensor Xd = X.detach().to(at::kDouble);
-  const double asym = (Xd - Xd.mT()).abs().max().item<double>();
-  if (asym > atol_) {
-    why << "it is not symmetric: max |X − Xᵀ| = " << asym;
-    return why.str();
-  }
   const double lowest = at::linalg_eigvalsh(Xd).min().item<double>();
   if (!(lowest > 0)) {
     why << "it is not positive definite: smallest eigenvalue " << lowest;

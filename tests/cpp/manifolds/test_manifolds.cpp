@@ -11,6 +11,8 @@
 
 #include <mantra/mantra.h>
 
+#include "../test_util.h"
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -589,14 +591,7 @@ TEST(PoincareBall, StaysInsideTheBallInFloat32) {
 }
 
 TEST(Manifolds, BadInputsNameTheArgument) {
-  auto expect_error = [](const std::function<void()>& f, const std::string& needle) {
-    try {
-      f();
-      ADD_FAILURE() << "expected an error mentioning " << needle;
-    } catch (const c10::Error& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
+  using mantra::test::expect_error;
   Stiefel st;
   Stiefel so(StiefelOptions().set_special(true));
   expect_error([&] { st.random({5}); }, "argument 'shape' must have at least 2 dimensions");

@@ -5,6 +5,8 @@
 
 #include <mantra/mantra.h>
 
+#include "../test_util.h"
+
 #include <sstream>
 
 using namespace mantra;
@@ -87,14 +89,7 @@ TEST(Linear, SaveLoadAndOtherConstraints) {
 }
 
 TEST(Linear, BadOptionsAreClearErrors) {
-  auto expect_error = [](const std::function<void()>& f, const std::string& needle) {
-    try {
-      f();
-      ADD_FAILURE() << "expected an error mentioning " << needle;
-    } catch (const c10::Error& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
+  using mantra::test::expect_error;
   expect_error([] { nn::Linear(nn::LinearOptions(3, 3).constraint("unitary")); }, "argument 'constraint' must be");
   expect_error([] { nn::Linear(nn::LinearOptions(3, 3).scale("columns")); }, "argument 'scale'");
   expect_error([] { nn::Linear(nn::LinearOptions(0, 3)); }, "must be positive");

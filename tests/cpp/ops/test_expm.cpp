@@ -5,6 +5,8 @@
 
 #include <mantra/mantra.h>
 
+#include "../test_util.h"
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -215,28 +217,18 @@ TEST(ExpmBackward, DoubleBackwardIsAClearError) {
   }
 }
 
-namespace {
-void expect_error_naming(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    FAIL() << "expected an error mentioning " << needle;
-  } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-}  // namespace
 
 TEST(Expm, BadInputsNameTheArgument) {
-  expect_error_naming([] { mantra::expm(torch::zeros({3})); }, "argument 'A' must have at least 2 dimensions");
-  expect_error_naming([] { mantra::expm(torch::zeros({2, 3})); }, "argument 'A' must be square");
-  expect_error_naming([] { mantra::expm(torch::zeros({3, 3}, torch::kLong)); }, "argument 'A' must be float32 or float64");
-  expect_error_naming([] { mantra::expm(torch::zeros({3, 3}, torch::kComplexFloat)); }, "got ComplexFloat");
+  mantra::test::expect_error([] { mantra::expm(torch::zeros({3})); }, "argument 'A' must have at least 2 dimensions");
+  mantra::test::expect_error([] { mantra::expm(torch::zeros({2, 3})); }, "argument 'A' must be square");
+  mantra::test::expect_error([] { mantra::expm(torch::zeros({3, 3}, torch::kLong)); }, "argument 'A' must be float32 or float64");
+  mantra::test::expect_error([] { mantra::expm(torch::zeros({3, 3}, torch::kComplexFloat)); }, "got ComplexFloat");
   torch::Tensor nan = torch::zeros({2, 3, 3});
   nan[1][0][2] = std::nan("");
-  expect_error_naming([&] { mantra::expm(nan); }, "argument 'A' contains NaN or Inf (matrix 1");
+  mantra::test::expect_error([&] { mantra::expm(nan); }, "argument 'A' contains NaN or Inf (matrix 1");
   torch::Tensor inf = torch::zeros({3, 3});
   inf[0][0] = INFINITY;
-  expect_error_naming([&] { mantra::expm(inf); }, "argument 'A' contains NaN or Inf");
-  expect_error_naming([] { mantra::expm_backward(torch::zeros({2, 2}), torch::zeros({3, 3})); },
+  mantra::test::expect_error([&] { mantra::expm(inf); }, "argument 'A' contains NaN or Inf");
+  mantra::test::expect_error([] { mantra::expm_backward(torch::zeros({2, 2}), torch::zeros({3, 3})); },
                       "argument 'grad' must have the shape of 'A'");
 }

@@ -6,6 +6,8 @@
 
 #include <mantra/mantra.h>
 
+#include "../test_util.h"
+
 #include <sstream>
 
 #include "known_optima.h"
@@ -230,14 +232,7 @@ TEST(RiemannianOptimizers, StateSaveLoadResumesIdentically) {
 TEST(RiemannianOptimizers, BadArgumentsAreClearErrors) {
   auto M = std::make_shared<Stiefel>();
   torch::Tensor off = torch::ones({4, 2}, torch::requires_grad());
-  auto expect_error = [](const std::function<void()>& f, const std::string& needle) {
-    try {
-      f();
-      ADD_FAILURE() << "expected an error mentioning " << needle;
-    } catch (const c10::Error& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
+  using mantra::test::expect_error;
   expect_error([&] { RiemannianAdam({off}, RiemannianAdamOptions().manifold(M)); },
                "parameter 0 of param group 0 is not a point of Stiefel");
   expect_error([&] { RiemannianSGD({off}, RiemannianSGDOptions(0.1).nesterov(true)); }, "argument 'nesterov'");

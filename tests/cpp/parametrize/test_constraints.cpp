@@ -7,6 +7,8 @@
 
 #include <mantra/mantra.h>
 
+#include "../test_util.h"
+
 #include <functional>
 
 using namespace mantra;
@@ -136,14 +138,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(Constraints, BadArgumentsNameTheArgument) {
-  auto expect_error = [](const std::function<void()>& f, const std::string& needle) {
-    try {
-      f();
-      ADD_FAILURE() << "expected an error mentioning " << needle;
-    } catch (const c10::Error& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
+  using mantra::test::expect_error;
   auto m = [] { return std::make_shared<Holder>(Shape{4, 3}, torch::kFloat32); };
   expect_error([&] { pz::low_rank(*m(), "weight", 4); }, "argument 'rank' must be in [1, min(n, k) = 3], got 4");
   expect_error([&] { pz::fixed_rank(*m(), "weight", 0); }, "argument 'rank'");

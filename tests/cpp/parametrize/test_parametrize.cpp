@@ -6,6 +6,8 @@
 
 #include <mantra/mantra.h>
 
+#include "../test_util.h"
+
 #include <sstream>
 
 using namespace mantra;
@@ -17,14 +19,7 @@ namespace {
 double max_abs(const torch::Tensor& t) { return t.abs().max().item<double>(); }
 std::shared_ptr<Stiefel> so() { return std::make_shared<Stiefel>(StiefelOptions().set_special(true)); }
 
-void expect_error(const std::function<void()>& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error mentioning " << needle;
-  } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
+using mantra::test::expect_error;
 }  // namespace
 
 TEST(Parametrization, PointStaysOnTheManifoldAndRebaseKeepsIt) {
