@@ -6,9 +6,10 @@
 import torch  # noqa: F401  (loads libtorch before the extension that links it)
 
 from . import _C
+from . import manifolds
 from .ops import expm, expm_backward
 
 __version__ = _C.__version__
 cuda_enabled = _C.cuda_enabled
 
-__all__ = ["expm", "expm_backward", "cuda_enabled", "__version__"]
+__all__ = ["expm", "expm_backward", "manifolds", "cuda_enabled", "__version__"]

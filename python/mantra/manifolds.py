@@ -1,0 +1,50 @@
+"""Manifolds: the C++ classes of ``mantra::manifolds``, bound with pybind11.
+
+Every method acts on batches over leading dimensions and is differentiable (autograd runs
+through the C++ ATen operations)::
+
+    St = mantra.manifolds.Stiefel()
+    X = St.random(100, 10, dtype=torch.float64)
+    V = St.proj_tangent(X, torch.randn_like(X))
+    Y = St.retract(X, 0.1 * V, method="cayley")
+    assert St.check_point(Y) == ""
+"""
+
+import torch
+
+from ._C import manifolds as _m
+
+Manifold = _m.Manifold
+Euclidean = _m.Euclidean
+Stiefel = _m.Stiefel
+Grassmannian = _m.Grassmannian
+Sphere = _m.Sphere
+Oblique = _m.Oblique
+FixedRank = _m.FixedRank
+PSD = _m.PSD
+GLPlus = _m.GLPlus
+SPD = _m.SPD
+Hyperbolic = _m.Hyperbolic
+Lorentz = _m.Lorentz
+PoincareBall = _m.PoincareBall
+
+
+def _shape(shape):
+    return list(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)) else list(shape)
+
+
+def _random(self, *shape, dtype=None, device=None):
+    """A random point of the given shape (Haar / uniform where it exists)."""
+    return self._random(_shape(shape), torch.empty(0, dtype=dtype, device=device))
+
+
+def _origin(self, *shape, dtype=None, device=None):
+    """A deterministic point of the given shape."""
+    return self._origin(_shape(shape), torch.empty(0, dtype=dtype, device=device))
+
+
+Manifold.random = _random
+Manifold.origin = _origin
+
+__all__ = ["Manifold", "Euclidean", "Stiefel", "Grassmannian", "Sphere", "Oblique", "FixedRank", "PSD", "GLPlus",
+           "SPD", "Hyperbolic", "Lorentz", "PoincareBall"]
