@@ -8,8 +8,20 @@ import torch  # noqa: F401  (loads libtorch before the extension that links it)
 from . import _C
 from . import manifolds
 from .ops import expm, expm_backward
+from .parametrize import (
+    grassmannian,
+    hyperbolic,
+    invertible,
+    oblique,
+    orthogonal,
+    positive_definite,
+    sample,
+    sphere,
+    update_base,
+)
 
 __version__ = _C.__version__
 cuda_enabled = _C.cuda_enabled
 
-__all__ = ["expm", "expm_backward", "manifolds", "cuda_enabled", "__version__"]
+__all__ = ["expm", "expm_backward", "manifolds", "orthogonal", "grassmannian", "sphere", "oblique",
+           "positive_definite", "invertible", "hyperbolic", "update_base", "sample", "cuda_enabled", "__version__"]

@@ -45,6 +45,9 @@ def _origin(self, *shape, dtype=None, device=None):
 
 Manifold.random = _random
 Manifold.origin = _origin
+# Manifolds are immutable: copies (copy.deepcopy of a model) share them.
+Manifold.__copy__ = lambda self: self
+Manifold.__deepcopy__ = lambda self, memo: self
 
 __all__ = ["Manifold", "Euclidean", "Stiefel", "Grassmannian", "Sphere", "Oblique", "FixedRank", "PSD", "GLPlus",
            "SPD", "Hyperbolic", "Lorentz", "PoincareBall"]
