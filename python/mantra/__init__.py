@@ -6,7 +6,7 @@
 import torch  # noqa: F401  (loads libtorch before the extension that links it)
 
 from . import _C
-from . import manifolds
+from . import manifolds, optim
 from .ops import expm, expm_backward
 from .parametrize import (
     grassmannian,
@@ -23,5 +23,5 @@ from .parametrize import (
 __version__ = _C.__version__
 cuda_enabled = _C.cuda_enabled
 
-__all__ = ["expm", "expm_backward", "manifolds", "orthogonal", "grassmannian", "sphere", "oblique",
+__all__ = ["expm", "expm_backward", "manifolds", "optim", "orthogonal", "grassmannian", "sphere", "oblique",
            "positive_definite", "invertible", "hyperbolic", "update_base", "sample", "cuda_enabled", "__version__"]
