@@ -15,8 +15,7 @@ void RiemannianAdamOptions::serialize(torch::serialize::OutputArchive& archive) 
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(weight_decay);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(amsgrad);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(stabilize);
-  archive.write("retraction", c10::IValue(manifolds::to_string(retraction())));
-  archive.write("manifold", c10::IValue(manifold()->name()));
+  detail::write_geometry(archive, *this);
 }
 
 void RiemannianAdamOptions::serialize(torch::serialize::InputArchive& archive) {
@@ -26,11 +25,7 @@ void RiemannianAdamOptions::serialize(torch::serialize::InputArchive& archive) {
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, weight_decay);
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(bool, amsgrad);
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(int64_t, stabilize);
-  c10::IValue value;
-  archive.read("retraction", value);
-  retraction(manifolds::retraction_from_string(value.toStringRef()));
-  archive.read("manifold", value);
-  saved_manifold_name = value.toStringRef();
+  detail::read_geometry(archive, *this);
 }
 
 void RiemannianAdamParamState::serialize(torch::serialize::OutputArchive& archive) const {

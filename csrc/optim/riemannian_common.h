@@ -31,6 +31,22 @@ inline void check_group_points(const torch::optim::OptimizerParamGroup& group, c
   }
 }
 
+// The geometry part of an options archive: the retraction and the manifold's name (the
+// manifold itself is structure; load_keeping_manifolds checks the name).
+template <typename Options>
+void write_geometry(torch::serialize::OutputArchive& archive, const Options& options) {
+  archive.write("retraction", c10::IValue(manifolds::to_string(options.retraction())));
+  archive.write("manifold", c10::IValue(options.manifold()->name()));
+}
+template <typename Options>
+void read_geometry(torch::serialize::InputArchive& archive, Options& options) {
+  c10::IValue value;
+  archive.read("retraction", value);
+  options.retraction(manifolds::retraction_from_string(value.toStringRef()));
+  archive.read("manifold", value);
+  options.saved_manifold_name = value.toStringRef();
+}
+
 // torch::optim's loader replaces each group's options by the saved ones; the manifold is
 // structure, not state, so it is kept (and its saved name must match).
 template <typename Options, typename Load>

@@ -13,8 +13,7 @@ void RiemannianSGDOptions::serialize(torch::serialize::OutputArchive& archive) c
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(weight_decay);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(nesterov);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(stabilize);
-  archive.write("retraction", c10::IValue(manifolds::to_string(retraction())));
-  archive.write("manifold", c10::IValue(manifold()->name()));
+  detail::write_geometry(archive, *this);
 }
 
 void RiemannianSGDOptions::serialize(torch::serialize::InputArchive& archive) {
@@ -24,11 +23,7 @@ void RiemannianSGDOptions::serialize(torch::serialize::InputArchive& archive) {
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, weight_decay);
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(bool, nesterov);
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(int64_t, stabilize);
-  c10::IValue value;
-  archive.read("retraction", value);
-  retraction(manifolds::retraction_from_string(value.toStringRef()));
-  archive.read("manifold", value);
-  saved_manifold_name = value.toStringRef();
+  detail::read_geometry(archive, *this);
 }
 
 void RiemannianSGDParamState::serialize(torch::serialize::OutputArchive& archive) const {
