@@ -68,14 +68,4 @@ at::Tensor Grassmannian::parallel_transport(const at::Tensor& X, const at::Tenso
   return tall(T, wide);
 }
 
-std::pair<at::Tensor, at::Tensor> Grassmannian::retract_transport(const at::Tensor& X, const at::Tensor& V,
-                                                                  const at::Tensor& U, Retraction method) const {
-  check_same_shape(X, "X", U, "U", name() + ".retract_transport");
-  at::Tensor Y = retract(X, V, method);
-  if (method == Retraction::Default) method = retractions().front();
-  // The final projection only removes rounding (the transported vector is horizontal at Y).
-  if (method == Retraction::Exp) return {Y, proj_tangent(Y, parallel_transport(X, V, U))};
-  return {Y, proj_tangent(Y, U)};
-}
-
 }  // namespace mantra::manifolds

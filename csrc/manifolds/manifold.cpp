@@ -51,7 +51,13 @@ at::Tensor Manifold::transport(const at::Tensor& X, const at::Tensor& Y, const a
 
 std::pair<at::Tensor, at::Tensor> Manifold::retract_transport(const at::Tensor& X, const at::Tensor& V,
                                                               const at::Tensor& U, Retraction method) const {
+  check_same_shape(X, "X", U, "U", name() + ".retract_transport");
   at::Tensor Y = retract(X, V, method);
+  if (method == Retraction::Default) method = retractions().front();
+  if (method == Retraction::Exp) {
+    // The final projection only removes rounding (the transported vector is tangent at Y).
+    if (at::Tensor P = exp_parallel_transport(X, V, U); P.defined()) return {Y, proj_tangent(Y, P)};
+  }
   return {Y, transport(X, Y, U)};
 }
 

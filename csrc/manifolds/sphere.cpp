@@ -57,15 +57,6 @@ at::Tensor Sphere::parallel_transport(const at::Tensor& X, const at::Tensor& V, 
   return U - vu * (0.5 * half * half * V + sin_over(t) * X);
 }
 
-std::pair<at::Tensor, at::Tensor> Sphere::retract_transport(const at::Tensor& X, const at::Tensor& V,
-                                                            const at::Tensor& U, Retraction method) const {
-  check_same_shape(X, "X", U, "U", name() + ".retract_transport");
-  at::Tensor Y = retract(X, V, method);
-  if (method == Retraction::Default) method = retractions().front();
-  if (method == Retraction::Exp) return {Y, proj_tangent(Y, parallel_transport(X, V, U))};
-  return {Y, proj_tangent(Y, U)};
-}
-
 at::Tensor Sphere::project(const at::Tensor& X) const {
   return X / dot(X, X).sqrt().clamp_min(X.scalar_type() == at::kDouble ? 1e-300 : 1e-30);
 }

@@ -24,11 +24,12 @@ class Grassmannian : public Stiefel {
   // Onto the horizontal space: G − X XᵀG.
   at::Tensor proj_tangent(const at::Tensor& X, const at::Tensor& G) const override;
   std::vector<Retraction> retractions() const override;
-  std::pair<at::Tensor, at::Tensor> retract_transport(const at::Tensor& X, const at::Tensor& V, const at::Tensor& U,
-                                                      Retraction method = Retraction::Default) const override;
 
   // Parallel transport of U (horizontal at X) along the geodesic t ↦ exp_X(tV), to t = 1.
   at::Tensor parallel_transport(const at::Tensor& X, const at::Tensor& V, const at::Tensor& U) const;
+  at::Tensor exp_parallel_transport(const at::Tensor& X, const at::Tensor& V, const at::Tensor& U) const override {
+    return parallel_transport(X, V, U);
+  }
 
  protected:
   // Only the horizontal part of V is used, so R_X(V) is a map of subspaces.

@@ -45,10 +45,17 @@ class Manifold {
 
   // Vector transport of V (tangent at X) to Y. Default: projection onto the tangent space at Y.
   virtual at::Tensor transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const;
-  // Y = R_X(V) and U transported to Y, fused where that is cheaper.
+  // Y = R_X(V) and U transported to Y, fused where that is cheaper. Default: along the exp
+  // retraction, exp_parallel_transport where a manifold has it; otherwise transport().
   virtual std::pair<at::Tensor, at::Tensor> retract_transport(const at::Tensor& X, const at::Tensor& V,
                                                               const at::Tensor& U,
                                                               Retraction method = Retraction::Default) const;
+
+  // Parallel transport of U along t ↦ exp_X(tV) to t = 1, where it has a closed form;
+  // undefined (the default) where it does not.
+  virtual at::Tensor exp_parallel_transport(const at::Tensor& X, const at::Tensor& V, const at::Tensor& U) const {
+    return at::Tensor();
+  }
 
   // The metric: one scalar per point (shape: the batch dimensions).
   virtual at::Tensor inner(const at::Tensor& X, const at::Tensor& U, const at::Tensor& V) const;

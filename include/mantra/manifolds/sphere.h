@@ -14,8 +14,6 @@ class Sphere : public Manifold {
   int64_t point_dims() const override { return point_dims_; }
   at::Tensor proj_tangent(const at::Tensor& X, const at::Tensor& G) const override;
   std::vector<Retraction> retractions() const override;
-  std::pair<at::Tensor, at::Tensor> retract_transport(const at::Tensor& X, const at::Tensor& V, const at::Tensor& U,
-                                                      Retraction method = Retraction::Default) const override;
   at::Tensor project(const at::Tensor& X) const override;
   at::Tensor random(at::IntArrayRef shape, const at::TensorOptions& options = {}) const override;
   at::Tensor origin(at::IntArrayRef shape, const at::TensorOptions& options = {}) const override;
@@ -24,6 +22,9 @@ class Sphere : public Manifold {
 
   // Parallel transport of U along the great circle t ↦ exp_X(tV), to t = 1.
   at::Tensor parallel_transport(const at::Tensor& X, const at::Tensor& V, const at::Tensor& U) const;
+  at::Tensor exp_parallel_transport(const at::Tensor& X, const at::Tensor& V, const at::Tensor& U) const override {
+    return parallel_transport(X, V, U);
+  }
 
  protected:
   Sphere(int64_t axis, int64_t point_dims, Retraction default_retraction);
