@@ -229,6 +229,22 @@ TEST(RiemannianOptimizers, StateSaveLoadResumesIdentically) {
   }
 }
 
+TEST(RiemannianOptimizers, LoadingIntoAnotherManifoldIsAClearError) {
+  torch::manual_seed(6);
+  auto st = std::make_shared<Stiefel>();
+  torch::Tensor X = st->random({4, 1}, torch::kFloat64).requires_grad_(true);
+  RiemannianAdam saved({X}, RiemannianAdamOptions(0.01).manifold(st));
+  X.sum().backward();
+  saved.step();
+  std::stringstream buffer;
+  torch::save(saved, buffer);
+  // The same point is also on the sphere (a unit column), but the optimizer state is not.
+  torch::Tensor Y = X.detach().clone().requires_grad_(true);
+  RiemannianAdam other({Y}, RiemannianAdamOptions(0.01).manifold(std::make_shared<Oblique>()));
+  mantra::test::expect_error([&] { torch::load(other, buffer); },
+                             "param group 0 was saved on Stiefel but this optimizer's group is on Oblique");
+}
+
 TEST(RiemannianOptimizers, BadArgumentsAreClearErrors) {
   auto M = std::make_shared<Stiefel>();
   torch::Tensor off = torch::ones({4, 2}, torch::requires_grad());
