@@ -8,6 +8,7 @@ K = 0 never rebases (a static trivialization).
 """
 
 import torch
+from torch.nn.utils import parametrize as P
 
 from .parametrize import ManifoldParametrization
 
@@ -22,7 +23,9 @@ class DynamicTrivialization:
         owned = {id(p) for group in optimizer.param_groups for p in group["params"]}
         self._pairs = []  # (parametrization, its unconstrained tensor v)
         for module in model.modules():
-            for name, plist in getattr(getattr(module, "parametrizations", None) or {}, "items", lambda: [])():
+            if not P.is_parametrized(module):
+                continue
+            for name, plist in module.parametrizations.items():
                 for p in plist:
                     if isinstance(p, ManifoldParametrization):
                         if id(plist.original) not in owned:
