@@ -4,6 +4,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <tuple>
+
 namespace mantra {
 
 // Matrix exponential of every (n, n) matrix in A (shape (..., n, n)); float32/float64, and
@@ -12,6 +14,21 @@ at::Tensor expm(const at::Tensor& A);
 
 // Gradient of <grad, expm(A)> with respect to A: the Fréchet derivative L(Aᵀ, grad).
 at::Tensor expm_backward(const at::Tensor& grad, const at::Tensor& A);
+
+// The orthogonal-RNN recurrence over a whole sequence (expRNN):
+//   hidden[t] = modReLU(input[t] + hidden[t-1]·recurrentᵀ, bias),  hidden[-1] = h0,
+//   modReLU(z, b) = sign(z)·max(|z| + b, 0).
+// input (T, N, H) is the projected input W_in·x_t (+ its bias) for every step, h0 (N, H),
+// recurrent (H, H), bias (H). Returns hidden (T, N, H). float32/float64 (half/bfloat16 computed
+// in float32). Differentiable in all four arguments (backward: orthogonal_rnn_backward).
+at::Tensor orthogonal_rnn(const at::Tensor& input, const at::Tensor& h0, const at::Tensor& recurrent,
+                          const at::Tensor& bias);
+
+// Backpropagation through time of orthogonal_rnn from the hidden states it returned: the
+// gradients (input, h0, recurrent, bias) of <grad_hidden, hidden>.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> orthogonal_rnn_backward(
+    const at::Tensor& grad_hidden, const at::Tensor& hidden, const at::Tensor& h0, const at::Tensor& recurrent,
+    const at::Tensor& bias);
 
 // True when this build of libmantra has its CUDA kernels.
 bool cuda_enabled();

@@ -1,0 +1,193 @@
+// mantra::orthogonal_rnn from C++: the fused CPU kernel against a step-by-step loop of ATen
+// operations differentiated by autograd, finite differences, invariants and bad input.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <mantra/mantra.h>
+
+#include "../../../csrc/ops/orthogonal_rnn_algorithm.h"
+#include "../test_util.h"
+
+namespace {
+
+struct Args {
+  torch::Tensor u, h0, B, b;
+};
+
+// B orthogonal (Q of a QR), bias of both signs so that some units are cut to zero.
+Args random_args(int64_t T, int64_t N, int64_t H, torch::Dtype dtype, uint64_t seed) {
+  torch::manual_seed(seed);
+  auto o = torch::TensorOptions().dtype(torch::kFloat64);
+  Args a;
+  a.u = torch::randn({T, N, H}, o).to(dtype);
+  a.h0 = torch::randn({N, H}, o).to(dtype);
+  a.B = std::get<0>(torch::linalg_qr(torch::randn({H, H}, o))).to(dtype);
+  a.b = (torch::rand({H}, o) - 0.7).to(dtype);
+  return a;
+}
+
+torch::Tensor modrelu_reference(const torch::Tensor& z, const torch::Tensor& b) {
+  return torch::sign(z) * torch::relu(torch::abs(z) + b);
+}
+
+// The recurrence written step by step with differentiable ATen operations.
+torch::Tensor reference_rnn(const Args& a) {
+  std::vector<torch::Tensor> hs;
+  torch::Tensor h = a.h0;
+  for (int64_t t = 0; t < a.u.size(0); ++t) {
+    h = modrelu_reference(a.u[t] + h.matmul(a.B.t()), a.b);
+    hs.push_back(h);
+  }
+  return hs.empty() ? torch::empty_like(a.u) : torch::stack(hs);
+}
+
+std::vector<torch::Tensor> leaves(Args& a) {
+  for (auto* t : {&a.u, &a.h0, &a.B, &a.b}) *t = t->detach().clone().requires_grad_(true);
+  return {a.u, a.h0, a.B, a.b};
+}
+
+TEST(OrthogonalRNN, ForwardMatchesStepByStepLoop) {
+  for (auto [T, N, H] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {7, 5, 6}, {30, 3, 17}, {4, 64, 40}}) {
+    Args a = random_args(T, N, H, torch::kFloat64, 1);
+    torch::Tensor got = mantra::orthogonal_rnn(a.u, a.h0, a.B, a.b);
+    torch::Tensor want = reference_rnn(a);
+    ASSERT_EQ(got.sizes(), want.sizes());
+    EXPECT_LT((got - want).abs().max().item<double>(), 1e-12) << T << "x" << N << "x" << H;
+    // The bias cut some units to zero: the test covers both branches of modReLU.
+    if (got.numel() > 100) EXPECT_GT((got == 0).sum().item<int64_t>(), 0);
+  }
+}
+
+TEST(OrthogonalRNN, GradientsMatchAutogradOfTheLoop) {
+  Args a = random_args(12, 4, 9, torch::kFloat64, 2);
+  Args r = a;
+  auto xs = leaves(a);
+  auto rs = leaves(r);
+  torch::Tensor w = torch::randn({12, 4, 9}, torch::kFloat64);
+  (mantra::orthogonal_rnn(a.u, a.h0, a.B, a.b) * w).sum().backward();
+  (reference_rnn(r) * w).sum().backward();
+  const char* names[] = {"input", "h0", "recurrent", "bias"};
+  for (size_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(xs[i].grad().defined()) << names[i];
+    EXPECT_LT((xs[i].grad() - rs[i].grad()).abs().max().item<double>(), 1e-11) << names[i];
+  }
+}
+
+TEST(OrthogonalRNN, GradientsMatchFiniteDifferences) {
+  Args a = random_args(6, 3, 5, torch::kFloat64, 3);
+  auto xs = leaves(a);
+  torch::Tensor w = torch::randn({6, 3, 5}, torch::kFloat64);
+  auto loss = [&] { return (mantra::orthogonal_rnn(a.u, a.h0, a.B, a.b) * w).sum(); };
+  loss().backward();
+  const double eps = 1e-6;
+  for (auto& x : xs) {
+    torch::Tensor g = x.grad().clone();
+    torch::Tensor d = torch::randn_like(x);
+    double plus, minus;
+    {
+      torch::NoGradGuard no_grad;
+      x.add_(d, eps);
+      plus = loss().item<double>();
+      x.add_(d, -2 * eps);
+      minus = loss().item<double>();
+      x.add_(d, eps);
+    }
+    const double fd = (plus - minus) / (2 * eps), ad = (g * d).sum().item<double>();
+    // Central differences: O(eps²) truncation, ~1e-10/eps rounding; no kink within eps here.
+    EXPECT_NEAR(ad, fd, 1e-6 * std::max(1.0, std::abs(fd)));
+  }
+}
+
+// The ATen reference (what non-CPU devices run until their kernels land) equals the CPU kernel.
+TEST(OrthogonalRNN, GenericReferenceMatchesCpuKernel) {
+  for (auto dtype : {torch::kFloat64, torch::kFloat32}) {
+    Args a = random_args(20, 6, 11, dtype, 11);
+    torch::Tensor h = mantra::orthogonal_rnn(a.u, a.h0, a.B, a.b);
+    torch::Tensor g = torch::randn_like(h);
+    const double tol = dtype == torch::kFloat64 ? 1e-12 : 1e-4;
+    EXPECT_LT((mantra::detail::orthogonal_rnn_generic(a.u, a.h0, a.B, a.b) - h).abs().max().item<double>(), tol);
+    auto want = mantra::orthogonal_rnn_backward(g, h, a.h0, a.B, a.b);
+    auto got = mantra::detail::orthogonal_rnn_backward_generic(g, h, a.h0, a.B, a.b);
+    EXPECT_LT((std::get<0>(got) - std::get<0>(want)).abs().max().item<double>(), tol);
+    EXPECT_LT((std::get<1>(got) - std::get<1>(want)).abs().max().item<double>(), tol);
+    EXPECT_LT((std::get<2>(got) - std::get<2>(want)).abs().max().item<double>(), tol * 10);
+    EXPECT_LT((std::get<3>(got) - std::get<3>(want)).abs().max().item<double>(), tol * 10);
+  }
+}
+
+TEST(OrthogonalRNN, Float32AgreesWithFloat64) {
+  Args a = random_args(50, 8, 32, torch::kFloat64, 4);
+  torch::Tensor d = mantra::orthogonal_rnn(a.u, a.h0, a.B, a.b);
+  torch::Tensor f = mantra::orthogonal_rnn(a.u.to(torch::kFloat32), a.h0.to(torch::kFloat32), a.B.to(torch::kFloat32),
+                                           a.b.to(torch::kFloat32));
+  EXPECT_EQ(f.scalar_type(), torch::kFloat32);
+  // B orthogonal keeps the state O(1): errors grow ~linearly in T from float32's 6e-8.
+  EXPECT_LT((f.to(torch::kFloat64) - d).abs().max().item<double>(), 1e-4);
+}
+
+TEST(OrthogonalRNN, HalfAndBFloat16AreComputedInFloat32) {
+  Args a = random_args(10, 4, 16, torch::kFloat32, 5);
+  for (auto dtype : {torch::kHalf, torch::kBFloat16}) {
+    Args l{a.u.to(dtype), a.h0.to(dtype), a.B.to(dtype), a.b.to(dtype)};
+    torch::Tensor got = mantra::orthogonal_rnn(l.u, l.h0, l.B, l.b);
+    EXPECT_EQ(got.scalar_type(), dtype);
+    Args f{l.u.to(torch::kFloat32), l.h0.to(torch::kFloat32), l.B.to(torch::kFloat32), l.b.to(torch::kFloat32)};
+    torch::Tensor want = mantra::orthogonal_rnn(f.u, f.h0, f.B, f.b).to(dtype).to(torch::kFloat32);
+    // Same float32 computation, one final rounding: equal to the rounded float32 result.
+    EXPECT_EQ((got.to(torch::kFloat32) - want).abs().max().item<float>(), 0.0f);
+  }
+}
+
+TEST(OrthogonalRNN, OrthogonalRecurrenceKeepsTheNormOverLongSequences) {
+  // With bias 0 modReLU is the identity, so with zero input h_t = h0·(Bᵀ)^t: the norm is kept.
+  const int64_t T = 2000, N = 3, H = 24;
+  Args a = random_args(T, N, H, torch::kFloat64, 6);
+  a.u.zero_();
+  a.b.zero_();
+  torch::Tensor h = mantra::orthogonal_rnn(a.u, a.h0, a.B, a.b);
+  torch::Tensor norms = h.norm(2, {2});
+  torch::Tensor want = a.h0.norm(2, {1});
+  EXPECT_LT((norms - want.unsqueeze(0)).abs().max().item<double>(), 1e-11);
+}
+
+TEST(OrthogonalRNN, LongSequenceMatchesLoop) {
+  Args a = random_args(1000, 4, 20, torch::kFloat64, 7);
+  EXPECT_LT((mantra::orthogonal_rnn(a.u, a.h0, a.B, a.b) - reference_rnn(a)).abs().max().item<double>(), 1e-10);
+}
+
+TEST(OrthogonalRNN, EmptySequenceAndEmptyBatch) {
+  Args a = random_args(0, 3, 4, torch::kFloat64, 8);
+  auto xs = leaves(a);
+  torch::Tensor h = mantra::orthogonal_rnn(a.u, a.h0, a.B, a.b);
+  EXPECT_EQ(h.sizes(), (std::vector<int64_t>{0, 3, 4}));
+  auto [gi, gh0, gB, gb] = mantra::orthogonal_rnn_backward(torch::zeros_like(h), h, a.h0, a.B, a.b);
+  EXPECT_EQ(gh0.abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(gB.abs().sum().item<double>(), 0.0);
+  Args e = random_args(5, 0, 4, torch::kFloat64, 8);
+  EXPECT_EQ(mantra::orthogonal_rnn(e.u, e.h0, e.B, e.b).sizes(), (std::vector<int64_t>{5, 0, 4}));
+}
+
+TEST(OrthogonalRNN, NonContiguousInputs) {
+  Args a = random_args(8, 5, 6, torch::kFloat64, 9);
+  torch::Tensor want = mantra::orthogonal_rnn(a.u, a.h0, a.B, a.b);
+  torch::Tensor u_nc = a.u.transpose(0, 1).contiguous().transpose(0, 1);  // strides (H, T·H, 1)
+  torch::Tensor B_nc = a.B.t().contiguous().t();
+  ASSERT_FALSE(u_nc.is_contiguous());
+  torch::Tensor got = mantra::orthogonal_rnn(u_nc, a.h0, B_nc, a.b);
+  EXPECT_LT((got - want).abs().max().item<double>(), 1e-14);
+}
+
+TEST(OrthogonalRNN, BadInputNamesTheArgument) {
+  Args a = random_args(3, 2, 4, torch::kFloat64, 10);
+  using mantra::test::expect_error;
+  expect_error([&] { mantra::orthogonal_rnn(a.u[0], a.h0, a.B, a.b); }, "'input'");
+  expect_error([&] { mantra::orthogonal_rnn(a.u, a.h0.t(), a.B, a.b); }, "'h0'");
+  expect_error([&] { mantra::orthogonal_rnn(a.u, a.h0, a.B.narrow(0, 0, 3), a.b); }, "'recurrent'");
+  expect_error([&] { mantra::orthogonal_rnn(a.u, a.h0, a.B, a.b.narrow(0, 0, 2)); }, "'bias'");
+  expect_error([&] { mantra::orthogonal_rnn(a.u, a.h0.to(torch::kFloat32), a.B, a.b); }, "dtype of 'input'");
+  expect_error([&] { mantra::orthogonal_rnn(a.u.to(torch::kInt64), a.h0, a.B, a.b); }, "floating point");
+  torch::Tensor h = mantra::orthogonal_rnn(a.u, a.h0, a.B, a.b);
+  expect_error([&] { mantra::orthogonal_rnn_backward(h[0], h, a.h0, a.B, a.b); }, "'grad_hidden'");
+}
+
+}  // namespace
