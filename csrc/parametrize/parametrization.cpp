@@ -61,6 +61,31 @@ void ParametrizationImpl::set(const at::Tensor& X) {
   changed();
 }
 
+// For the rotation inits: the block-diagonal skew logarithm of the sampled point (shape()).
+at::Tensor ParametrizationImpl::sample_rotation_log(const std::string& init) const {
+  const auto options = base.options();
+  const auto* st = dynamic_cast<const manifolds::Stiefel*>(manifold_.get());
+  const int64_t n = shape().back();
+  TORCH_CHECK_VALUE(st != nullptr && shape().size() >= 2 && shape()[shape().size() - 2] == n,
+                    "Parametrization.sample: init '", init, "' needs square matrices on SO(n)/O(n), got ",
+                    manifold_->name(), " of shape ", at::IntArrayRef(shape()));
+  const at::IntArrayRef batch_dims = at::IntArrayRef(shape()).slice(0, shape().size() - 2);
+  const int64_t batch = batch_dims.empty() ? 1 : c10::multiply_integers(batch_dims);
+  std::vector<at::Tensor> logs;
+  for (int64_t b = 0; b < batch; ++b) {
+    // Angles of the 2×2 rotation blocks.
+    at::Tensor a;
+    if (init == "cayley") {
+      // expRNN's Cayley init: s ~ U(0, π/2), block entry −tan(s/2) = −sqrt((1−cos s)/(1+cos s)).
+      a = -at::tan(at::rand({n / 2}, options.dtype(at::kDouble)) * (M_PI / 4));
+    } else {
+      a = (at::rand({n / 2}, options.dtype(at::kDouble)) * 2 - 1) * M_PI;
+    }
+    logs.push_back(block_skew(a, n));
+  }
+  return at::stack(logs).view(shape());
+}
+
 void ParametrizationImpl::sample(const std::string& init) {
   torch::NoGradGuard no_grad;
   const auto options = base.options();
@@ -70,33 +95,28 @@ void ParametrizationImpl::sample(const std::string& init) {
   } else if (init == "origin") {
     X = manifold_->origin(shape(), options);
   } else if (init == "torus" || init == "henaff" || init == "cayley") {
-    const auto* st = dynamic_cast<const manifolds::Stiefel*>(manifold_.get());
-    const int64_t n = shape().back();
-    TORCH_CHECK_VALUE(st != nullptr && shape().size() >= 2 && shape()[shape().size() - 2] == n,
-                      "Parametrization.sample: init '", init, "' needs square matrices on SO(n)/O(n), got ",
-                      manifold_->name(), " of shape ", at::IntArrayRef(shape()));
-    std::vector<at::Tensor> mats;
-    const int64_t batch = at::IntArrayRef(shape()).slice(0, shape().size() - 2).empty()
-                              ? 1
-                              : c10::multiply_integers(at::IntArrayRef(shape()).slice(0, shape().size() - 2));
-    for (int64_t b = 0; b < batch; ++b) {
-      // Angles of the 2×2 rotation blocks; exp of the block-diagonal skew log gives the point.
-      at::Tensor a;
-      if (init == "cayley") {
-        // expRNN's Cayley init: s ~ U(0, π/2), block entry −tan(s/2) = −sqrt((1−cos s)/(1+cos s)).
-        a = -at::tan(at::rand({n / 2}, options.dtype(at::kDouble)) * (M_PI / 4));
-      } else {
-        a = (at::rand({n / 2}, options.dtype(at::kDouble)) * 2 - 1) * M_PI;
-      }
-      mats.push_back(mantra::expm(block_skew(a, n)).to(options.dtype()));
-    }
-    X = at::stack(mats).view(shape());
+    X = mantra::expm(sample_rotation_log(init)).to(options.dtype());
   } else {
     TORCH_CHECK_VALUE(false, "Parametrization.sample: argument 'init' must be uniform, origin, torus, henaff or cayley; got '",
                       init, "'");
   }
   base.copy_(X);
   v.zero_();
+  changed();
+}
+
+void ParametrizationImpl::sample_in_chart(const std::string& init) {
+  TORCH_CHECK_VALUE(init == "torus" || init == "henaff" || init == "cayley",
+                    "Parametrization.sample_in_chart: argument 'init' must be torus, henaff or cayley; got '", init, "'");
+  const auto retraction = options_.retraction() == manifolds::Retraction::Default ? manifold_->retractions().front()
+                                                                                  : options_.retraction();
+  TORCH_CHECK_VALUE(retraction == manifolds::Retraction::Exp,
+                    "Parametrization.sample_in_chart: needs the exponential retraction (triv 'expm'), got ",
+                    manifolds::to_string(options_.retraction()));
+  torch::NoGradGuard no_grad;
+  const at::Tensor L = sample_rotation_log(init);
+  base.copy_(manifold_->origin(shape(), base.options()));
+  v.copy_(L);
   changed();
 }
 

@@ -2,3 +2,4 @@
 #pragma once
 
 #include <mantra/nn/linear.h>
+#include <mantra/nn/recurrent.h>

@@ -39,6 +39,10 @@ class ParametrizationImpl : public ConstraintImpl {
   // Samples a new point: "uniform" (Haar/uniform), "origin", and for square SO(n)/O(n):
   // "torus" / "henaff" (block rotations with angles U(−π, π)), "cayley" (expRNN's Cayley init).
   void sample(const std::string& init = "uniform") override;
+  // Static trivialization at the identity, as expRNN: base ← I and v ← L, the block-skew
+  // logarithm drawn by init "torus"/"henaff"/"cayley", so that the point is exp(L) and the
+  // optimizer trains L itself. Needs square SO(n)/O(n) and the exponential retraction.
+  void sample_in_chart(const std::string& init);
   std::string check(const at::Tensor& X) const override;
 
   const manifolds::Manifold& manifold() const { return *manifold_; }
@@ -62,6 +66,7 @@ class ParametrizationImpl : public ConstraintImpl {
   // retraction of P_base(v).
   virtual at::Tensor retract(const at::Tensor& base, const at::Tensor& v) const;
   at::Tensor compute() override { return retract(base, v); }
+  at::Tensor sample_rotation_log(const std::string& init) const;
 
  private:
   manifolds::ManifoldPtr manifold_;
