@@ -101,10 +101,14 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& input) {
 
 torch::Tensor LinearImpl::penalty() {
   if (options.orthogonality_penalty() == 0) return torch::zeros({}, weight.options());
-  torch::Tensor W = effective_weight();
+  return orthogonality_penalty(effective_weight(), options.orthogonality_penalty());
+}
+
+torch::Tensor orthogonality_penalty(const torch::Tensor& W, double lambda) {
+  TORCH_CHECK_VALUE(W.dim() == 2, "orthogonality_penalty: argument 'W' must be a matrix, got shape ", W.sizes());
   // Gram matrix on the smaller side: WᵀW for tall W, WWᵀ for wide.
   torch::Tensor G = W.size(0) >= W.size(1) ? torch::matmul(W.t(), W) : torch::matmul(W, W.t());
-  return 0.5 * options.orthogonality_penalty() * (G - torch::eye(G.size(0), G.options())).pow(2).sum();
+  return 0.5 * lambda * (G - torch::eye(G.size(0), G.options())).pow(2).sum();
 }
 
 void LinearImpl::pretty_print(std::ostream& stream) const {

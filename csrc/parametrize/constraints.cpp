@@ -84,7 +84,9 @@ SpectralImpl::SpectralImpl(std::vector<int64_t> shape, SpectralOptions options, 
                     at::IntArrayRef(shape));
   TORCH_CHECK_VALUE(r >= 1 && r <= std::min(n, k), "Spectral: argument 'rank' must be in [1, min(n, k) = ",
                     std::min(n, k), "], got ", r);
-  TORCH_CHECK_VALUE(options.map() != SpectrumMap::NearOne || (options.lambda() > 0 && options.lambda() < 1),
+  const bool near_one = options.map() == SpectrumMap::NearOne || options.map() == SpectrumMap::NearOneSin ||
+                        options.map() == SpectrumMap::NearOneSigmoid;
+  TORCH_CHECK_VALUE(!near_one || (options.lambda() > 0 && options.lambda() < 1),
                     "Spectral: argument 'lambda' must be in (0, 1), got ", options.lambda());
   auto stiefel = std::make_shared<manifolds::Stiefel>();
   const auto p_options = ParametrizationOptions().retraction(options.retraction());
@@ -99,91 +101,27 @@ SpectralImpl::SpectralImpl(std::vector<int64_t> shape, SpectralOptions options, 
 }
 
 at::Tensor SpectralImpl::spectrum(const at::Tensor& x) const {
-  switch (options_.map()) {
-    case SpectrumMap::Identity: return x;
-    case SpectrumMap::Positive: return at::softplus(x) + options_.eps();
-    case SpectrumMap::Square: return x * x;
-    case SpectrumMap::NearOne: return 1 + options_.lambda() * at::tanh(x);
-  }
-  return x;
+  return functional::spectrum(x, options_.map(), options_.lambda(), options_.eps());
 }
 
 at::Tensor SpectralImpl::inverse_spectrum(const at::Tensor& sigma) const {
-  switch (options_.map()) {
-    case SpectrumMap::Identity: return sigma;
-    // softplus⁻¹(y) = y + log(1 − e^{−y}), stable for large y.
-    case SpectrumMap::Positive: {
-      const at::Tensor y = (sigma - options_.eps()).clamp_min(1e-30);
-      return y + at::log(-at::expm1(-y));
-    }
-    case SpectrumMap::Square: return sigma.clamp_min(0).sqrt();
-    case SpectrumMap::NearOne: return at::atanh(((sigma - 1) / options_.lambda()).clamp(-1 + 1e-7, 1 - 1e-7));
-  }
-  return sigma;
+  return functional::inverse_spectrum(sigma, options_.map(), options_.lambda(), options_.eps());
 }
 
 at::Tensor SpectralImpl::compute() {
-  const at::Tensor Uf = U->forward();
-  const at::Tensor scaled = Uf * spectrum(s).unsqueeze(-2);
-  return at::matmul(scaled, (options_.symmetric() ? Uf : V->forward()).mT());
+  return functional::spectral_compose(U->forward(), spectrum(s), options_.symmetric() ? at::Tensor() : V->forward());
 }
 
-std::string SpectralImpl::check(const at::Tensor& X) const {
-  at::Tensor Xd;
-  std::string common = check_matrix(X, shape(), options_.symmetric(), options_.atol(), &Xd);
-  if (!common.empty()) return common;
-  std::ostringstream why;
-  const double atol = options_.atol();
-  at::Tensor sigma;  // descending
-  if (options_.symmetric()) {
-    sigma = at::linalg_eigvalsh(Xd).flip(-1);
-    const double lowest = sigma.min().item<double>();
-    if (lowest < -atol) {
-      why << "it has a negative eigenvalue " << lowest;
-      return why.str();
-    }
-  } else {
-    sigma = at::linalg_svdvals(Xd);
-  }
-  const int64_t r = options_.rank(), full = sigma.size(-1);
-  const at::Tensor top = sigma.select(-1, 0).clamp_min(1.0);
-  if (r < full) {
-    const double excess = (sigma.select(-1, r) / top).max().item<double>();
-    if (excess > atol) {
-      why << "its rank exceeds " << r << ": singular value " << r + 1 << " is " << excess << " (relative)";
-      return why.str();
-    }
-  }
-  const at::Tensor kept = sigma.narrow(-1, 0, r);
-  if (options_.map() == SpectrumMap::Positive && (kept.select(-1, r - 1) / top).min().item<double>() <= atol) {
-    why << "its rank is below " << r;
-    return why.str();
-  }
-  if (options_.map() == SpectrumMap::NearOne) {
-    const double dev = (kept - 1).abs().max().item<double>();
-    if (dev >= options_.lambda()) {
-      why << "a singular value differs from 1 by " << dev << " >= lambda = " << options_.lambda();
-      return why.str();
-    }
-  }
-  return "";
-}
+std::string SpectralImpl::check(const at::Tensor& X) const { return functional::spectral_check(X, shape(), options_); }
 
 void SpectralImpl::set(const at::Tensor& X) {
   const std::string why = check(X);
   TORCH_CHECK_VALUE(why.empty(), "Spectral.set: argument 'X' violates the constraint: ", why);
   torch::NoGradGuard no_grad;
-  const int64_t r = options_.rank();
-  if (options_.symmetric()) {
-    auto [lambda, Q] = at::linalg_eigh(X.detach());
-    U->set(Q.flip(-1).narrow(-1, 0, r));
-    s.copy_(inverse_spectrum(lambda.flip(-1).narrow(-1, 0, r)));
-  } else {
-    auto [Us, S, Vh] = at::linalg_svd(X.detach(), /*full_matrices=*/false);
-    U->set(Us.narrow(-1, 0, r));
-    V->set(Vh.mT().narrow(-1, 0, r));
-    s.copy_(inverse_spectrum(S.narrow(-1, 0, r)));
-  }
+  auto [Uf, sigma, Vf] = functional::spectral_factors(X.detach(), options_.rank(), options_.symmetric());
+  U->set(Uf);
+  if (!options_.symmetric()) V->set(Vf);
+  s.copy_(inverse_spectrum(sigma));
   changed();
 }
 
@@ -219,19 +157,7 @@ HouseholderImpl::HouseholderImpl(std::vector<int64_t> shape, bool special, const
   sample("uniform");
 }
 
-at::Tensor HouseholderImpl::compute() {
-  // LAPACK's convention: column i holds u_i below the diagonal, u_i(i) = 1 is implicit.
-  const at::Tensor lower = v.tril(-1);
-  const at::Tensor tau = 2.0 / (1.0 + lower.pow(2).sum(-2));
-  at::Tensor Q = at::linalg_householder_product(lower, tau.narrow(-1, 0, v.size(-1)));
-  if (special_ && v.size(-1) % 2 == 1) {
-    // k reflections have det (−1)^k: negate the last column for det = +1.
-    at::Tensor sign = at::ones({v.size(-1)}, v.options());
-    sign[v.size(-1) - 1] = -1;
-    Q = Q * sign;
-  }
-  return wide_ ? Q.mT() : Q;
-}
+at::Tensor HouseholderImpl::compute() { return functional::householder(v, special_, wide_); }
 
 std::string HouseholderImpl::check(const at::Tensor& X) const {
   if (X.sizes() != at::IntArrayRef(shape())) {
@@ -245,27 +171,10 @@ std::string HouseholderImpl::check(const at::Tensor& X) const {
 void HouseholderImpl::set(const at::Tensor& X) {
   const std::string why = check(X);
   TORCH_CHECK_VALUE(why.empty(), "Householder.set: argument 'X' is not a point of ", manifold_->name(), ": ", why);
-  torch::NoGradGuard no_grad;
-  at::Tensor R = (wide_ ? X.mT() : X).detach().to(v.scalar_type()).clone();
-  const int64_t n = R.size(-2), k = R.size(-1);
-  if (special_ && k % 2 == 1) R.select(-1, k - 1).neg_();
-  at::Tensor U = at::zeros_like(R);
-  // Reflect column i (below row i, unit norm) onto e_i: u = (a − e_1)/(a_1 − 1) has u_1 = 1.
-  for (int64_t i = 0; i < k; ++i) {
-    at::Tensor a = R.narrow(-2, i, n - i).select(-1, i);
-    at::Tensor denom = a.select(-1, 0) - 1;
-    TORCH_CHECK_VALUE(denom.abs().min().item<double>() > 1e-6, "Householder.set: argument 'X' has no Householder ",
-                      "vectors (column ", i, " is already e_", i, ", which needs the identity instead of a ",
-                      "reflection; X = I is such a point)");
-    at::Tensor e = at::zeros_like(a);
-    e.select(-1, 0).fill_(1);
-    at::Tensor u = (a - e) / denom.unsqueeze(-1);
-    U.narrow(-2, i + 1, n - i - 1).select(-1, i).copy_(u.narrow(-1, 1, n - i - 1));
-    at::Tensor tau = 2.0 / (u * u).sum(-1);
-    at::Tensor block = R.narrow(-2, i, n - i).narrow(-1, i, k - i);
-    block.sub_(tau.unsqueeze(-1).unsqueeze(-1) * u.unsqueeze(-1) * at::matmul(u.unsqueeze(-2), block));
+  {
+    torch::NoGradGuard no_grad;
+    v.copy_(functional::householder_vectors(X.detach().to(v.scalar_type()), special_, wide_));
   }
-  v.copy_(U);
   changed();
 }
 
@@ -289,22 +198,10 @@ CholeskyImpl::CholeskyImpl(std::vector<int64_t> shape, const at::TensorOptions& 
   sample("uniform");
 }
 
-at::Tensor CholeskyImpl::compute() {
-  const at::Tensor L = v.tril(-1) + at::diag_embed(v.diagonal(0, -2, -1).exp());
-  return at::matmul(L, L.mT());
-}
+at::Tensor CholeskyImpl::compute() { return functional::cholesky(v); }
 
 std::string CholeskyImpl::check(const at::Tensor& X) const {
-  at::Tensor Xd;
-  std::string common = check_matrix(X, shape(), /*symmetric=*/true, atol_, &Xd);
-  if (!common.empty()) return common;
-  std::ostringstream why;
-  const double lowest = at::linalg_eigvalsh(Xd).min().item<double>();
-  if (!(lowest > 0)) {
-    why << "it is not positive definite: smallest eigenvalue " << lowest;
-    return why.str();
-  }
-  return "";
+  return functional::positive_definite_check(X, shape(), atol_);
 }
 
 void CholeskyImpl::set(const at::Tensor& X) {
@@ -312,8 +209,7 @@ void CholeskyImpl::set(const at::Tensor& X) {
   TORCH_CHECK_VALUE(why.empty(), "Cholesky.set: argument 'X' violates the constraint: ", why);
   {
     torch::NoGradGuard no_grad;
-    const at::Tensor L = at::linalg_cholesky(linalg::sym(X.detach().to(v.scalar_type())));
-    v.copy_(L.tril(-1) + at::diag_embed(L.diagonal(0, -2, -1).log()));
+    v.copy_(functional::cholesky_inverse(X.detach().to(v.scalar_type())));
   }
   changed();
 }
@@ -342,20 +238,10 @@ LinearMapImpl::LinearMapImpl(std::vector<int64_t> shape, bool skew, const at::Te
   sample("uniform");
 }
 
-at::Tensor LinearMapImpl::compute() { return skew_ ? linalg::skew(v) : linalg::sym(v); }
+at::Tensor LinearMapImpl::compute() { return functional::linear_map(v, skew_); }
 
 std::string LinearMapImpl::check(const at::Tensor& X) const {
-  std::ostringstream why;
-  if (X.sizes() != at::IntArrayRef(shape())) {
-    why << "it must have shape " << at::IntArrayRef(shape()) << ", got " << X.sizes();
-    return why.str();
-  }
-  const double defect = (skew_ ? X + X.mT() : X - X.mT()).abs().max().item<double>();
-  if (!(defect <= atol_)) {
-    why << "it is not " << (skew_ ? "skew-symmetric: max |X + Xᵀ| = " : "symmetric: max |X − Xᵀ| = ") << defect;
-    return why.str();
-  }
-  return "";
+  return functional::linear_map_check(X, shape(), skew_, atol_);
 }
 
 void LinearMapImpl::set(const at::Tensor& X) {
@@ -480,5 +366,184 @@ LinearMap skew(torch::nn::Module& module, const std::string& name) {
   require_matrix(t, name, "skew", true);
   return parametrize(module, name, LinearMap(t.sizes().vec(), /*skew=*/true, t.options()));
 }
+
+// ---------------------------------------------------------------- functional maps
+
+namespace functional {
+
+at::Tensor spectrum(const at::Tensor& x, SpectrumMap map, double lambda, double eps) {
+  switch (map) {
+    case SpectrumMap::Identity: return x;
+    case SpectrumMap::Positive: return at::softplus(x) + eps;
+    case SpectrumMap::Square: return x * x;
+    case SpectrumMap::NearOne: return 1 + lambda * at::tanh(x);
+    case SpectrumMap::NearOneSin: return 1 + lambda * at::sin(x);
+    case SpectrumMap::NearOneSigmoid: return 1 + lambda * (2 * at::sigmoid(x) - 1);
+  }
+  return x;
+}
+
+at::Tensor inverse_spectrum(const at::Tensor& sigma, SpectrumMap map, double lambda, double eps) {
+  switch (map) {
+    case SpectrumMap::Identity: return sigma;
+    // softplus⁻¹(y) = y + log(1 − e^{−y}), stable for large y.
+    case SpectrumMap::Positive: {
+      const at::Tensor y = (sigma - eps).clamp_min(1e-30);
+      return y + at::log(-at::expm1(-y));
+    }
+    case SpectrumMap::Square: return sigma.clamp_min(0).sqrt();
+    case SpectrumMap::NearOne: return at::atanh(((sigma - 1) / lambda).clamp(-1 + 1e-7, 1 - 1e-7));
+    case SpectrumMap::NearOneSin: return at::asin(((sigma - 1) / lambda).clamp(-1, 1));
+    // 2 sigmoid(s) − 1 = tanh(s/2).
+    case SpectrumMap::NearOneSigmoid: return 2 * at::atanh(((sigma - 1) / lambda).clamp(-1 + 1e-7, 1 - 1e-7));
+  }
+  return sigma;
+}
+
+at::Tensor spectral_compose(const at::Tensor& U, const at::Tensor& sigma, const at::Tensor& V) {
+  const at::Tensor scaled = U * sigma.unsqueeze(-2);
+  return at::matmul(scaled, (V.defined() ? V : U).mT());
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> spectral_factors(const at::Tensor& X, int64_t r, bool symmetric) {
+  if (symmetric) {
+    auto [lambda, Q] = at::linalg_eigh(X);
+    return {Q.flip(-1).narrow(-1, 0, r), lambda.flip(-1).narrow(-1, 0, r), at::Tensor()};
+  }
+  auto [Us, S, Vh] = at::linalg_svd(X, /*full_matrices=*/false);
+  return {Us.narrow(-1, 0, r), S.narrow(-1, 0, r), Vh.mT().narrow(-1, 0, r)};
+}
+
+std::string spectral_check(const at::Tensor& X, at::IntArrayRef shape, const SpectralOptions& options) {
+  at::Tensor Xd;
+  std::string common = check_matrix(X, shape, options.symmetric(), options.atol(), &Xd);
+  if (!common.empty()) return common;
+  std::ostringstream why;
+  const double atol = options.atol();
+  at::Tensor sigma;  // descending
+  if (options.symmetric()) {
+    sigma = at::linalg_eigvalsh(Xd).flip(-1);
+    const double lowest = sigma.min().item<double>();
+    if (lowest < -atol) {
+      why << "it has a negative eigenvalue " << lowest;
+      return why.str();
+    }
+  } else {
+    sigma = at::linalg_svdvals(Xd);
+  }
+  const int64_t r = options.rank(), full = sigma.size(-1);
+  const at::Tensor top = sigma.select(-1, 0).clamp_min(1.0);
+  if (r < full) {
+    const double excess = (sigma.select(-1, r) / top).max().item<double>();
+    if (excess > atol) {
+      why << "its rank exceeds " << r << ": singular value " << r + 1 << " is " << excess << " (relative)";
+      return why.str();
+    }
+  }
+  const at::Tensor kept = sigma.narrow(-1, 0, r);
+  if (options.map() == SpectrumMap::Positive && (kept.select(-1, r - 1) / top).min().item<double>() <= atol) {
+    why << "its rank is below " << r;
+    return why.str();
+  }
+  if (options.map() == SpectrumMap::NearOne || options.map() == SpectrumMap::NearOneSin ||
+      options.map() == SpectrumMap::NearOneSigmoid) {
+    const double dev = (kept - 1).abs().max().item<double>();
+    // sin reaches ±1: its closed interval [1 − λ, 1 + λ] is attainable.
+    const bool closed = options.map() == SpectrumMap::NearOneSin;
+    if (closed ? dev > options.lambda() + atol : dev >= options.lambda()) {
+      why << "a singular value differs from 1 by " << dev << (closed ? " > lambda = " : " >= lambda = ")
+          << options.lambda();
+      return why.str();
+    }
+  }
+  return "";
+}
+
+at::Tensor householder(const at::Tensor& v, bool special, bool wide) {
+  // LAPACK's convention: column i holds u_i below the diagonal, u_i(i) = 1 is implicit.
+  const at::Tensor lower = v.tril(-1);
+  const at::Tensor tau = 2.0 / (1.0 + lower.pow(2).sum(-2));
+  at::Tensor Q = at::linalg_householder_product(lower, tau.narrow(-1, 0, v.size(-1)));
+  if (special && v.size(-1) % 2 == 1) {
+    // k reflections have det (−1)^k: negate the last column for det = +1.
+    at::Tensor sign = at::ones({v.size(-1)}, v.options());
+    sign[v.size(-1) - 1] = -1;
+    Q = Q * sign;
+  }
+  return wide ? Q.mT() : Q;
+}
+
+at::Tensor householder_vectors(const at::Tensor& X, bool special, bool wide) {
+  at::Tensor R = (wide ? X.mT() : X).clone();
+  const int64_t n = R.size(-2), k = R.size(-1);
+  TORCH_CHECK_VALUE(n >= k, "householder_vectors: argument 'X' must be tall (or wide with wide = true), got shape ",
+                    X.sizes());
+  if (special && k % 2 == 1) R.select(-1, k - 1).neg_();
+  at::Tensor U = at::zeros_like(R);
+  // Reflect column i (below row i, unit norm) onto e_i: u = (a − e_1)/(a_1 − 1) has u_1 = 1.
+  for (int64_t i = 0; i < k; ++i) {
+    at::Tensor a = R.narrow(-2, i, n - i).select(-1, i);
+    at::Tensor denom = a.select(-1, 0) - 1;
+    TORCH_CHECK_VALUE(denom.abs().min().item<double>() > 1e-6, "Householder.set: argument 'X' has no Householder ",
+                      "vectors (column ", i, " is already e_", i, ", which needs the identity instead of a ",
+                      "reflection; X = I is such a point)");
+    at::Tensor e = at::zeros_like(a);
+    e.select(-1, 0).fill_(1);
+    at::Tensor u = (a - e) / denom.unsqueeze(-1);
+    U.narrow(-2, i + 1, n - i - 1).select(-1, i).copy_(u.narrow(-1, 1, n - i - 1));
+    at::Tensor tau = 2.0 / (u * u).sum(-1);
+    at::Tensor block = R.narrow(-2, i, n - i).narrow(-1, i, k - i);
+    block.sub_(tau.unsqueeze(-1).unsqueeze(-1) * u.unsqueeze(-1) * at::matmul(u.unsqueeze(-2), block));
+  }
+  return U;
+}
+
+at::Tensor cholesky(const at::Tensor& v) {
+  const at::Tensor L = v.tril(-1) + at::diag_embed(v.diagonal(0, -2, -1).exp());
+  return at::matmul(L, L.mT());
+}
+
+at::Tensor cholesky_inverse(const at::Tensor& X) {
+  const at::Tensor L = at::linalg_cholesky(linalg::sym(X));
+  return L.tril(-1) + at::diag_embed(L.diagonal(0, -2, -1).log());
+}
+
+std::string positive_definite_check(const at::Tensor& X, at::IntArrayRef shape, double atol) {
+  at::Tensor Xd;
+  std::string common = check_matrix(X, shape, /*symmetric=*/true, atol, &Xd);
+  if (!common.empty()) return common;
+  std::ostringstream why;
+  const double lowest = at::linalg_eigvalsh(Xd).min().item<double>();
+  if (!(lowest > 0)) {
+    why << "it is not positive definite: smallest eigenvalue " << lowest;
+    return why.str();
+  }
+  return "";
+}
+
+at::Tensor linear_map(const at::Tensor& v, bool skew, const std::string& triangle) {
+  TORCH_CHECK_VALUE(triangle == "both" || triangle == "lower" || triangle == "upper",
+                    "linear_map: argument 'triangle' must be both, lower or upper, got '", triangle, "'");
+  if (triangle == "both") return skew ? linalg::skew(v) : linalg::sym(v);
+  const at::Tensor strict = triangle == "lower" ? v.tril(-1) : v.triu(1);
+  if (skew) return strict - strict.mT();
+  return strict + strict.mT() + at::diag_embed(v.diagonal(0, -2, -1));
+}
+
+std::string linear_map_check(const at::Tensor& X, at::IntArrayRef shape, bool skew, double atol) {
+  std::ostringstream why;
+  if (X.sizes() != shape) {
+    why << "it must have shape " << shape << ", got " << X.sizes();
+    return why.str();
+  }
+  const double defect = (skew ? X + X.mT() : X - X.mT()).abs().max().item<double>();
+  if (!(defect <= atol)) {
+    why << "it is not " << (skew ? "skew-symmetric: max |X + Xᵀ| = " : "symmetric: max |X − Xᵀ| = ") << defect;
+    return why.str();
+  }
+  return "";
+}
+
+}  // namespace functional
 
 }  // namespace mantra::parametrize

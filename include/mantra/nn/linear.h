@@ -55,4 +55,8 @@ class LinearImpl : public torch::nn::Cloneable<LinearImpl> {
 
 TORCH_MODULE(Linear);
 
+// λ/2·‖WᵀW − I‖² (WWᵀ for wide W): the soft orthogonality penalty of LinearImpl::penalty(),
+// also bound for the Python frontend.
+torch::Tensor orthogonality_penalty(const torch::Tensor& W, double lambda);
+
 }  // namespace mantra::nn

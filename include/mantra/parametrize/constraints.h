@@ -21,6 +21,9 @@
 #include <mantra/parametrize/parametrization.h>
 #include <mantra/parametrize/parametrize.h>
 
+#include <string>
+#include <tuple>
+
 namespace mantra::parametrize {
 
 // How singular values (eigenvalues when symmetric) are made from the free vector s.
@@ -29,13 +32,15 @@ enum class SpectrumMap {
   Positive,   // σ = softplus(s) + eps (exactly rank r)
   Square,     // σ = s² (positive semidefinite, rank ≤ r)
   NearOne,    // σ = 1 + λ tanh(s) (singular values in (1 − λ, 1 + λ))
+  NearOneSin,      // σ = 1 + λ sin(s) (geotorch's default for almost_orthogonal)
+  NearOneSigmoid,  // σ = 1 + λ (2 sigmoid(s) − 1)
 };
 
 struct SpectralOptions {
   TORCH_ARG(int64_t, rank) = 1;
   TORCH_ARG(bool, symmetric) = false;  // U diag(σ) Uᵀ
   TORCH_ARG(SpectrumMap, map) = SpectrumMap::Identity;
-  TORCH_ARG(double, lambda) = 0.1;   // NearOne
+  TORCH_ARG(double, lambda) = 0.1;   // NearOne, NearOneSin, NearOneSigmoid
   TORCH_ARG(double, eps) = 1e-5;     // Positive
   TORCH_ARG(manifolds::Retraction, retraction) = manifolds::Retraction::Exp;
   TORCH_ARG(double, atol) = 1e-5;    // tolerance of set()/check()
@@ -150,5 +155,35 @@ Spectral positive_semidefinite_fixed_rank(torch::nn::Module& module, const std::
 Spectral almost_orthogonal(torch::nn::Module& module, const std::string& name, double lambda);
 LinearMap symmetric(torch::nn::Module& module, const std::string& name);
 LinearMap skew(torch::nn::Module& module, const std::string& name);
+
+// ---------------------------------------------------------------- functional maps
+// The maps of the constraints above as plain functions of tensors (no module state): the
+// constraint modules compute with them, and the Python frontend binds them (mantra._C), so
+// each formula exists once. All act on leading batch dimensions and are differentiable.
+namespace functional {
+// σ = f(s) for the spectrum map, and a right inverse s = f⁻¹(σ) (clamped into f's range).
+at::Tensor spectrum(const at::Tensor& s, SpectrumMap map, double lambda = 0.1, double eps = 1e-5);
+at::Tensor inverse_spectrum(const at::Tensor& sigma, SpectrumMap map, double lambda = 0.1, double eps = 1e-5);
+// U diag(σ) Vᵀ, or U diag(σ) Uᵀ when V is undefined.
+at::Tensor spectral_compose(const at::Tensor& U, const at::Tensor& sigma, const at::Tensor& V);
+// The top-`rank` singular triple of X (eigenpairs by decreasing eigenvalue when symmetric):
+// U (…, n, r), σ (…, r), V (…, k, r) (undefined when symmetric).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> spectral_factors(const at::Tensor& X, int64_t rank, bool symmetric);
+// Why X (of `shape`) is not a value of the spectral constraint with these options, or "".
+std::string spectral_check(const at::Tensor& X, at::IntArrayRef shape, const SpectralOptions& options);
+// H_1 ⋯ H_k [I; 0] from the reflectors in the strictly lower part of v (…, n, k), n >= k
+// (see Householder); the result is transposed when `wide`. householder_vectors is its inverse
+// (v from a point X; throws when X has no Householder vectors).
+at::Tensor householder(const at::Tensor& v, bool special, bool wide);
+at::Tensor householder_vectors(const at::Tensor& X, bool special, bool wide);
+// L Lᵀ with L = tril(v, −1) + diag(exp(diag v)), and its inverse (v from positive definite X).
+at::Tensor cholesky(const at::Tensor& v);
+at::Tensor cholesky_inverse(const at::Tensor& X);
+std::string positive_definite_check(const at::Tensor& X, at::IntArrayRef shape, double atol);
+// Symmetric (skew = false) or skew-symmetric matrices from v: triangle "both" gives
+// (v ± vᵀ)/2; "lower" / "upper" use that triangle of v (strictly, for skew) and mirror it.
+at::Tensor linear_map(const at::Tensor& v, bool skew, const std::string& triangle = "both");
+std::string linear_map_check(const at::Tensor& X, at::IntArrayRef shape, bool skew, double atol);
+}  // namespace functional
 
 }  // namespace mantra::parametrize
