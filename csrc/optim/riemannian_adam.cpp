@@ -58,6 +58,72 @@ RiemannianAdam::RiemannianAdam(const std::vector<torch::optim::OptimizerParamGro
   }
 }
 
+RiemannianAdamBuffers riemannian_adam_init(const at::Tensor& p, const RiemannianAdamOptions& options) {
+  torch::NoGradGuard no_grad;
+  const manifolds::Manifold& M = *options.manifold();
+  RiemannianAdamBuffers b;
+  b.exp_avg = torch::zeros_like(p, torch::MemoryFormat::Preserve);
+  // One second moment per point (per entry on Euclidean tensors).
+  b.exp_avg_sq = detail::is_euclidean(options.manifold())
+                     ? torch::zeros_like(p, torch::MemoryFormat::Preserve)
+                     : detail::per_point(torch::zeros_like(M.inner(p, p, p)), p, M.point_dims());
+  if (options.amsgrad()) b.max_exp_avg_sq = torch::zeros_like(b.exp_avg_sq);
+  return b;
+}
+
+void riemannian_adam_step(const at::Tensor& p, const at::Tensor& grad_in, const RiemannianAdamBuffers& buffers,
+                          int64_t step, const RiemannianAdamOptions& options, AdamArithmetic arithmetic) {
+  torch::NoGradGuard no_grad;
+  TORCH_CHECK_VALUE(!grad_in.is_sparse(), "RiemannianAdam does not support sparse gradients");
+  TORCH_CHECK_VALUE(step >= 1, "riemannian_adam_step: argument 'step' must be >= 1, got ", step);
+  TORCH_CHECK_VALUE(!options.amsgrad() || buffers.max_exp_avg_sq.defined(),
+                    "riemannian_adam_step: amsgrad needs the buffer 'max_exp_avg_sq'");
+  const manifolds::Manifold& M = *options.manifold();
+  const bool euclidean = detail::is_euclidean(options.manifold());
+  const bool python = arithmetic == AdamArithmetic::TorchPython;
+  const auto [beta1, beta2] = options.betas();
+  const at::Tensor& exp_avg = buffers.exp_avg;
+  const at::Tensor& exp_avg_sq = buffers.exp_avg_sq;
+  at::Tensor max_exp_avg_sq = buffers.max_exp_avg_sq;
+  const double bias_correction1 = 1 - std::pow(beta1, static_cast<double>(step));
+  const double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(step));
+  const double bias_correction2_sqrt = python ? std::pow(bias_correction2, 0.5) : std::sqrt(bias_correction2);
+  at::Tensor grad = grad_in;
+  if (options.weight_decay() != 0) grad = grad.add(p, options.weight_decay());
+
+  // On Euclidean tensors these are torch's Adam operations, in its order.
+  const torch::Tensor rgrad = euclidean ? grad : M.egrad_to_rgrad(p, grad);
+  if (python) {
+    exp_avg.lerp_(rgrad, 1 - beta1);
+  } else {
+    exp_avg.mul_(beta1).add_(rgrad, 1 - beta1);
+  }
+  if (euclidean) {
+    exp_avg_sq.mul_(beta2).addcmul_(rgrad, rgrad, 1 - beta2);
+  } else {
+    exp_avg_sq.mul_(beta2).add_(detail::per_point(M.inner(p, rgrad, rgrad), p, M.point_dims()), 1 - beta2);
+  }
+  torch::Tensor denom;
+  if (options.amsgrad()) {
+    torch::max_out(max_exp_avg_sq, exp_avg_sq, max_exp_avg_sq);
+    denom = (max_exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(options.eps());
+  } else {
+    denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(options.eps());
+  }
+  const double step_size = options.lr() / bias_correction1;
+  if (euclidean) {
+    p.addcdiv_(exp_avg, denom, -step_size);
+  } else {
+    auto [point, moment] = M.retract_transport(p, exp_avg / denom * (-step_size), exp_avg, options.retraction());
+    p.copy_(point);
+    exp_avg.copy_(moment);
+    if (options.stabilize() > 0 && step % options.stabilize() == 0) {
+      p.copy_(M.project(p));
+      exp_avg.copy_(M.proj_tangent(p, exp_avg));
+    }
+  }
+}
+
 torch::Tensor RiemannianAdam::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
   torch::Tensor loss = {};
@@ -67,60 +133,23 @@ torch::Tensor RiemannianAdam::step(LossClosure closure) {
   }
   for (auto& group : param_groups_) {
     auto& options = static_cast<RiemannianAdamOptions&>(group.options());
-    const manifolds::Manifold& M = *options.manifold();
-    const bool euclidean = detail::is_euclidean(options.manifold());
-    const auto [beta1, beta2] = options.betas();
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      auto grad = p.grad();
-      TORCH_CHECK(!grad.is_sparse(), "RiemannianAdam does not support sparse gradients");
+      TORCH_CHECK(!p.grad().is_sparse(), "RiemannianAdam does not support sparse gradients");
       auto& slot = state_[p.unsafeGetTensorImpl()];
       if (!slot) {
         auto s = std::make_unique<RiemannianAdamParamState>();
+        RiemannianAdamBuffers b = riemannian_adam_init(p, options);
         s->step(0);
-        s->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-        // One second moment per point (per entry on Euclidean tensors).
-        s->exp_avg_sq(euclidean ? torch::zeros_like(p, torch::MemoryFormat::Preserve)
-                                : detail::per_point(torch::zeros_like(M.inner(p, p, p)), p, M.point_dims()));
-        if (options.amsgrad()) s->max_exp_avg_sq(torch::zeros_like(s->exp_avg_sq()));
+        s->exp_avg(b.exp_avg);
+        s->exp_avg_sq(b.exp_avg_sq);
+        if (options.amsgrad()) s->max_exp_avg_sq(b.max_exp_avg_sq);
         slot = std::move(s);
       }
       auto& state = static_cast<RiemannianAdamParamState&>(*slot);
-      auto& exp_avg = state.exp_avg();
-      auto& exp_avg_sq = state.exp_avg_sq();
-      auto& max_exp_avg_sq = state.max_exp_avg_sq();
       state.step(state.step() + 1);
-      const double bias_correction1 = 1 - std::pow(beta1, state.step());
-      const double bias_correction2 = 1 - std::pow(beta2, state.step());
-      if (options.weight_decay() != 0) grad = grad.add(p, options.weight_decay());
-
-      // On Euclidean tensors these are torch::optim::Adam's operations, in its order.
-      const torch::Tensor rgrad = euclidean ? grad : M.egrad_to_rgrad(p, grad);
-      exp_avg.mul_(beta1).add_(rgrad, 1 - beta1);
-      if (euclidean) {
-        exp_avg_sq.mul_(beta2).addcmul_(rgrad, rgrad, 1 - beta2);
-      } else {
-        exp_avg_sq.mul_(beta2).add_(detail::per_point(M.inner(p, rgrad, rgrad), p, M.point_dims()), 1 - beta2);
-      }
-      torch::Tensor denom;
-      if (options.amsgrad()) {
-        torch::max_out(max_exp_avg_sq, exp_avg_sq, max_exp_avg_sq);
-        denom = (max_exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
-      } else {
-        denom = (exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
-      }
-      const double step_size = options.lr() / bias_correction1;
-      if (euclidean) {
-        p.addcdiv_(exp_avg, denom, -step_size);
-      } else {
-        auto [point, moment] = M.retract_transport(p, exp_avg / denom * (-step_size), exp_avg, options.retraction());
-        p.copy_(point);
-        exp_avg.copy_(moment);
-        if (options.stabilize() > 0 && state.step() % options.stabilize() == 0) {
-          p.copy_(M.project(p));
-          exp_avg.copy_(M.proj_tangent(p, exp_avg));
-        }
-      }
+      riemannian_adam_step(p, p.grad(), {state.exp_avg(), state.exp_avg_sq(), state.max_exp_avg_sq()}, state.step(),
+                           options);
     }
   }
   return loss;

@@ -52,6 +52,43 @@ RiemannianSGD::RiemannianSGD(const std::vector<torch::optim::OptimizerParamGroup
   }
 }
 
+at::Tensor riemannian_sgd_step(const at::Tensor& p, const at::Tensor& grad, at::Tensor buf, int64_t step,
+                               const RiemannianSGDOptions& options) {
+  torch::NoGradGuard no_grad;
+  const manifolds::Manifold& M = *options.manifold();
+  const bool euclidean = detail::is_euclidean(options.manifold());
+  const double momentum = options.momentum();
+  // On Euclidean tensors these are torch's SGD operations, in its order.
+  torch::Tensor d_p = grad;
+  if (options.weight_decay() != 0) d_p = d_p.add(p, options.weight_decay());
+  torch::Tensor rgrad = euclidean ? d_p : M.egrad_to_rgrad(p, d_p);
+  torch::Tensor direction = rgrad;
+  if (momentum != 0) {
+    if (!buf.defined()) {
+      buf = torch::clone(rgrad).detach();
+    } else {
+      buf.mul_(momentum).add_(rgrad, 1 - options.dampening());
+    }
+    direction = options.nesterov() ? rgrad.add(buf, momentum) : buf;
+  }
+  if (euclidean) {
+    p.add_(direction, -options.lr());
+    return buf;
+  }
+  if (momentum != 0) {
+    auto [point, moved] = M.retract_transport(p, direction * (-options.lr()), buf, options.retraction());
+    p.copy_(point);
+    buf.copy_(moved);
+  } else {
+    p.copy_(M.retract(p, direction * (-options.lr()), options.retraction()));
+  }
+  if (options.stabilize() > 0 && step % options.stabilize() == 0) {
+    p.copy_(M.project(p));
+    if (momentum != 0) buf.copy_(M.proj_tangent(p, buf));
+  }
+  return buf;
+}
+
 torch::Tensor RiemannianSGD::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
   torch::Tensor loss = {};
@@ -61,45 +98,14 @@ torch::Tensor RiemannianSGD::step(LossClosure closure) {
   }
   for (auto& group : param_groups_) {
     auto& options = static_cast<RiemannianSGDOptions&>(group.options());
-    const manifolds::Manifold& M = *options.manifold();
-    const bool euclidean = detail::is_euclidean(options.manifold());
-    const double momentum = options.momentum();
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
       auto& slot = state_[p.unsafeGetTensorImpl()];
       if (!slot) slot = std::make_unique<RiemannianSGDParamState>();
       auto& state = static_cast<RiemannianSGDParamState&>(*slot);
       state.step(state.step() + 1);
-      torch::Tensor d_p = p.grad();
-      if (options.weight_decay() != 0) d_p = d_p.add(p, options.weight_decay());
-      torch::Tensor rgrad = euclidean ? d_p : M.egrad_to_rgrad(p, d_p);
-      torch::Tensor direction = rgrad;
-      if (momentum != 0) {
-        torch::Tensor buf = state.momentum_buffer();
-        if (!buf.defined()) {
-          buf = torch::clone(rgrad).detach();
-          state.momentum_buffer(buf);
-        } else {
-          buf.mul_(momentum).add_(rgrad, 1 - options.dampening());
-        }
-        direction = options.nesterov() ? rgrad.add(buf, momentum) : buf;
-      }
-      if (euclidean) {
-        p.add_(direction, -options.lr());
-        continue;
-      }
-      if (momentum != 0) {
-        auto [point, moved] = M.retract_transport(p, direction * (-options.lr()), state.momentum_buffer(),
-                                                  options.retraction());
-        p.copy_(point);
-        state.momentum_buffer().copy_(moved);
-      } else {
-        p.copy_(M.retract(p, direction * (-options.lr()), options.retraction()));
-      }
-      if (options.stabilize() > 0 && state.step() % options.stabilize() == 0) {
-        p.copy_(M.project(p));
-        if (momentum != 0) state.momentum_buffer().copy_(M.proj_tangent(p, state.momentum_buffer()));
-      }
+      at::Tensor buf = riemannian_sgd_step(p, p.grad(), state.momentum_buffer(), state.step(), options);
+      if (buf.defined()) state.momentum_buffer(buf);
     }
   }
   return loss;

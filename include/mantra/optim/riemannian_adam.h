@@ -51,6 +51,25 @@ struct RiemannianAdamParamState : public torch::optim::OptimizerCloneableParamSt
   void serialize(torch::serialize::OutputArchive& archive) const override;
 };
 
+// The per-parameter algorithm, in one place: RiemannianAdam::step calls it for each parameter
+// and the Python optimizer (mantra.optim.RiemannianAdam) binds it.
+struct RiemannianAdamBuffers {
+  at::Tensor exp_avg;         // tangent vector, shaped like the parameter
+  at::Tensor exp_avg_sq;      // one scalar per point (per entry on Euclidean groups)
+  at::Tensor max_exp_avg_sq;  // amsgrad only
+};
+// The arithmetic of the Euclidean special case: torch::optim::Adam's (C++: m ← β₁m + (1−β₁)g,
+// √(1−β₂ᵗ) by sqrt) or torch.optim.Adam's (Python: m.lerp_(g, 1−β₁), (1−β₂ᵗ)**0.5). The same
+// algorithm; the two orders make each frontend equal its torch counterpart bit for bit.
+enum class AdamArithmetic { TorchCpp, TorchPython };
+// Zero buffers for `param` (shapes from the group's manifold).
+RiemannianAdamBuffers riemannian_adam_init(const at::Tensor& param, const RiemannianAdamOptions& options);
+// One update of `param` (in place) with its gradient `grad`; `step` counts this update (1, 2, …).
+// The buffers are updated in place.
+void riemannian_adam_step(const at::Tensor& param, const at::Tensor& grad, const RiemannianAdamBuffers& buffers,
+                          int64_t step, const RiemannianAdamOptions& options,
+                          AdamArithmetic arithmetic = AdamArithmetic::TorchCpp);
+
 class RiemannianAdam : public torch::optim::Optimizer {
  public:
   explicit RiemannianAdam(const std::vector<torch::optim::OptimizerParamGroup>& param_groups,

@@ -44,6 +44,13 @@ struct RiemannianSGDParamState : public torch::optim::OptimizerCloneableParamSta
   void serialize(torch::serialize::OutputArchive& archive) const override;
 };
 
+// The per-parameter algorithm, in one place: RiemannianSGD::step calls it for each parameter
+// and the Python optimizer (mantra.optim.RiemannianSGD) binds it. Updates `param` in place;
+// `momentum_buffer` is undefined before the first step with momentum, updated in place after,
+// and returned (undefined without momentum). `step` counts this update (1, 2, …).
+at::Tensor riemannian_sgd_step(const at::Tensor& param, const at::Tensor& grad, at::Tensor momentum_buffer,
+                               int64_t step, const RiemannianSGDOptions& options);
+
 class RiemannianSGD : public torch::optim::Optimizer {
  public:
   explicit RiemannianSGD(const std::vector<torch::optim::OptimizerParamGroup>& param_groups,
