@@ -9,6 +9,23 @@ using namespace mantra::manifolds;
 
 namespace {
 
+namespace pz = mantra::parametrize;
+namespace fn = mantra::parametrize::functional;
+
+pz::SpectrumMap parse_spectrum(const std::string& f) {
+  if (f == "identity") return pz::SpectrumMap::Identity;
+  if (f == "softplus") return pz::SpectrumMap::Positive;
+  if (f == "square") return pz::SpectrumMap::Square;
+  if (f == "tanh") return pz::SpectrumMap::NearOne;
+  if (f == "sin") return pz::SpectrumMap::NearOneSin;
+  if (f == "scaled_sigmoid" || f == "sigmoid") return pz::SpectrumMap::NearOneSigmoid;
+  TORCH_CHECK_VALUE(false, "argument 'f' must be identity, softplus, square, tanh, sin or scaled_sigmoid, got '", f, "'");
+}
+
+ManifoldPtr manifold_or_euclidean(const std::shared_ptr<Manifold>& m) {
+  return m ? ManifoldPtr(m) : std::make_shared<Euclidean>();
+}
+
 Retraction parse_retraction(const std::string& name) { return retraction_from_string(name, "method"); }
 
 template <typename M>
@@ -22,8 +39,10 @@ PYBIND11_MODULE(_C, m) {
   m.def("cuda_enabled", &mantra::cuda_enabled, "True when libmantra was built with its CUDA kernels");
 
   auto mm = m.def_submodule("manifolds", "Manifolds (the C++ classes of mantra::manifolds)");
+  // dynamic_attr: the Python wrapper records each manifold's constructor arguments (pickling).
   py::class_<Manifold, std::shared_ptr<Manifold>>(mm, "Manifold",
-                                                   "A manifold: the protocol of mantra::manifolds::Manifold")
+                                                   "A manifold: the protocol of mantra::manifolds::Manifold",
+                                                   py::dynamic_attr())
       .def_property_readonly("name", &Manifold::name)
       .def_property_readonly("point_dims", &Manifold::point_dims)
       .def_property_readonly("retractions",
@@ -99,4 +118,104 @@ PYBIND11_MODULE(_C, m) {
   py::class_<PoincareBall, Hyperbolic, std::shared_ptr<PoincareBall>>(mm, "PoincareBall",
                                                                       "The Poincaré ball model (last dimension)")
       .def(py::init<>());
+
+  // ------------------------------------------------------------ functional constraint maps
+  auto mf = m.def_submodule("functional", "The constraint maps of mantra::parametrize::functional");
+  mf.def(
+      "spectrum",
+      [](const at::Tensor& s, const std::string& f, double lam, double eps) {
+        return fn::spectrum(s, parse_spectrum(f), lam, eps);
+      },
+      py::arg("s"), py::arg("f"), py::arg("lam") = 0.1, py::arg("eps") = 1e-5);
+  mf.def(
+      "inverse_spectrum",
+      [](const at::Tensor& sigma, const std::string& f, double lam, double eps) {
+        return fn::inverse_spectrum(sigma, parse_spectrum(f), lam, eps);
+      },
+      py::arg("sigma"), py::arg("f"), py::arg("lam") = 0.1, py::arg("eps") = 1e-5);
+  mf.def(
+      "spectral_compose",
+      [](const at::Tensor& U, const at::Tensor& sigma, std::optional<at::Tensor> V) {
+        return fn::spectral_compose(U, sigma, V ? *V : at::Tensor());
+      },
+      py::arg("U"), py::arg("sigma"), py::arg("V") = py::none());
+  mf.def("spectral_factors", &fn::spectral_factors, py::arg("X"), py::arg("rank"), py::arg("symmetric"));
+  mf.def(
+      "spectral_check",
+      [](const at::Tensor& X, std::vector<int64_t> shape, int64_t rank, bool symmetric, const std::string& f,
+         double lam, double eps, double atol) {
+        return fn::spectral_check(
+            X, shape, pz::SpectralOptions().rank(rank).symmetric(symmetric).map(parse_spectrum(f)).lambda(lam).eps(eps).atol(atol));
+      },
+      py::arg("X"), py::arg("shape"), py::arg("rank"), py::arg("symmetric"), py::arg("f"), py::arg("lam") = 0.1,
+      py::arg("eps") = 1e-5, py::arg("atol") = 1e-5);
+  mf.def("householder", &fn::householder, py::arg("v"), py::arg("special"), py::arg("wide"));
+  mf.def("householder_vectors", &fn::householder_vectors, py::arg("X"), py::arg("special"), py::arg("wide"));
+  mf.def("cholesky", &fn::cholesky, py::arg("v"));
+  mf.def("cholesky_inverse", &fn::cholesky_inverse, py::arg("X"));
+  mf.def(
+      "positive_definite_check",
+      [](const at::Tensor& X, std::vector<int64_t> shape, double atol) { return fn::positive_definite_check(X, shape, atol); },
+      py::arg("X"), py::arg("shape"), py::arg("atol") = 1e-5);
+  mf.def("linear_map", &fn::linear_map, py::arg("v"), py::arg("skew"), py::arg("triangle") = "both");
+  mf.def(
+      "linear_map_check",
+      [](const at::Tensor& X, std::vector<int64_t> shape, bool skew, double atol) {
+        return fn::linear_map_check(X, shape, skew, atol);
+      },
+      py::arg("X"), py::arg("shape"), py::arg("skew"), py::arg("atol") = 1e-5);
+  mf.def("orthogonality_penalty", &mantra::nn::orthogonality_penalty, py::arg("W"), py::arg("lam"));
+
+  // ------------------------------------------------------------ optimizer steps
+  namespace mo = mantra::optim;
+  auto mopt = m.def_submodule("optim", "Per-parameter steps of mantra::optim (one algorithm for C++ and Python)");
+  mopt.def(
+      "riemannian_sgd_step",
+      [](const at::Tensor& param, const at::Tensor& grad, std::optional<at::Tensor> momentum_buffer, int64_t step,
+         double lr, double momentum, double dampening, double weight_decay, bool nesterov,
+         std::shared_ptr<Manifold> manifold, const std::string& retraction, int64_t stabilize) {
+        auto options = mo::RiemannianSGDOptions(lr)
+                           .momentum(momentum)
+                           .dampening(dampening)
+                           .weight_decay(weight_decay)
+                           .nesterov(nesterov)
+                           .manifold(manifold_or_euclidean(manifold))
+                           .retraction(retraction_from_string(retraction, "retraction"))
+                           .stabilize(stabilize);
+        return mo::riemannian_sgd_step(param, grad, momentum_buffer ? *momentum_buffer : at::Tensor(), step, options);
+      },
+      py::arg("param"), py::arg("grad"), py::arg("momentum_buffer"), py::arg("step"), py::kw_only(), py::arg("lr"),
+      py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"), py::arg("manifold"),
+      py::arg("retraction"), py::arg("stabilize"));
+  auto adam_options = [](double lr, std::tuple<double, double> betas, double eps, double weight_decay, bool amsgrad,
+                         std::shared_ptr<Manifold> manifold, const std::string& retraction, int64_t stabilize) {
+    return mo::RiemannianAdamOptions(lr)
+        .betas(betas)
+        .eps(eps)
+        .weight_decay(weight_decay)
+        .amsgrad(amsgrad)
+        .manifold(manifold_or_euclidean(manifold))
+        .retraction(retraction_from_string(retraction, "retraction"))
+        .stabilize(stabilize);
+  };
+  mopt.def(
+      "riemannian_adam_init",
+      [adam_options](const at::Tensor& param, std::shared_ptr<Manifold> manifold, bool amsgrad) {
+        auto b = mo::riemannian_adam_init(param, adam_options(1e-3, {0.9, 0.999}, 1e-8, 0, amsgrad, manifold, "default", 0));
+        return std::make_tuple(b.exp_avg, b.exp_avg_sq, b.max_exp_avg_sq);
+      },
+      py::arg("param"), py::kw_only(), py::arg("manifold"), py::arg("amsgrad"));
+  mopt.def(
+      "riemannian_adam_step",
+      [adam_options](const at::Tensor& param, const at::Tensor& grad, const at::Tensor& exp_avg,
+                     const at::Tensor& exp_avg_sq, std::optional<at::Tensor> max_exp_avg_sq, int64_t step, double lr,
+                     std::tuple<double, double> betas, double eps, double weight_decay, bool amsgrad,
+                     std::shared_ptr<Manifold> manifold, const std::string& retraction, int64_t stabilize) {
+        mo::riemannian_adam_step(param, grad, {exp_avg, exp_avg_sq, max_exp_avg_sq ? *max_exp_avg_sq : at::Tensor()},
+                                 step, adam_options(lr, betas, eps, weight_decay, amsgrad, manifold, retraction, stabilize),
+                                 mo::AdamArithmetic::TorchPython);
+      },
+      py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq"),
+      py::arg("step"), py::kw_only(), py::arg("lr"), py::arg("betas"), py::arg("eps"), py::arg("weight_decay"),
+      py::arg("amsgrad"), py::arg("manifold"), py::arg("retraction"), py::arg("stabilize"));
 }

@@ -6,22 +6,33 @@
 import torch  # noqa: F401  (loads libtorch before the extension that links it)
 
 from . import _C
-from . import manifolds, optim
+from . import manifolds, nn, optim
 from .ops import expm, expm_backward
 from .parametrize import (
+    almost_orthogonal,
+    fixed_rank,
     grassmannian,
     hyperbolic,
     invertible,
+    low_rank,
     oblique,
     orthogonal,
     positive_definite,
+    positive_definite_cholesky,
+    positive_semidefinite,
+    positive_semidefinite_fixed_rank,
+    positive_semidefinite_low_rank,
     sample,
+    skew,
     sphere,
+    symmetric,
     update_base,
 )
 
 __version__ = _C.__version__
 cuda_enabled = _C.cuda_enabled
 
-__all__ = ["expm", "expm_backward", "manifolds", "optim", "orthogonal", "grassmannian", "sphere", "oblique",
-           "positive_definite", "invertible", "hyperbolic", "update_base", "sample", "cuda_enabled", "__version__"]
+__all__ = ["expm", "expm_backward", "manifolds", "nn", "optim", "orthogonal", "grassmannian", "sphere", "oblique",
+           "positive_definite", "positive_definite_cholesky", "invertible", "hyperbolic", "low_rank", "fixed_rank",
+           "positive_semidefinite", "positive_semidefinite_low_rank", "positive_semidefinite_fixed_rank",
+           "almost_orthogonal", "symmetric", "skew", "update_base", "sample", "cuda_enabled", "__version__"]

@@ -43,6 +43,30 @@ def _origin(self, *shape, dtype=None, device=None):
     return self._origin(_shape(shape), torch.empty(0, dtype=dtype, device=device))
 
 
+def _record_arguments(cls):
+    """Pickling: each manifold remembers its constructor arguments (manifolds are immutable)."""
+    init = cls.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self._init_args = (args, kwargs)
+
+    __init__.__doc__ = init.__doc__
+    cls.__init__ = __init__
+
+
+def _rebuild(cls, args, kwargs):
+    return cls(*args, **kwargs)
+
+
+def _reduce(self):
+    args, kwargs = getattr(self, "_init_args", ((), {}))
+    return (_rebuild, (type(self), args, kwargs))
+
+
+for _cls in (Euclidean, Stiefel, Grassmannian, Sphere, Oblique, FixedRank, PSD, GLPlus, SPD, Lorentz, PoincareBall):
+    _record_arguments(_cls)
+Manifold.__reduce__ = _reduce
 Manifold.random = _random
 Manifold.origin = _origin
 # Manifolds are immutable: copies (copy.deepcopy of a model) share them.
