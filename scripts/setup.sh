@@ -13,8 +13,9 @@ export MANTRA_ROOT MANTRA_VENV MANTRA_BUILD
 
 log() { printf '[mantra setup] %s\n' "$*" >&2; }
 
-# 1. Debian packages: compilers, CMake, Ninja, GoogleTest, ccache.
-apt_packages=(g++ cmake ninja-build libgtest-dev ccache python3-venv)
+# 1. Debian packages: compilers, CMake, Ninja, GoogleTest, ccache; espeak-ng (synthetic speech
+#    corpus of examples/rnn) and zlib (gzip data files).
+apt_packages=(g++ cmake ninja-build libgtest-dev ccache python3-venv espeak-ng zlib1g-dev)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

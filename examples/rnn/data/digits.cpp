@@ -1,0 +1,172 @@
+#include "digits.h"
+
+#include "io_util.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace mantra::examples {
+namespace {
+
+// Rows `rows` (in the order given) of images/labels.
+std::pair<torch::Tensor, torch::Tensor> take_rows(const torch::Tensor& images, const torch::Tensor& labels,
+                                                  std::vector<int64_t> rows) {
+  auto idx = torch::from_blob(rows.data(), {static_cast<int64_t>(rows.size())}, torch::kInt64).clone();
+  return {images.index_select(0, idx).contiguous(), labels.index_select(0, idx).contiguous()};
+}
+
+}  // namespace
+
+DigitsData load_sklearn_digits(const std::string& csv_gz_path, double test_fraction, uint64_t seed) {
+  TORCH_CHECK(test_fraction >= 0.0 && test_fraction < 1.0, "load_sklearn_digits: test_fraction must be in [0, 1), got ",
+              test_fraction);
+  TORCH_CHECK(detail::file_exists(csv_gz_path), "load_sklearn_digits: ", csv_gz_path, " not found");
+  const auto bytes = detail::read_maybe_gzip(csv_gz_path);
+  std::vector<float> pixels;
+  std::vector<int64_t> labels;
+  std::istringstream in(std::string(bytes.begin(), bytes.end()));
+  std::string line;
+  int64_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty() || line == "\r") continue;
+    std::vector<double> values;
+    std::istringstream ls(line);
+    std::string cell;
+    while (std::getline(ls, cell, ',')) {
+      char* end = nullptr;
+      const double v = std::strtod(cell.c_str(), &end);
+      TORCH_CHECK(end != cell.c_str(), csv_gz_path, " line ", line_no, ": '", cell, "' is not a number");
+      values.push_back(v);
+    }
+    TORCH_CHECK(values.size() == 65, csv_gz_path, " line ", line_no, ": expected 65 values (64 pixels + label), got ",
+                values.size());
+    for (int i = 0; i < 64; ++i) {
+      TORCH_CHECK(values[i] >= 0 && values[i] <= 16, csv_gz_path, " line ", line_no, ": pixel ", i, " = ", values[i],
+                  " outside 0..16");
+      pixels.push_back(static_cast<float>(values[i] / 16.0));
+    }
+    const auto label = static_cast<int64_t>(values[64]);
+    TORCH_CHECK(label >= 0 && label <= 9 && label == values[64], csv_gz_path, " line ", line_no, ": bad label ",
+                values[64]);
+    labels.push_back(label);
+  }
+  const int64_t n = static_cast<int64_t>(labels.size());
+  TORCH_CHECK(n > 0, "load_sklearn_digits: no rows in ", csv_gz_path);
+  auto images = torch::from_blob(pixels.data(), {n, 64}, torch::kFloat32).clone();
+  auto labs = torch::from_blob(labels.data(), {n}, torch::kInt64).clone();
+  const auto perm = detail::permutation(n, seed);
+  const auto n_test = static_cast<int64_t>(std::ceil(test_fraction * static_cast<double>(n)));
+  std::vector<int64_t> test_rows(perm.begin(), perm.begin() + n_test), train_rows(perm.begin() + n_test, perm.end());
+  std::sort(test_rows.begin(), test_rows.end());
+  std::sort(train_rows.begin(), train_rows.end());
+  DigitsData d;
+  std::tie(d.train_images, d.train_labels) = take_rows(images, labs, train_rows);
+  std::tie(d.test_images, d.test_labels) = take_rows(images, labs, test_rows);
+  d.height = d.width = 8;
+  return d;
+}
+
+std::string find_sklearn_digits() {
+  std::string venv;
+  if (const char* v = std::getenv("MANTRA_VENV"); v && *v) {
+    venv = v;
+  } else if (const char* home = std::getenv("HOME"); home && *home) {
+    venv = std::string(home) + "/.local/share/mantra/venv";
+  }
+  std::vector<std::string> found;
+  if (!venv.empty())
+    for (const auto& e : detail::list_dir(venv + "/lib")) {
+      if (!e.is_dir || e.name.rfind("python3", 0) != 0) continue;
+      const std::string p = venv + "/lib/" + e.name + "/site-packages/sklearn/datasets/data/digits.csv.gz";
+      if (detail::file_exists(p)) found.push_back(p);
+    }
+  TORCH_CHECK(!found.empty(), "find_sklearn_digits: digits.csv.gz not found under ",
+              venv.empty() ? std::string("$MANTRA_VENV") : venv,
+              "/lib/python3*/site-packages/sklearn/datasets/data/; install scikit-learn into the mantra "
+              "environment (bash scripts/setup.sh does, or: ",
+              venv.empty() ? std::string("<venv>") : venv, "/bin/python -m pip install scikit-learn), "
+              "or pass the path of any copy of digits.csv.gz");
+  std::sort(found.begin(), found.end());
+  return found.back();
+}
+
+torch::Tensor read_idx(const std::string& path) {
+  const auto bytes = detail::read_maybe_gzip(path);
+  TORCH_CHECK(bytes.size() >= 4, "IDX ", path, ": too short for the magic number");
+  TORCH_CHECK(bytes[0] == 0 && bytes[1] == 0, "IDX ", path, ": bad magic (first two bytes must be 0)");
+  TORCH_CHECK(bytes[2] == 0x08, "IDX ", path, ": element type 0x", std::hex, int(bytes[2]), std::dec,
+              " not supported (only unsigned byte, 0x08)");
+  const int dims = bytes[3];
+  TORCH_CHECK(dims >= 1 && dims <= 4, "IDX ", path, ": ", dims, " dimensions not supported");
+  TORCH_CHECK(bytes.size() >= 4 + 4 * static_cast<size_t>(dims), "IDX ", path, ": header truncated");
+  std::vector<int64_t> sizes;
+  int64_t count = 1;
+  for (int d = 0; d < dims; ++d) {
+    const uint8_t* p = bytes.data() + 4 + 4 * d;
+    const int64_t s = (int64_t(p[0]) << 24) | (int64_t(p[1]) << 16) | (int64_t(p[2]) << 8) | int64_t(p[3]);
+    sizes.push_back(s);
+    count *= s;
+  }
+  const size_t header = 4 + 4 * static_cast<size_t>(dims);
+  TORCH_CHECK(bytes.size() - header == static_cast<size_t>(count), "IDX ", path, ": dimensions ", c10::IntArrayRef(sizes),
+              " need ", count, " bytes of data, file has ", bytes.size() - header);
+  auto t = torch::empty(sizes, torch::kUInt8);
+  std::copy(bytes.begin() + header, bytes.end(), t.data_ptr<uint8_t>());
+  return t;
+}
+
+DigitsData load_mnist_idx(const std::string& dir) {
+  auto locate = [&](const std::string& name) {
+    for (const std::string& cand : {dir + "/" + name, dir + "/" + name + ".gz"})
+      if (detail::file_exists(cand)) return cand;
+    TORCH_CHECK(false, "load_mnist_idx: neither ", dir, "/", name, " nor ", name, ".gz found");
+  };
+  auto images = [&](const std::string& name) {
+    auto t = read_idx(locate(name));
+    TORCH_CHECK(t.dim() == 3, "load_mnist_idx: ", name, " must have 3 dimensions, got ", t.sizes());
+    return t;
+  };
+  auto labels = [&](const std::string& name) {
+    auto t = read_idx(locate(name));
+    TORCH_CHECK(t.dim() == 1, "load_mnist_idx: ", name, " must have 1 dimension, got ", t.sizes());
+    return t.to(torch::kInt64);
+  };
+  DigitsData d;
+  auto tr = images("train-images-idx3-ubyte"), te = images("t10k-images-idx3-ubyte");
+  d.height = tr.size(1);
+  d.width = tr.size(2);
+  TORCH_CHECK(te.size(1) == d.height && te.size(2) == d.width, "load_mnist_idx: train and test image sizes differ");
+  d.train_images = tr.reshape({tr.size(0), -1}).to(torch::kFloat32).div_(255.0f);
+  d.test_images = te.reshape({te.size(0), -1}).to(torch::kFloat32).div_(255.0f);
+  d.train_labels = labels("train-labels-idx1-ubyte");
+  d.test_labels = labels("t10k-labels-idx1-ubyte");
+  TORCH_CHECK(d.train_labels.size(0) == d.train_images.size(0), "load_mnist_idx: ", d.train_labels.size(0),
+              " train labels for ", d.train_images.size(0), " images");
+  TORCH_CHECK(d.test_labels.size(0) == d.test_images.size(0), "load_mnist_idx: ", d.test_labels.size(0),
+              " test labels for ", d.test_images.size(0), " images");
+  return d;
+}
+
+torch::Tensor pixel_permutation(int64_t n, uint64_t seed) {
+  TORCH_CHECK(n >= 1, "pixel_permutation: n must be >= 1, got ", n);
+  auto p = detail::permutation(n, seed);
+  return torch::from_blob(p.data(), {n}, torch::kInt64).clone();
+}
+
+torch::Tensor pixel_sequences(const torch::Tensor& images, const torch::Tensor& permutation) {
+  TORCH_CHECK(images.dim() == 2, "pixel_sequences: images must be (B, P), got ", images.sizes());
+  auto x = images.to(torch::kFloat32);
+  if (permutation.defined()) {
+    TORCH_CHECK(permutation.dim() == 1 && permutation.size(0) == x.size(1), "pixel_sequences: permutation must be (",
+                x.size(1), "), got ", permutation.sizes());
+    x = x.index_select(1, permutation.to(torch::kInt64));
+  }
+  return x.t().unsqueeze(2).contiguous();
+}
+
+}  // namespace mantra::examples
