@@ -49,6 +49,8 @@ class ParametrizationImpl : public ConstraintImpl {
   manifolds::ManifoldPtr manifold_ptr() const { return manifold_; }
   const ParametrizationOptions& options() const { return options_; }
   int64_t rebase_count() const { return rebases_; }
+  // Restores the count (it schedules the re-projections) when resuming from a checkpoint.
+  void set_rebase_count(int64_t count) { rebases_ = count; }
 
   void pretty_print(std::ostream& stream) const override;
 

@@ -1,0 +1,264 @@
+#include "tasks.h"
+
+#include "data/io_util.h"
+
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <sstream>
+
+namespace mantra::examples {
+namespace {
+
+uint64_t mix(uint64_t seed, uint64_t a, uint64_t b) {
+  // SplitMix64 over (seed, a, b): independent streams per epoch and batch.
+  uint64_t z = seed ^ (a * 0x9E3779B97F4A7C15ULL) ^ (b * 0xBF58476D1CE4E5B9ULL + 0x94D049BB133111EBULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// Batches of a shuffled index range: epoch e uses permutation(n, mix(seed, e)).
+std::vector<int64_t> batch_indices(int64_t n, int64_t batch, uint64_t seed, int64_t epoch, int64_t index) {
+  const std::vector<int64_t> perm = detail::permutation(n, mix(seed, static_cast<uint64_t>(epoch), 0));
+  const int64_t begin = index * batch, end = std::min(n, begin + batch);
+  return std::vector<int64_t>(perm.begin() + begin, perm.begin() + end);
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// ---------------------------------------------------------------- speech
+
+class SpeechTask : public Task {
+ public:
+  explicit SpeechTask(const TaskOptions& o) : options_(o) {
+    if (o.timit_root.empty()) {
+      SyntheticSpeechOptions so;
+      so.train = o.train_utterances;
+      so.valid = o.valid_utterances;
+      so.test = o.test_utterances;
+      so.seed = o.seed;
+      so.cache_dir = o.cache_dir;
+      so.verbose = o.verbose;
+      corpus_ = synthetic_speech_corpus(so);
+    } else {
+      corpus_ = timit_corpus(o.timit_root, o.cache_dir);
+    }
+    auto [mean, std] = feature_moments(corpus_.train);
+    mean_ = mean;
+    std_ = std.clamp_min(1e-3);
+  }
+  std::string name() const override { return "timit"; }
+  std::string description() const override {
+    std::ostringstream s;
+    s << "next-frame prediction of 129-bin log-power spectra (MSE in dB², per bin, masked by length); "
+      << corpus_.description;
+    return s.str();
+  }
+  int64_t input_size() const override { return corpus_.train.feature_dim(); }
+  int64_t output_size() const override { return corpus_.train.feature_dim(); }
+  int64_t train_batches() const override { return ceil_div(corpus_.train.size(), options_.batch); }
+  int64_t train_items() const override { return corpus_.train.total_frames() - corpus_.train.size(); }
+  std::string item_name() const override { return "frames"; }
+
+  Batch train_batch(int64_t epoch, int64_t index) const override {
+    return make_batch(corpus_.train, batch_indices(corpus_.train.size(), options_.batch, options_.seed, epoch, index));
+  }
+  std::vector<Batch> eval_batches(const std::string& split) const override {
+    const SequenceSet& set = split == "valid" ? corpus_.valid : corpus_.test;
+    std::vector<Batch> out;
+    for (int64_t b = 0; b < set.size(); b += options_.batch) {
+      std::vector<int64_t> idx;
+      for (int64_t i = b; i < std::min(set.size(), b + options_.batch); ++i) idx.push_back(i);
+      out.push_back(make_batch(set, idx));
+    }
+    return out;
+  }
+  // The model sees standardized frames and predicts standardized frames; the loss is the MSE
+  // of the prediction mapped back to dB (per bin, averaged over the 129 bins and valid frames).
+  torch::Tensor loss(const torch::Tensor& output, const Batch& batch, Score* score) const override {
+    const torch::Tensor pred_db = output * std_.to(output.device()) + mean_.to(output.device());
+    const torch::Tensor per_frame = (pred_db - batch.target).pow(2).mean(-1) * batch.mask;
+    const torch::Tensor frames = batch.mask.sum();
+    const torch::Tensor total = per_frame.sum();
+    if (score) {
+      score->loss_sum += total.item<double>();
+      score->count += frames.item<double>();
+    }
+    return total / frames.clamp_min(1);
+  }
+  std::vector<std::pair<std::string, double>> references() const override {
+    // Two trivial predictors on the validation set: the previous frame, and the training mean.
+    double prev = 0, mean = 0, count = 0;
+    for (const Batch& b : eval_batches("valid")) {
+      const torch::Tensor x_db = b.x * std_ + mean_;
+      prev += ((x_db - b.target).pow(2).mean(-1) * b.mask).sum().item<double>();
+      mean += ((mean_ - b.target).pow(2).mean(-1) * b.mask).sum().item<double>();
+      count += b.mask.sum().item<double>();
+    }
+    return {{"valid MSE of predicting the previous frame", prev / count},
+            {"valid MSE of predicting the training mean", mean / count}};
+  }
+
+ private:
+  Batch make_batch(const SequenceSet& set, const std::vector<int64_t>& idx) const {
+    PaddedBatch p = pad_batch(set, idx);
+    const int64_t T = p.x.size(0);
+    Batch b;
+    b.x = ((p.x.narrow(0, 0, T - 1) - mean_) / std_).contiguous();
+    b.target = p.x.narrow(0, 1, T - 1).contiguous();
+    b.mask = p.mask.narrow(0, 1, T - 1).contiguous();
+    return b;
+  }
+  TaskOptions options_;
+  SpeechCorpus corpus_;
+  torch::Tensor mean_, std_;
+};
+
+// ---------------------------------------------------------------- copying
+
+class CopyingTask : public Task {
+ public:
+  explicit CopyingTask(const TaskOptions& o) : options_(o) {
+    TORCH_CHECK_VALUE(o.lag >= 1, "copying task: argument '--lag' must be >= 1, got ", o.lag);
+  }
+  std::string name() const override { return "copying"; }
+  std::string description() const override {
+    std::ostringstream s;
+    s << "copying task, lag L = " << options_.lag << " (sequences of " << options_.lag + 20
+      << " steps, 8 data symbols), cross-entropy per step; baseline 10 ln 8/(L+20) = " << copying_baseline(options_.lag);
+    return s.str();
+  }
+  int64_t input_size() const override { return kCopyingSymbols; }
+  int64_t output_size() const override { return kCopyingSymbols - 1; }
+  int64_t train_batches() const override { return options_.copying_batches; }
+  int64_t train_items() const override { return options_.copying_batches * options_.batch * (options_.lag + 20); }
+  std::string item_name() const override { return "symbols"; }
+  Batch train_batch(int64_t epoch, int64_t index) const override {
+    return make(mix(options_.seed, static_cast<uint64_t>(epoch) + 1, static_cast<uint64_t>(index)));
+  }
+  std::vector<Batch> eval_batches(const std::string& split) const override {
+    std::vector<Batch> out;
+    for (int64_t i = 0; i < 4; ++i) out.push_back(make(mix(options_.seed, split == "valid" ? 1000003 : 2000003, i)));
+    return out;
+  }
+  torch::Tensor loss(const torch::Tensor& output, const Batch& batch, Score* score) const override {
+    const torch::Tensor logits = output.reshape({-1, output_size()});
+    const torch::Tensor target = batch.target.reshape({-1}).to(output.device());
+    const torch::Tensor l = torch::nn::functional::cross_entropy(logits, target);
+    if (score) {
+      score->loss_sum += l.item<double>() * target.size(0);
+      score->count += target.size(0);
+      // Accuracy on the 10 recalled symbols.
+      const torch::Tensor last = output.narrow(0, output.size(0) - kCopyingDataLength, kCopyingDataLength).argmax(-1);
+      const torch::Tensor want = batch.target.narrow(0, batch.target.size(0) - kCopyingDataLength, kCopyingDataLength);
+      score->correct += (last.cpu() == want).sum().item<double>() * target.size(0) / want.numel();
+    }
+    return l;
+  }
+  bool has_accuracy() const override { return true; }
+  std::vector<std::pair<std::string, double>> references() const override {
+    return {{"baseline 10 ln 8/(L+20)", copying_baseline(options_.lag)}};
+  }
+
+ private:
+  Batch make(uint64_t seed) const {
+    CopyingBatch c = copying_batch(options_.lag, options_.batch, make_generator(seed));
+    Batch b;
+    b.x = torch::one_hot(c.input, kCopyingSymbols).to(torch::kFloat32);
+    b.target = c.target;
+    return b;
+  }
+  TaskOptions options_;
+};
+
+// ---------------------------------------------------------------- pixel digits
+
+class DigitsTask : public Task {
+ public:
+  explicit DigitsTask(const TaskOptions& o) : options_(o) {
+    const bool mnist = o.task == "mnist" || o.task == "pmnist";
+    DigitsData d = mnist ? load_mnist_idx(o.mnist_dir) : load_sklearn_digits(find_sklearn_digits(), 0.2, o.seed);
+    // Validation: the last tenth of the training images (the data's own order).
+    const int64_t n = d.train_images.size(0), n_valid = std::max<int64_t>(1, n / 10);
+    train_images_ = d.train_images.narrow(0, 0, n - n_valid);
+    train_labels_ = d.train_labels.narrow(0, 0, n - n_valid);
+    valid_images_ = d.train_images.narrow(0, n - n_valid, n_valid);
+    valid_labels_ = d.train_labels.narrow(0, n - n_valid, n_valid);
+    test_images_ = d.test_images;
+    test_labels_ = d.test_labels;
+    if (o.task == "pmnist" || o.task == "pdigits") permutation_ = pixel_permutation(d.train_images.size(1), o.seed);
+    pixels_ = d.train_images.size(1);
+    name_ = o.task;
+  }
+  std::string name() const override { return name_; }
+  std::string description() const override {
+    std::ostringstream s;
+    s << (name_ == "mnist" || name_ == "pmnist" ? "MNIST" : "scikit-learn 8x8 digits") << " pixel by pixel ("
+      << pixels_ << " steps" << (permutation_.defined() ? ", permuted" : "") << "), " << train_images_.size(0)
+      << " train / " << valid_images_.size(0) << " valid / " << test_images_.size(0) << " test images";
+    return s.str();
+  }
+  int64_t input_size() const override { return 1; }
+  int64_t output_size() const override { return 10; }
+  int64_t train_batches() const override { return ceil_div(train_images_.size(0), options_.batch); }
+  int64_t train_items() const override { return train_images_.size(0); }
+  std::string item_name() const override { return "images"; }
+  Batch train_batch(int64_t epoch, int64_t index) const override {
+    const auto idx = batch_indices(train_images_.size(0), options_.batch, options_.seed, epoch, index);
+    const torch::Tensor i = torch::tensor(idx, torch::kInt64);
+    return make(train_images_.index_select(0, i), train_labels_.index_select(0, i));
+  }
+  std::vector<Batch> eval_batches(const std::string& split) const override {
+    const torch::Tensor& images = split == "valid" ? valid_images_ : test_images_;
+    const torch::Tensor& labels = split == "valid" ? valid_labels_ : test_labels_;
+    std::vector<Batch> out;
+    for (int64_t b = 0; b < images.size(0); b += options_.batch) {
+      const int64_t len = std::min(options_.batch, images.size(0) - b);
+      out.push_back(make(images.narrow(0, b, len), labels.narrow(0, b, len)));
+    }
+    return out;
+  }
+  // Classification from the output at the last pixel.
+  torch::Tensor loss(const torch::Tensor& output, const Batch& batch, Score* score) const override {
+    const torch::Tensor logits = output[output.size(0) - 1];
+    const torch::Tensor target = batch.target.to(output.device());
+    const torch::Tensor l = torch::nn::functional::cross_entropy(logits, target);
+    if (score) {
+      score->loss_sum += l.item<double>() * target.size(0);
+      score->count += target.size(0);
+      score->correct += (logits.argmax(-1) == target).sum().item<double>();
+    }
+    return l;
+  }
+  bool has_accuracy() const override { return true; }
+
+ private:
+  Batch make(const torch::Tensor& images, const torch::Tensor& labels) const {
+    Batch b;
+    b.x = pixel_sequences(images, permutation_);
+    b.target = labels;
+    return b;
+  }
+  TaskOptions options_;
+  std::string name_;
+  int64_t pixels_ = 0;
+  torch::Tensor train_images_, train_labels_, valid_images_, valid_labels_, test_images_, test_labels_, permutation_;
+};
+
+}  // namespace
+
+std::unique_ptr<Task> make_task(const TaskOptions& o) {
+  TORCH_CHECK_VALUE(o.batch > 0, "argument '--batch' must be positive, got ", o.batch);
+  if (o.task == "timit") return std::make_unique<SpeechTask>(o);
+  if (o.task == "copying") return std::make_unique<CopyingTask>(o);
+  if (o.task == "digits" || o.task == "pdigits" || o.task == "mnist" || o.task == "pmnist") {
+    TORCH_CHECK_VALUE(!(o.task == "mnist" || o.task == "pmnist") || !o.mnist_dir.empty(),
+                      "task '", o.task, "' needs '--mnist-dir' (a folder with the MNIST IDX files)");
+    return std::make_unique<DigitsTask>(o);
+  }
+  TORCH_CHECK_VALUE(false, "argument '--task' must be timit, copying, digits, pdigits, mnist or pmnist; got '", o.task,
+                    "'");
+}
+
+}  // namespace mantra::examples
