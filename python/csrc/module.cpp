@@ -119,6 +119,18 @@ PYBIND11_MODULE(_C, m) {
                                                                       "The Poincaré ball model (last dimension)")
       .def(py::init<>());
 
+  // A point sampled as C++'s Parametrization.sample(init) does (uniform, origin, and on SO(n)
+  // the RNN inits torus / henaff / cayley).
+  m.def(
+      "sample_point",
+      [](std::shared_ptr<Manifold> manifold, std::vector<int64_t> shape, const std::string& init,
+         const at::Tensor& like) {
+        pz::ParametrizationImpl p(manifold, shape, {}, like.options());
+        p.sample(init);
+        return p.base.detach();
+      },
+      py::arg("manifold"), py::arg("shape"), py::arg("init"), py::arg("like"));
+
   // ------------------------------------------------------------ functional constraint maps
   auto mf = m.def_submodule("functional", "The constraint maps of mantra::parametrize::functional");
   mf.def(

@@ -23,6 +23,7 @@ import torch.nn as nn
 from torch.nn.utils import parametrize as P
 
 from . import manifolds as mf
+from . import _C
 from ._C import functional as F
 
 _HALF = (torch.float16, torch.bfloat16)
@@ -68,6 +69,8 @@ class MantraParametrization(nn.Module):
 class ManifoldParametrization(MantraParametrization):
     """φ(v) = R_base(P_base(v)) on a mantra manifold (times ``radius`` when given)."""
 
+    reproject_every = 100  # update_base re-projects the base every this many rebases
+
     def __init__(self, manifold, shape, retraction="default", atol=1e-5, dtype=None, device=None, radius=1.0):
         super().__init__()
         self.manifold = manifold
@@ -99,15 +102,19 @@ class ManifoldParametrization(MantraParametrization):
 
     @torch.no_grad()
     def update_base(self, v):
-        self.base.copy_(self.forward(v) / self.radius if self.radius != 1.0 else self.forward(v))
+        X = self.forward(v)
+        X = X / self.radius if self.radius != 1.0 else X
+        self._rebases = getattr(self, "_rebases", 0) + 1
+        if self._rebases % self.reproject_every == 0:  # against rounding drift, as C++ does
+            X = self.manifold.project(X)
+        self.base.copy_(X)
         v.zero_()
 
     @torch.no_grad()
     def sample(self, v, init="uniform"):
-        if init not in ("uniform", "origin"):
-            raise ValueError(f"argument 'init' must be 'uniform' or 'origin', got {init!r}")
-        make = self.manifold.random if init == "uniform" else self.manifold.origin
-        self.base.copy_(make(*self.base.shape, dtype=self.base.dtype, device=self.base.device))
+        """C++'s Parametrization.sample: "uniform", "origin", and on square SO(n) "torus",
+        "henaff", "cayley" (the orthogonal RNN inits)."""
+        self.base.copy_(_C.sample_point(self.manifold, list(self.base.shape), init, self.base))
         v.zero_()
 
     def _apply(self, fn, recurse=True):

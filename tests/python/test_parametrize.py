@@ -118,3 +118,32 @@ def test_errors():
         mantra.update_base(nn.Linear(4, 4), "weight")
     with pytest.raises(ValueError, match="argument 'model' must be 'lorentz' or 'poincare'"):
         mantra.hyperbolic(nn.Linear(4, 4), "weight", model="klein")
+
+
+def test_sample_inits_of_cpp():
+    torch.manual_seed(5)
+    lin = mantra.orthogonal(nn.Linear(6, 6).double(), "weight")
+    mantra.sample(lin, "weight", init="torus")  # block-diagonal 2×2 rotations (C++'s RNN init)
+    W = lin.weight.detach()
+    mask = torch.block_diag(*[torch.ones(2, 2, dtype=torch.bool)] * 3)
+    assert W[~mask].abs().max().item() < 1e-14
+    assert torch.allclose(W.T @ W, torch.eye(6, dtype=torch.float64), atol=1e-13)
+    mantra.sample(lin, "weight", init="origin")
+    assert torch.equal(lin.weight.detach(), torch.eye(6, dtype=torch.float64))
+    with pytest.raises(ValueError, match="argument 'init' must be uniform, origin, torus, henaff or cayley"):
+        mantra.sample(lin, "weight", init="kaiming")
+    tall = mantra.orthogonal(nn.Linear(3, 6), "weight")
+    with pytest.raises(ValueError, match="needs square matrices"):
+        mantra.sample(tall, "weight", init="henaff")
+
+
+def test_update_base_reprojects_every_100_rebases():
+    torch.manual_seed(6)
+    lin = mantra.orthogonal(nn.Linear(5, 5), "weight")
+    p = lin.parametrizations.weight[0]
+    for _ in range(100):
+        with torch.no_grad():
+            lin.parametrizations.weight.original.normal_(std=0.3)
+        mantra.update_base(lin, "weight")
+    B = p.base.double()
+    assert (B.T @ B - torch.eye(5, dtype=torch.float64)).abs().max().item() < 2e-6
