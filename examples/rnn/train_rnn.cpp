@@ -55,6 +55,8 @@ models
   --lstm-hidden N      LSTM hidden size (default: about the orthogonal model's parameter count)
   --rnn-hidden N       tanh-RNN hidden size (default: the same rule)
   --init NAME          orthogonal init: henaff (default) | cayley | torus | uniform | origin
+  --readout-init I     zero (default: every model starts by predicting the training mean /
+                       uniform logits) | default (torch's Linear init)
 optimization (the paper's defaults)
   --epochs N           (default 6; --full 20)
   --batch N            (default 32; --full 128)
@@ -76,6 +78,7 @@ struct Config {
   std::vector<std::string> models;
   int64_t hidden = 128, lstm_hidden = 0, rnn_hidden = 0;
   std::string init = "henaff";
+  std::string readout_init = "zero";
   int64_t epochs = 6;
   double lr = 1e-3, lr_orth = 1e-4, lr_rgd = 1e-2, clip = 0;
   std::string orth_optimizer = "rmsprop";
@@ -152,6 +155,9 @@ Config parse(int argc, char** argv) {
   take("--lstm-hidden", c.lstm_hidden);
   take("--rnn-hidden", c.rnn_hidden);
   take_str("--init", c.init);
+  take_str("--readout-init", c.readout_init);
+  TORCH_CHECK_VALUE(c.readout_init == "zero" || c.readout_init == "default",
+                    "option --readout-init must be zero or default, got '", c.readout_init, "'");
   epochs_set = take("--epochs", c.epochs);
   batch_set = take("--batch", c.task.batch);
   take("--lr", c.lr);
@@ -226,8 +232,8 @@ int64_t matched_hidden(const std::string& baseline, int64_t in, int64_t out, int
   return std::max<int64_t>(1, std::llround((-b + std::sqrt(b * b - 4 * a * c)) / (2 * a)));
 }
 
-std::shared_ptr<nn::RecurrentNetImpl> make_model(const Config& c, const ex::Task& task, const std::string& name,
-                                                 int64_t* hidden) {
+std::shared_ptr<nn::RecurrentNetImpl> make_model_with_default_readout(const Config& c, const ex::Task& task,
+                                                                    const std::string& name, int64_t* hidden) {
   const ModelKind k = model_kind(name);
   const int64_t in = task.input_size(), out = task.output_size();
   torch::manual_seed(c.task.seed);
@@ -250,6 +256,20 @@ std::shared_ptr<nn::RecurrentNetImpl> make_model(const Config& c, const ex::Task
   }
   *hidden = c.rnn_hidden > 0 ? c.rnn_hidden : matched_hidden("rnn", in, out, target);
   return nn::RNNBaseline(nn::RecurrentBaselineOptions(in, *hidden).output_size(out)).ptr();
+}
+
+// The read-out y = W_out·h + c starts at zero (--readout-init zero): every model then begins
+// at the trivial prediction (the training mean; uniform logits) whatever the size of its
+// hidden state, which an orthogonal recurrence lets grow like sqrt(t).
+std::shared_ptr<nn::RecurrentNetImpl> make_model(const Config& c, const ex::Task& task, const std::string& name,
+                                                 int64_t* hidden) {
+  auto model = make_model_with_default_readout(c, task, name, hidden);
+  if (c.readout_init == "zero") {
+    torch::NoGradGuard no_grad;
+    for (auto& item : model->named_parameters())
+      if (item.key().rfind("output_layer.", 0) == 0) item.value().zero_();
+  }
+  return model;
 }
 
 std::shared_ptr<torch::optim::Optimizer> make_optimizer(const std::string& kind, std::vector<torch::Tensor> params,
@@ -290,7 +310,7 @@ ex::Score evaluate(nn::RecurrentNetImpl& model, const ex::Task& task, const std:
 std::string fingerprint(const Config& c, const ex::Task& task, const std::string& model) {
   std::ostringstream s;
   s << task.description() << "|" << model << "|h" << c.hidden << "|lh" << c.lstm_hidden << "|rh" << c.rnn_hidden << "|"
-    << c.init << "|b" << c.task.batch << "|lr" << c.lr << "|" << c.lr_orth << "|" << c.lr_rgd << "|" << c.orth_optimizer
+    << c.init << "|" << c.readout_init << "|b" << c.task.batch << "|lr" << c.lr << "|" << c.lr_orth << "|" << c.lr_rgd << "|" << c.orth_optimizer
     << "|clip" << c.clip << "|seed" << c.task.seed;
   return s.str();
 }

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Tests of the mantra_train_rnn program (ctest runs one case per entry):
+#   test_train_rnn.sh <mantra_train_rnn> <case> <work dir>
+# on the copying task with a short lag (no corpus needed, seconds per run).
+set -uo pipefail
+bin="$1"; case_name="$2"; work="$3"
+rm -rf "$work"; mkdir -p "$work"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+small=(--task copying --lag 10 --copying-batches 6 --batch 8 --hidden 16 --threads 1)
+all_models=dtriv1,dtriv100,dtrivinf,exprnn,cayley,rgd,lstm,rnn
+# Columns epoch, train loss, valid loss, valid accuracy of a model's log (time differs).
+losses() { cut -d, -f1-4 "$1/$2/log.csv"; }
+
+case "$case_name" in
+resume_is_exact)
+  # 3 epochs in one go == 1 epoch, then --resume to 3: every logged loss identical.
+  "$bin" "${small[@]}" --models $all_models --epochs 3 --out "$work/a" >/dev/null 2>&1 || fail "straight run"
+  "$bin" "${small[@]}" --models $all_models --epochs 1 --out "$work/b" >/dev/null 2>&1 || fail "first part"
+  "$bin" "${small[@]}" --models $all_models --epochs 3 --out "$work/b" --resume >"$work/out" 2>&1 || fail "resumed run"
+  grep -q "resuming after epoch 1" "$work/out" || fail "did not resume"
+  for m in ${all_models//,/ }; do
+    [ "$(losses "$work/a" $m | wc -l)" -eq 4 ] || fail "$m: expected 3 epochs in the log"
+    diff <(losses "$work/a" $m) <(losses "$work/b" $m) >&2 || fail "$m: resumed losses differ"
+  done
+  ;;
+interrupt_keeps_last_epoch)
+  # Ctrl-C (SIGINT) during epoch 3 of 40: exit 130, the checkpoint of epoch 2 stays, and
+  # --resume continues to the same losses as an uninterrupted run.
+  "$bin" "${small[@]}" --models dtriv100 --epochs 4 --out "$work/a" >/dev/null 2>&1 || fail "straight run"
+  "$bin" "${small[@]}" --models dtriv100 --epochs 40 --copying-batches 6 --out "$work/b" >"$work/out" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do
+    [ -f "$work/b/dtriv100/log.csv" ] && [ "$(wc -l < "$work/b/dtriv100/log.csv")" -ge 3 ] && break
+    sleep 0.05
+  done
+  kill -INT $pid
+  wait $pid; rc=$?
+  [ $rc -eq 130 ] || fail "interrupted run exited with $rc, expected 130"
+  grep -q "rerun with --resume" "$work/out" || fail "no resume hint"
+  done_epochs=$(($(wc -l < "$work/b/dtriv100/log.csv") - 1))
+  [ "$done_epochs" -ge 2 ] || fail "log lost finished epochs"
+  "$bin" "${small[@]}" --models dtriv100 --epochs 4 --copying-batches 6 --out "$work/b" --resume >/dev/null 2>&1 ||
+    fail "resume after interrupt"
+  diff <(losses "$work/a" dtriv100) <(losses "$work/b" dtriv100 | head -5) >&2 || fail "losses after interrupt differ"
+  ;;
+outputs)
+  "$bin" "${small[@]}" --hidden 32 --models dtriv100,lstm,rnn --epochs 2 --out "$work/a" >"$work/out" 2>"$work/err" || fail "run"
+  for m in dtriv100 lstm rnn; do
+    grep -qE "^\| $m +\|" "$work/a/results.md" || fail "results.md has no row for $m"
+    for f in log.csv best.pt checkpoint.pt; do [ -s "$work/a/$m/$f" ] || fail "$m/$f missing"; done
+  done
+  grep -q "baseline 10 ln 8/(L+20) = 0.6931" "$work/a/results.md" || fail "copying baseline not reported"
+  grep -q "<svg" "$work/a/curves.svg" && [ "$(grep -c "<polyline" "$work/a/curves.svg")" -eq 6 ] ||
+    fail "curves.svg should hold 6 curves (train+valid x 3 models)"
+  grep -q "epoch 2/2" "$work/err" || fail "no progress output"
+  # Baselines get about the orthogonal model's parameter count (within 10%).
+  p() { sed -nE "s/^\| $1 +\| *[0-9]+ *\| *([0-9]+) .*/\1/p" "$work/a/results.md"; }
+  for m in lstm rnn; do
+    awk -v a="$(p dtriv100)" -v b="$(p $m)" 'BEGIN { r = b / a; exit !(r > 0.9 && r < 1.1) }' ||
+      fail "$m has $(p $m) parameters vs $(p dtriv100)"
+  done
+  ;;
+errors)
+  "$bin" "${small[@]}" --models dtriv100,lsmt --epochs 1 --out "$work/a" >"$work/out" 2>&1
+  [ $? -eq 2 ] && grep -q "option --models: unknown model 'lsmt'" "$work/out" || fail "bad model name"
+  "$bin" --frobnicate 3 >"$work/out" 2>&1
+  [ $? -eq 2 ] && grep -q "unknown option --frobnicate" "$work/out" || fail "unknown option"
+  "$bin" "${small[@]}" --models dtriv100 --epochs 1 --out "$work/b" >/dev/null 2>&1 || fail "run"
+  "$bin" "${small[@]}" --models dtriv100 --epochs 2 --lr 0.01 --out "$work/b" --resume >"$work/out" 2>&1
+  [ $? -eq 2 ] && grep -q "was made with other settings" "$work/out" || fail "resume with other settings"
+  "$bin" --task copying --lag 0 >"$work/out" 2>&1
+  [ $? -eq 2 ] && grep -q "'--lag' must be >= 1" "$work/out" || fail "bad lag"
+  ;;
+*)
+  fail "unknown case $case_name"
+  ;;
+esac
+echo "ok: $case_name"
