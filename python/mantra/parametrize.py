@@ -47,6 +47,18 @@ def _widened(before, after):
     return after.is_floating_point() and after.itemsize > before.itemsize
 
 
+def _reproject_when_widened(self, fn, recurse=True):
+    """nn.Module._apply for parametrizations with a base point on ``self.manifold``: a wider
+    dtype re-projects the base (as C++ does), so that a float32 point becomes a point to float64
+    accuracy instead of keeping float32's distance from the manifold."""
+    before = self.base.dtype
+    out = nn.Module._apply(self, fn, recurse)
+    if _widened(torch.empty(0, dtype=before), self.base):
+        with torch.no_grad():
+            self.base.copy_(self.manifold.project(self.base))
+    return out
+
+
 class MantraParametrization(nn.Module):
     """Common protocol of mantra's parametrizations (what update_base/sample/DTRIV call).
 
@@ -117,15 +129,7 @@ class ManifoldParametrization(MantraParametrization):
         self.base.copy_(_C.sample_point(self.manifold, list(self.base.shape), init, self.base))
         v.zero_()
 
-    def _apply(self, fn, recurse=True):
-        # A wider dtype re-projects the base (as C++ does): a float32 point becomes a point to
-        # float64 accuracy instead of keeping float32's distance from the manifold.
-        before = self.base.dtype
-        out = super()._apply(fn, recurse)
-        if _widened(torch.empty(0, dtype=before), self.base):
-            with torch.no_grad():
-                self.base.copy_(self.manifold.project(self.base))
-        return out
+    _apply = _reproject_when_widened
 
     def extra_repr(self):
         return f"{self.manifold.name}, shape={tuple(self.base.shape)}, retraction={self.retraction}"
@@ -179,6 +183,8 @@ class CallableTrivialization(MantraParametrization):
         with _full_precision(v):
             self.base.copy_(self.base @ self.triv(F.linear_map(v, True, "lower")))
         v.zero_()
+
+    _apply = _reproject_when_widened
 
     @torch.no_grad()
     def sample(self, v, init="uniform"):

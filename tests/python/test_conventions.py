@@ -98,3 +98,12 @@ def test_torch_compile_matches_eager():
     assert torch.allclose(c_loss, eager_loss, rtol=1e-12, atol=1e-12)
     for a, b in zip(c_grads, eager_grads):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_double_reprojects_callable_triv_and_spectral_bases():
+    torch.manual_seed(4)
+    cay = lambda A: torch.linalg.solve(torch.eye(A.shape[-1], dtype=A.dtype) - A / 2,
+                                       torch.eye(A.shape[-1], dtype=A.dtype) + A / 2)
+    lin = mantra.orthogonal(nn.Linear(4, 7), "weight", triv=cay).double()
+    W = lin.weight
+    assert (W.T @ W - torch.eye(4, dtype=torch.float64)).abs().max().item() < 1e-13
