@@ -466,7 +466,13 @@ std::vector<TimitSpeaker> timit_speakers(const std::string& set_dir) {
 
 }  // namespace
 
-SpeechCorpus timit_corpus(const std::string& root, const std::string& cache_dir) {
+SpeechCorpus load_speech_corpus(const std::string& cache_path) {
+  TORCH_CHECK(detail::file_exists(cache_path + "/options.txt"), "load_speech_corpus: ", cache_path,
+              " is not a complete speech corpus cache (no options.txt)");
+  return load_corpus_cache(cache_path);
+}
+
+SpeechCorpus timit_corpus(const std::string& root, const std::string& cache_dir, bool verbose) {
   TORCH_CHECK(detail::dir_exists(root), "timit_corpus: ", root, " is not a directory");
   const std::string abs = detail::absolute_path(root);
   const std::string train_dir = find_child_dir(abs, "TRAIN"), test_dir = find_child_dir(abs, "TEST");
@@ -518,7 +524,7 @@ SpeechCorpus timit_corpus(const std::string& root, const std::string& cache_dir)
     feats[split].resize(files[split].size());
     for (size_t i = 0; i < files[split].size(); ++i) jobs.emplace_back(split, static_cast<int64_t>(i));
   }
-  parallel_for(static_cast<int64_t>(jobs.size()), 0, true, "TIMIT files", [&](int64_t j) {
+  parallel_for(static_cast<int64_t>(jobs.size()), 0, verbose, "TIMIT files", [&](int64_t j) {
     const auto [split, i] = jobs[j];
     const Audio a = read_audio(files[split][i]);
     TORCH_CHECK(a.wave.numel() > 0, "timit_corpus: ", files[split][i], " has no samples");

@@ -59,7 +59,11 @@ std::vector<std::string> corpus_sentences(const std::string& text_file = "");
 //          by "DRn/SPEAKER", taking those at positions floor(i * 144 / 50), i = 0..49.
 // Cached like the synthetic corpus under <cache_dir>/speech/timit-<key> (cache_dir "" ->
 // default_cache_dir()); the key hashes the root's absolute path and its file names and sizes.
-SpeechCorpus timit_corpus(const std::string& root, const std::string& cache_dir = "");
+// verbose: progress on stderr while decoding.
+SpeechCorpus timit_corpus(const std::string& root, const std::string& cache_dir = "", bool verbose = true);
+
+// Reads a corpus cache folder (the path printed by mantra_speech_corpus, SpeechCorpus::cache_path).
+SpeechCorpus load_speech_corpus(const std::string& cache_path);
 
 // The TIMIT core test set speakers ("DR1/MDAB0", ...), 24 entries.
 const std::vector<std::string>& timit_core_test_speakers();

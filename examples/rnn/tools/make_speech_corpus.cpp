@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   }
   try {
     const auto start = std::chrono::steady_clock::now();
-    const SpeechCorpus c = timit.empty() ? synthetic_speech_corpus(o) : timit_corpus(timit, o.cache_dir);
+    const SpeechCorpus c = timit.empty() ? synthetic_speech_corpus(o) : timit_corpus(timit, o.cache_dir, o.verbose);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (o.verbose)
       std::fprintf(stderr, "[mantra speech] %s\n[mantra speech] %s in %.1f s; frames train/valid/test: %lld/%lld/%lld\n",

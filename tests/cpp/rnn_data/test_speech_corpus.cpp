@@ -90,6 +90,9 @@ TEST(SpeechCorpus, SyntheticIsDeterministicDisjointAndCached) {
   EXPECT_EQ(c2.cache_path, c1.cache_path);
   expect_same(c1.train, c2.train);
   expect_same(c1.test, c2.test);
+  const auto c2b = me::load_speech_corpus(c1.cache_path);
+  expect_same(c1.valid, c2b.valid);
+  EXPECT_EQ(c2b.description, c1.description);
   // The cache is complete, with no temp folders left, in the documented format.
   for (const char* split : {"train", "valid", "test"})
     for (const char* f : {"frames.f32", "offsets.i64", "speakers.txt", "meta.txt"})
@@ -169,7 +172,7 @@ TEST(Timit, ReadsAFakeTree) {
   std::ofstream(root + "/TEST/DR2/MXYZ0/SX3.PHN") << "0 100 h#\n";
 
   const std::string cache = root + "/cache";
-  const auto c = me::timit_corpus(root, cache);
+  const auto c = me::timit_corpus(root, cache, /*verbose=*/false);
   EXPECT_FALSE(c.from_cache);
   ASSERT_EQ(c.train.size(), 3);  // sa1 excluded
   EXPECT_EQ(c.train.speakers, (std::vector<std::string>{"DR1/FCJF0", "DR1/FCJF0", "DR2/MABC0"}));
@@ -182,7 +185,7 @@ TEST(Timit, ReadsAFakeTree) {
   auto expected = me::log_power_spectrogram(me::resample(a.wave, 16000, 8000));
   EXPECT_EQ(c.train.length(0), 19);
   EXPECT_TRUE(torch::equal(c.train.sequence(0), expected));
-  const auto again = me::timit_corpus(root, cache);
+  const auto again = me::timit_corpus(root, cache, false);
   EXPECT_TRUE(again.from_cache);
   EXPECT_TRUE(torch::equal(again.valid.frames, c.valid.frames));
   EXPECT_EQ(me::timit_core_test_speakers().size(), 24u);
