@@ -94,6 +94,16 @@ def known_optima():
     A3 = spd_with_gap(10, 5)
     problems.append(("invariant_subspace_grassmannian", mf.Grassmannian(), (10, 3),
                      lambda X, A=A3: -(X * (A @ X)).sum(), -torch.linalg.eigvalsh(A3)[7:].sum().item(), "exp", 1.0))
+    torch.manual_seed(4)
+    T4 = torch.randn(5, 4, dtype=torch.float64) * 2
+    problems.append(("closest_oblique", mf.Oblique(), (5, 4), lambda X, T=T4: (X - T).pow(2).sum(),
+                     (T4.norm(dim=0) - 1).pow(2).sum().item(), "exp", 1.0))
+    torch.manual_seed(6)
+    U6 = torch.linalg.qr(torch.randn(7, 5, dtype=torch.float64))[0]
+    V6 = torch.linalg.qr(torch.randn(5, 5, dtype=torch.float64))[0]
+    A6 = (U6 * torch.tensor([5.0, 4.0, 1.0, 0.5, 0.2], dtype=torch.float64)) @ V6.T
+    problems.append(("truncated_svd_fixed_rank", mf.FixedRank(2), (7, 5), lambda X, A=A6: (X - A).pow(2).sum(),
+                     1.0 + 0.25 + 0.04, "projection", 1.0))
     spd = mf.SPD()
     torch.manual_seed(7)
     SA, SB = spd.random(4, 4, dtype=torch.float64), spd.random(4, 4, dtype=torch.float64)
@@ -101,6 +111,12 @@ def known_optima():
     problems.append(("karcher_mean_spd", spd, (4, 4),
                      lambda X, A=SA, B=SB: spd.distance(X, A).pow(2) + spd.distance(X, B).pow(2), dab * dab / 2,
                      "exp", 0.4))
+    H = mf.Lorentz()
+    torch.manual_seed(8)
+    ha, hb = H.random(4, dtype=torch.float64), H.random(4, dtype=torch.float64)
+    dh = H.distance(ha, hb).item()
+    problems.append(("hyperbolic_midpoint_lorentz", H, (4,),
+                     lambda x, a=ha, b=hb: H.distance(x, a).pow(2) + H.distance(x, b).pow(2), dh * dh / 2, "exp", 0.6))
     return problems
 
 
@@ -121,7 +137,7 @@ def test_known_optimum(index, which):
         opt = mantra.optim.RiemannianAdam([X], lr=0.05 * lr_scale, manifold=M, retraction=retraction)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.998)
     # The C++ suite runs 4000 steps; these runs are within tolerance after 50–1550 steps.
-    for _ in range(2000 if name == "procrustes_SO_det_negative" else 700):
+    for _ in range(2000 if name in ("procrustes_SO_det_negative", "truncated_svd_fixed_rank") else 700):
         opt.zero_grad()
         loss(X).backward()
         opt.step()
