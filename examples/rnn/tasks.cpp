@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -61,8 +62,20 @@ class SpeechTask : public Task {
   int64_t train_items() const override { return corpus_.train.total_frames() - corpus_.train.size(); }
   std::string item_name() const override { return "frames"; }
 
+  // Batches of similar lengths (less padding): the epoch's permutation is cut into pools of
+  // 16 batches, each pool sorted by length and cut into batches, the batches shuffled.
   Batch train_batch(int64_t epoch, int64_t index) const override {
-    return make_batch(corpus_.train, batch_indices(corpus_.train.size(), options_.batch, options_.seed, epoch, index));
+    const SequenceSet& set = corpus_.train;
+    const int64_t n = set.size(), B = options_.batch, pool = 16 * B;
+    std::vector<int64_t> order = detail::permutation(n, mix(options_.seed, static_cast<uint64_t>(epoch), 0));
+    for (int64_t p = 0; p < n; p += pool) {
+      std::stable_sort(order.begin() + p, order.begin() + std::min(n, p + pool),
+                       [&](int64_t a, int64_t b) { return set.length(a) < set.length(b); });
+    }
+    const std::vector<int64_t> batch_order =
+        detail::permutation(train_batches(), mix(options_.seed, static_cast<uint64_t>(epoch), 1));
+    const int64_t begin = batch_order[index] * B, end = std::min(n, begin + B);
+    return make_batch(set, std::vector<int64_t>(order.begin() + begin, order.begin() + end));
   }
   std::vector<Batch> eval_batches(const std::string& split) const override {
     const SequenceSet& set = split == "valid" ? corpus_.valid : corpus_.test;

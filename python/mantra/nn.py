@@ -91,3 +91,95 @@ class Linear(nn.Linear):
 
 
 __all__ = ["Linear"]
+
+# ---------------------------------------------------------------- recurrent layers
+# The orthogonal RNN of expRNN / dynamic trivialization (mirrors C++ mantra::nn::OrthogonalRNN):
+#     h_t = modReLU(W_in x_t + B h_{t-1}),   y_t = W_out h_t + c,   B ∈ SO(n)
+# The recurrence (forward and backpropagation through time) is the C++ operator
+# torch.ops.mantra.orthogonal_rnn; B is a mantra.orthogonal constraint, so
+# mantra.optim.DynamicTrivialization rebases it like any other constrained weight.
+
+_INITS = ("henaff", "cayley", "torus", "uniform", "origin")
+
+
+class ModReLU(nn.Module):
+    """modReLU(z) = sign(z)·max(|z| + b, 0) with a learnable bias per feature (U(−0.01, 0.01) init)."""
+
+    def __init__(self, features):
+        super().__init__()
+        if features <= 0:
+            raise ValueError(f"ModReLU: argument 'features' must be positive, got {features}")
+        self.bias = nn.Parameter(torch.empty(features))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        with torch.no_grad():
+            self.bias.uniform_(-0.01, 0.01)
+
+    def forward(self, z):
+        if z.dim() < 1 or z.shape[-1] != self.bias.shape[0]:
+            raise ValueError(f"ModReLU: argument 'z' must have {self.bias.shape[0]} features in its last "
+                             f"dimension, got shape {tuple(z.shape)}")
+        return torch.sign(z) * torch.relu(torch.abs(z) + self.bias)
+
+
+class OrthogonalRNN(nn.Module):
+    """Orthogonal RNN on time-major sequences x (T, N, input_size).
+
+    Args:
+        input_size, hidden_size: sizes.
+        output_size: size of the linear read-out (0: ``forward`` returns the hidden states).
+        triv: trivialization of B ("expm", "cayley", "qr", "polar", "householder").
+        init: "henaff" (default), "cayley", "torus", "uniform" (Haar) or "origin" (B = I).
+        input_bias: a bias in W_in x_t (expRNN has none: modReLU's bias acts as one).
+    """
+
+    def __init__(self, input_size, hidden_size, output_size=0, triv="expm", init="henaff", input_bias=False):
+        super().__init__()
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if value <= 0:
+                raise ValueError(f"OrthogonalRNN: argument '{name}' must be positive, got {value}")
+        if output_size < 0:
+            raise ValueError(f"OrthogonalRNN: argument 'output_size' must be >= 0, got {output_size}")
+        if init not in _INITS:
+            raise ValueError(f"OrthogonalRNN: argument 'init' must be one of {', '.join(_INITS)}; got '{init}'")
+        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
+        self.init = init
+        self.input_kernel = nn.Linear(input_size, hidden_size, bias=input_bias)
+        self.recurrent_kernel = nn.Parameter(torch.empty(hidden_size, hidden_size))
+        _pz.orthogonal(self, "recurrent_kernel", triv=triv)
+        self.modrelu = ModReLU(hidden_size)
+        self.output_layer = nn.Linear(hidden_size, output_size) if output_size > 0 else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        with torch.no_grad():
+            # He initialization of W_in for the ReLU-like modReLU (as expRNN).
+            nn.init.kaiming_normal_(self.input_kernel.weight, nonlinearity="relu")
+            if self.input_kernel.bias is not None:
+                self.input_kernel.bias.zero_()
+        _pz.sample(self, "recurrent_kernel", init=self.init)
+        self.modrelu.reset_parameters()
+        if self.output_layer is not None:
+            self.output_layer.reset_parameters()
+
+    def hidden_states(self, x, h0=None):
+        """The hidden states (T, N, hidden_size) from h0 (N, hidden_size), zeros if None."""
+        if x.dim() != 3 or x.shape[2] != self.input_size:
+            raise ValueError(f"OrthogonalRNN: argument 'x' must have shape (T, N, {self.input_size}), "
+                             f"got {tuple(x.shape)}")
+        u = self.input_kernel(x)
+        if h0 is None:
+            h0 = u.new_zeros(x.shape[1], self.hidden_size)
+        elif tuple(h0.shape) != (x.shape[1], self.hidden_size):
+            raise ValueError(f"OrthogonalRNN: argument 'h0' must have shape ({x.shape[1]}, {self.hidden_size}), "
+                             f"got {tuple(h0.shape)}")
+        return torch.ops.mantra.orthogonal_rnn(u, h0, self.recurrent_kernel, self.modrelu.bias)
+
+    def forward(self, x, h0=None):
+        h = self.hidden_states(x, h0)
+        return self.output_layer(h) if self.output_layer is not None else h
+
+    def extra_repr(self):
+        return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, output_size={self.output_size}, "
+                f"init={self.init}")
