@@ -158,9 +158,12 @@ def make_model(name, task, args):
         a, b, c = 4, 4 * (task.input_size + 2) + task.output_size, task.output_size - target
         h = args.lstm_hidden or max(1, round((-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)))
         model, K = LSTMModel(task.input_size, h, task.output_size), None
+    elif name == "exprnn":  # B = exp(A) at the identity, A trained directly
+        model, K = mantra.nn.OrthogonalRNN(task.input_size, args.hidden, output_size=task.output_size,
+                                           init=args.init, chart_at_identity=True), 0
     else:
-        if not name.startswith("dtriv"):
-            raise SystemExit(f"train_rnn.py: argument --models: unknown model '{name}' (dtrivK, dtrivinf, lstm)")
+        if not (name == "dtrivinf" or (name.startswith("dtriv") and name[5:].isdigit() and int(name[5:]) > 0)):
+            raise SystemExit(f"train_rnn.py: argument --models: unknown model '{name}' (dtrivK, dtrivinf, exprnn, lstm)")
         K = 0 if name == "dtrivinf" else int(name[5:])
         model = mantra.nn.OrthogonalRNN(task.input_size, args.hidden, output_size=task.output_size, init=args.init)
     with torch.no_grad():  # zero read-out: every model starts at the trivial prediction (as the C++ trainer)

@@ -130,6 +130,18 @@ PYBIND11_MODULE(_C, m) {
         return p.base.detach();
       },
       py::arg("manifold"), py::arg("shape"), py::arg("init"), py::arg("like"));
+  m.def(
+      "sample_in_chart",
+      [](std::shared_ptr<Manifold> manifold, std::vector<int64_t> shape, const std::string& retraction,
+         const std::string& init, const at::Tensor& like) {
+        pz::ParametrizationImpl p(
+            manifold, shape, pz::ParametrizationOptions().retraction(mantra::manifolds::retraction_from_string(retraction)),
+            like.options());
+        p.sample_in_chart(init);
+        return std::make_pair(p.base.detach(), p.v.detach());
+      },
+      "C++'s Parametrization.sample_in_chart: (base = I, v = the block-skew log of a rotation init)",
+      py::arg("manifold"), py::arg("shape"), py::arg("retraction"), py::arg("init"), py::arg("like"));
 
   // ------------------------------------------------------------ functional constraint maps
   auto mf = m.def_submodule("functional", "The constraint maps of mantra::parametrize::functional");

@@ -131,10 +131,14 @@ class OrthogonalRNN(nn.Module):
         output_size: size of the linear read-out (0: ``forward`` returns the hidden states).
         triv: trivialization of B ("expm", "cayley", "qr", "polar", "householder").
         init: "henaff" (default), "cayley", "torus", "uniform" (Haar) or "origin" (B = I).
+        chart_at_identity: expRNN's static trivialization B = exp(A) with A trained directly
+            (base = I; needs triv "expm" and a rotation init). Otherwise the base is the initial
+            B and v starts at 0 (DynamicTrivialization moves the base every K steps).
         input_bias: a bias in W_in x_t (expRNN has none: modReLU's bias acts as one).
     """
 
-    def __init__(self, input_size, hidden_size, output_size=0, triv="expm", init="henaff", input_bias=False):
+    def __init__(self, input_size, hidden_size, output_size=0, triv="expm", init="henaff", chart_at_identity=False,
+                 input_bias=False):
         super().__init__()
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
             if value <= 0:
@@ -143,8 +147,11 @@ class OrthogonalRNN(nn.Module):
             raise ValueError(f"OrthogonalRNN: argument 'output_size' must be >= 0, got {output_size}")
         if init not in _INITS:
             raise ValueError(f"OrthogonalRNN: argument 'init' must be one of {', '.join(_INITS)}; got '{init}'")
+        if chart_at_identity and (triv != "expm" or init in ("uniform", "origin")):
+            raise ValueError("OrthogonalRNN: chart_at_identity needs triv 'expm' and init henaff, cayley or torus; "
+                             f"got triv '{triv}' and init '{init}'")
         self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
-        self.init = init
+        self.init, self.chart_at_identity = init, chart_at_identity
         self.input_kernel = nn.Linear(input_size, hidden_size, bias=input_bias)
         self.recurrent_kernel = nn.Parameter(torch.empty(hidden_size, hidden_size))
         _pz.orthogonal(self, "recurrent_kernel", triv=triv)
@@ -158,7 +165,11 @@ class OrthogonalRNN(nn.Module):
             nn.init.kaiming_normal_(self.input_kernel.weight, nonlinearity="relu")
             if self.input_kernel.bias is not None:
                 self.input_kernel.bias.zero_()
-        _pz.sample(self, "recurrent_kernel", init=self.init)
+        if self.chart_at_identity:
+            p, (v,) = _pz._parametrization(self, "recurrent_kernel", "OrthogonalRNN")
+            p.sample_in_chart(v, init=self.init)
+        else:
+            _pz.sample(self, "recurrent_kernel", init=self.init)
         self.modrelu.reset_parameters()
         if self.output_layer is not None:
             self.output_layer.reset_parameters()
@@ -182,4 +193,4 @@ class OrthogonalRNN(nn.Module):
 
     def extra_repr(self):
         return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, output_size={self.output_size}, "
-                f"init={self.init}")
+                f"init={self.init}" + (", chart_at_identity" if self.chart_at_identity else ""))

@@ -129,6 +129,14 @@ class ManifoldParametrization(MantraParametrization):
         self.base.copy_(_C.sample_point(self.manifold, list(self.base.shape), init, self.base))
         v.zero_()
 
+    @torch.no_grad()
+    def sample_in_chart(self, v, init="henaff"):
+        """expRNN's static trivialization at the identity: base = I and v = the block-skew log A
+        of a rotation init, so the point is exp(A) (C++'s Parametrization.sample_in_chart)."""
+        base, log = _C.sample_in_chart(self.manifold, list(self.base.shape), self.retraction, init, self.base)
+        self.base.copy_(base)
+        v.copy_(log)
+
     _apply = _reproject_when_widened
 
     def extra_repr(self):

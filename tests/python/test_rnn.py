@@ -133,3 +133,15 @@ def test_state_dict_round_trip_and_errors():
         a(torch.randn(5, 2, 3))
     with pytest.raises(ValueError, match="'init'"):
         OrthogonalRNN(4, 8, init="zeros")
+
+
+def test_chart_at_identity_is_exprnns_static_trivialization():
+    torch.manual_seed(6)
+    rnn = OrthogonalRNN(3, 8, init="cayley", chart_at_identity=True).double()
+    p = rnn.parametrizations.recurrent_kernel[0]
+    A = rnn.parametrizations.recurrent_kernel.original
+    assert torch.equal(p.base, torch.eye(8, dtype=torch.float64))
+    assert (A + A.T).abs().max() < 1e-15 and A.abs().max() > 0  # v = A, skew
+    torch.testing.assert_close(rnn.recurrent_kernel, torch.linalg.matrix_exp(A), rtol=0, atol=1e-13)
+    with pytest.raises(ValueError, match="chart_at_identity"):
+        OrthogonalRNN(3, 8, triv="cayley", chart_at_identity=True)
