@@ -378,7 +378,7 @@ RunResult run_model(const Config& c, const ex::Task& task, const std::string& na
   int64_t steps_timed = 0;
   if (c.resume && io::file_exists(checkpoint)) {
     torch::serialize::InputArchive archive;
-    archive.load_from(checkpoint);
+    archive.load_from(checkpoint, device);
     c10::IValue saved_print;
     archive.read("fingerprint", saved_print);
     TORCH_CHECK_VALUE(saved_print.toStringRef() == print, "--resume: ", checkpoint,
@@ -476,7 +476,7 @@ RunResult run_model(const Config& c, const ex::Task& task, const std::string& na
   }
 
   // Test at the best validation epoch.
-  if (io::file_exists(best_path)) torch::load(model, best_path);
+  if (io::file_exists(best_path)) torch::load(model, best_path, device);
   const ex::Score test = evaluate(*model, task, task.eval_batches("test"), device);
   result.epochs = static_cast<int64_t>(result.history.size());
   result.best_valid = best;

@@ -232,7 +232,7 @@ def run(name, task, args, device, rank, world):
                 o.step()
             step_time += time.perf_counter() - s0
             steps += 1
-            tot += float(l)
+            tot += float(l.detach())
             cnt += float(c)
             if (i + 1) % max(1, len(batches) // 10) == 0 or i + 1 == len(batches):
                 el = time.time() - t0
@@ -303,6 +303,7 @@ def main():
     if world > 1:
         # Every rank saves its weights when asked, so a test can check they are identical.
         if args.out:
+            os.makedirs(args.out, exist_ok=True)
             for r in results:
                 torch.save(r["weights"], os.path.join(args.out, f"{r['model']}.rank{rank}.pt"))
         dist.destroy_process_group()
