@@ -112,7 +112,7 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
   if (log_y) lo = std::floor(lo), hi = std::ceil(hi);
   if (!log_y && y_min > 0.5 * y_max) lo = y_min * 0.95;
   if (hi <= lo) hi = lo + 1;
-  const double W = 760, H = 460, L = 70, R = 200, T = 40, B = 50;
+  const double W = 840, H = 460, L = 70, R = 260, T = 40, B = 50;
   auto X = [&](double e) { return L + (W - L - R) * e / x_max; };
   auto Y = [&](double v) {
     const double t = log_y ? std::log10(std::max(v, 1e-300)) : v;
@@ -155,6 +155,9 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
       s << "<polyline fill='none' stroke='" << color << "' stroke-width='" << (which == 0 ? 2 : 1)
         << "' " << (which == 1 ? "stroke-dasharray='5,4' " : "") << "points='" << pts.str() << "'/>\n";
     }
+    for (const auto& p : c.points)  // a dot per validation point (a single epoch is visible too)
+      if (std::isfinite(p.valid_loss) && p.valid_loss > 0)
+        s << "<circle cx='" << X(p.epoch) << "' cy='" << Y(p.valid_loss) << "' r='2.5' fill='" << color << "'/>\n";
     const double ly = T + 14 + 18 * legend++;
     s << "<line x1='" << W - R + 12 << "' x2='" << W - R + 36 << "' y1='" << ly - 4 << "' y2='" << ly - 4
       << "' stroke='" << color << "' stroke-width='2'/><text x='" << W - R + 42 << "' y='" << ly << "'>"
@@ -167,7 +170,7 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
     const double ly = T + 14 + 18 * legend++;
     s << "<line x1='" << W - R + 12 << "' x2='" << W - R + 36 << "' y1='" << ly - 4 << "' y2='" << ly - 4
       << "' stroke='gray' stroke-dasharray='2,3'/><text x='" << W - R + 42 << "' y='" << ly << "'>"
-      << escape(r.first.substr(0, 28)) << "</text>\n";
+      << escape(r.first.substr(0, 34)) << "</text>\n";
   }
   const double ly = T + 14 + 18 * legend;
   s << "<text x='" << W - R + 12 << "' y='" << ly + 6 << "' fill='#555'>solid: validation</text>\n";

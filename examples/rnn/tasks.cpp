@@ -109,8 +109,7 @@ class SpeechTask : public Task {
       mean += ((mean_ - b.target).pow(2).mean(-1) * b.mask).sum().item<double>();
       count += b.mask.sum().item<double>();
     }
-    return {{"valid MSE of predicting the previous frame", prev / count},
-            {"valid MSE of predicting the training mean", mean / count}};
+    return {{"repeat the previous frame (valid)", prev / count}, {"predict the training mean (valid)", mean / count}};
   }
 
  private:

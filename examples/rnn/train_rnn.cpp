@@ -550,7 +550,7 @@ int main(int argc, char** argv) {
     std::ofstream(c.out + "/results.md") << md.str();
     ex::write_svg_plot(c.out + "/curves.svg", c.task.task + ": learning curves",
                        c.task.task == "timit" ? "MSE (dB²)" : "cross-entropy", curves,
-                       c.task.task == "copying" ? refs : std::vector<std::pair<std::string, double>>{});
+                       refs);
     std::cout << "\nwrote " << c.out << "/results.md, " << c.out << "/curves.svg, and per model log.csv, best.pt, "
               << "checkpoint.pt\n";
     return 0;
