@@ -125,7 +125,7 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
   s << "<rect x='" << L << "' y='" << T << "' width='" << W - L - R << "' height='" << H - T - B
     << "' fill='none' stroke='black'/>\n";
   // y ticks
-  const int ticks = 5;
+  const int ticks = log_y ? static_cast<int>(hi - lo) : 5;  // log axis: one tick per decade
   for (int i = 0; i <= ticks; ++i) {
     const double t = lo + (hi - lo) * i / ticks;
     const double v = log_y ? std::pow(10.0, t) : t;
@@ -134,9 +134,8 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
     s << "<text x='" << L - 6 << "' y='" << y + 4 << "' text-anchor='end'>" << num(v) << "</text>\n";
   }
   // x ticks
-  const int xt = static_cast<int>(std::min<double>(x_max, 10));
-  for (int i = 0; i <= xt; ++i) {
-    const double e = x_max * i / xt;
+  const double x_step = std::max(1.0, std::ceil(x_max / 10));  // whole epochs
+  for (double e = 0; e <= x_max + 1e-9; e += x_step) {
     s << "<text x='" << X(e) << "' y='" << H - B + 16 << "' text-anchor='middle'>" << num(e) << "</text>\n";
   }
   s << "<text x='" << (L + W - R) / 2 << "' y='" << H - 12 << "' text-anchor='middle'>epoch</text>\n";
