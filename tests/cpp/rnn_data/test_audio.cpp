@@ -11,17 +11,14 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "temp_dir.h"
+
 namespace me = mantra::examples;
 namespace io = mantra::examples::detail;
 
 namespace {
 
-std::string temp_dir(const std::string& name) {
-  const std::string d = ::testing::TempDir() + "/mantra_" + name + "_" + std::to_string(::getpid());
-  io::remove_tree(d);
-  io::make_dirs(d);
-  return d;
-}
+using mantra::examples::test::temp_dir;
 
 torch::Tensor tone(double freq, double rate, int64_t n, double amplitude = 1.0) {
   auto t = torch::arange(n, torch::kFloat64) / rate;

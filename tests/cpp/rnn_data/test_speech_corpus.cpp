@@ -11,17 +11,14 @@
 #include <set>
 #include <unistd.h>
 
+#include "temp_dir.h"
+
 namespace me = mantra::examples;
 namespace io = mantra::examples::detail;
 
 namespace {
 
-std::string temp_dir(const std::string& name) {
-  const std::string d = ::testing::TempDir() + "/mantra_" + name + "_" + std::to_string(::getpid());
-  io::remove_tree(d);
-  io::make_dirs(d);
-  return d;
-}
+using mantra::examples::test::temp_dir;
 
 void expect_same(const me::SequenceSet& a, const me::SequenceSet& b) {
   EXPECT_TRUE(torch::equal(a.frames, b.frames));  // bit-identical
