@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "mantra/parametrize/functional.h"
 #include "mantra/parametrize/parametrize.h"
 
 namespace mantra::parametrize {
@@ -31,6 +32,10 @@ at::Tensor ConstraintImpl::forward() {
   cached_scope_ = id;
   cached_versions_ = std::move(now);
   return cached_;
+}
+
+void ConstraintImpl::attach_from(const at::Tensor& current) {
+  if (functional::keep_on_attach(check(current))) set(current);
 }
 
 void ConstraintImpl::changed() {

@@ -59,7 +59,7 @@ void attach(torch::nn::Module& module, const std::string& name, std::shared_ptr<
     torch::NoGradGuard no_grad;
     p->to(target.device(), target.scalar_type());
     const at::Tensor current = target.detach().reshape(shape);
-    if (p->check(current).empty()) p->set(current);
+    p->attach_from(current);
   }
   params.erase(name);
   target.requires_grad_(false);  // the tensor now carries W's history, not a leaf's

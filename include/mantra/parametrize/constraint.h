@@ -26,6 +26,9 @@ class ConstraintImpl : public torch::nn::Module {
   virtual void sample(const std::string& init = "uniform") = 0;
   // Why X violates the constraint (within the constraint's tolerance), or "".
   virtual std::string check(const at::Tensor& X) const = 0;
+  // Attaching to a parameter whose value is `current`: keeps it when it satisfies the
+  // constraint (functional::keep_on_attach), otherwise the constraint's own value stays.
+  virtual void attach_from(const at::Tensor& current);
 
   const std::vector<int64_t>& shape() const { return shape_; }
 
