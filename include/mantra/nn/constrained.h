@@ -3,14 +3,16 @@
 // stale weight, with or without a ParametrizationScope (which is then only a cache).
 //
 //   mantra::nn::Constrained<torch::nn::Conv2d> conv(torch::nn::Conv2dOptions(16, 32, 3));
-//   mantra::parametrize::orthogonal(*conv->module, "weight", "expm", /*flatten*/ …);
-//   torch::optim::Adam adam(conv->parameters());  // v, base (buffer), bias
+//   mantra::parametrize::parametrize(*conv->module, "weight", std::make_shared<manifolds::Stiefel>(),
+//                                    {}, mantra::parametrize::ParametrizeOptions().flatten(true));
+//   torch::optim::Adam adam(conv->parameters());  // v and the bias (the base is a buffer)
 //   auto y = conv(x);                              // refreshes, then conv->module->forward(x)
 //
-// Attach constraints to `module` with the mantra::parametrize functions (parametrize(),
-// orthogonal(), …), before or after wrapping. parameters()/buffers() include the
-// constraints' v and base ("module.parametrization_weight.v"), so torch::save/torch::load
-// round-trip them.
+// M is a module holder (torch::nn::Linear, or any TORCH_MODULE). Attach constraints to
+// `module` with the mantra::parametrize functions (parametrize(), orthogonal(), …), before
+// or after wrapping. parameters()/buffers() include the constraints' v and base
+// ("module.parametrization_weight.v"), so torch::save/torch::load round-trip them. Not
+// Cloneable: clone() (and so torch::nn::parallel::data_parallel) is not supported.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -25,18 +27,6 @@
 namespace mantra::nn {
 
 namespace detail {
-
-// Module keeps the default-argument protocol of AnyModule protected; naming it through a
-// derived class is the standard-conforming way to call it on another module.
-struct ForwardArguments : torch::nn::Module {
-  static bool has_defaults(torch::nn::Module& m) { return (m.*(&ForwardArguments::_forward_has_default_args))(); }
-  static unsigned int required(torch::nn::Module& m) {
-    return (m.*(&ForwardArguments::_forward_num_required_args))();
-  }
-  static std::vector<torch::nn::AnyValue> populate(torch::nn::Module& m, std::vector<torch::nn::AnyValue>&& args) {
-    return (m.*(&ForwardArguments::_forward_populate_default_args))(std::move(args));
-  }
-};
 
 // Whether Impl declares default forward arguments (FORWARD_HAS_DEFAULT_ARGS overrides
 // _forward_has_default_args below Module). Never instantiated.
@@ -120,16 +110,6 @@ class ConstrainedImpl
   }
 
   M module;
-
- protected:
-  // Default arguments of M's forward pass through when Constrained<M> is in an AnyModule.
-  template <typename ModuleType, typename... ArgumentTypes>
-  friend struct torch::nn::AnyModuleHolder;
-  bool _forward_has_default_args() override { return detail::ForwardArguments::has_defaults(*module); }
-  unsigned int _forward_num_required_args() override { return detail::ForwardArguments::required(*module); }
-  std::vector<torch::nn::AnyValue> _forward_populate_default_args(std::vector<torch::nn::AnyValue>&& args) override {
-    return detail::ForwardArguments::populate(*module, std::move(args));
-  }
 };
 
 // The holder, as TORCH_MODULE(Constrained) would make it, for any M.
