@@ -2,7 +2,7 @@
 // plain torch::optim::Adam and no ParametrizationScope, give the outputs and gradients of a
 // computation from scratch (φ(v) = R_base(P_base(v)) from the same v and base, then torch's
 // functional op); the scope is only a cache; a stale bare module is an error naming the
-// parameter, never a silent wrong value. All in float64, to 1e-12.
+// parameter, never a silent wrong value. In float64, to 1e-12 (and float32 for Linear).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -53,34 +53,39 @@ void perturb(pz::ParametrizationImpl& p, double scale) {
 }  // namespace
 
 TEST(Constrained, LinearTwoStepsOfPlainAdamMatchRecomputingFromScratch) {
-  torch::manual_seed(0);
-  nn::Constrained<torch::nn::Linear> c(torch::nn::LinearOptions(6, 6));
-  c->to(torch::kFloat64);
-  auto p = as_parametrization(pz::orthogonal(*c->module, "weight"));
-  perturb(*p, 0.3);
-  torch::optim::Adam adam(c->parameters(), torch::optim::AdamOptions(0.05));
-  torch::Tensor previous;
-  for (int step = 0; step < 2; ++step) {
-    torch::Tensor x = torch::randn({5, 6}, torch::kFloat64), C = torch::randn({5, 6}, torch::kFloat64);
-    Scratch s = from_scratch(*p);
-    torch::Tensor b = leaf_copy(c->module->bias);
-    torch::Tensor y_ref = torch::nn::functional::linear(x, s.W, b);
-    (y_ref * C).sum().backward();
+  // float64 to 1e-12; float32 (the same kernels on both sides) to 1e-5.
+  for (torch::Dtype dtype : {torch::kFloat64, torch::kFloat32}) {
+    const double tol = dtype == torch::kFloat64 ? kTol : 1e-5;
+    torch::manual_seed(0);
+    nn::Constrained<torch::nn::Linear> c(torch::nn::LinearOptions(6, 6));
+    c->to(dtype);
+    auto p = as_parametrization(pz::orthogonal(*c->module, "weight"));
+    perturb(*p, 0.3);
+    torch::optim::Adam adam(c->parameters(), torch::optim::AdamOptions(0.05));
+    torch::Tensor previous;
+    for (int step = 0; step < 2; ++step) {
+      torch::Tensor x = torch::randn({5, 6}, dtype), C = torch::randn({5, 6}, dtype);
+      Scratch s = from_scratch(*p);
+      torch::Tensor b = leaf_copy(c->module->bias);
+      torch::Tensor y_ref = torch::nn::functional::linear(x, s.W, b);
+      (y_ref * C).sum().backward();
 
-    adam.zero_grad();
-    torch::Tensor y = c(x);
-    (y * C).sum().backward();
-    EXPECT_LT(max_abs(y - y_ref), kTol) << "step " << step;
-    EXPECT_LT(max_abs(p->v.grad() - s.v.grad()), kTol) << "step " << step;
-    EXPECT_LT(max_abs(c->module->bias.grad() - b.grad()), kTol) << "step " << step;
-    // The module's own tensor is the current point (orthogonal to 1e-12).
-    EXPECT_EQ(p->manifold().check_point(c->module->weight.detach(), 1e-12), "");
-    if (step == 1) {
-      // The step moved the weight: a stale value would have failed the comparisons above.
-      EXPECT_GT(max_abs(c->module->weight.detach() - previous), 1e-3);
+      adam.zero_grad();
+      torch::Tensor y = c(x);
+      (y * C).sum().backward();
+      EXPECT_EQ(y.scalar_type(), dtype);
+      EXPECT_LT(max_abs(y - y_ref), tol) << "step " << step << " " << dtype;
+      EXPECT_LT(max_abs(p->v.grad() - s.v.grad()), tol) << "step " << step << " " << dtype;
+      EXPECT_LT(max_abs(c->module->bias.grad() - b.grad()), tol) << "step " << step << " " << dtype;
+      // The module's own tensor is the current point (orthogonal to 1e-12 in float64).
+      EXPECT_EQ(p->manifold().check_point(c->module->weight.detach(), dtype == torch::kFloat64 ? 1e-12 : 1e-5), "");
+      if (step == 1) {
+        // The step moved the weight: a stale value would have failed the comparisons above.
+        EXPECT_GT(max_abs(c->module->weight.detach() - previous), 1e-3);
+      }
+      previous = c->module->weight.detach().clone();
+      adam.step();
     }
-    previous = c->module->weight.detach().clone();
-    adam.step();
   }
 }
 
