@@ -105,8 +105,8 @@ TEST(Constrained, FlattenedConvTwoStepsOfPlainAdamMatchRecomputingFromScratch) {
     torch::Tensor x = torch::randn({2, 2, 5, 5}, torch::kFloat64), C = torch::randn({2, 3, 5, 5}, torch::kFloat64);
     Scratch s = from_scratch(*p);
     torch::Tensor b = leaf_copy(c->module->bias);
-    torch::Tensor y_ref =
-        torch::nn::functional::conv2d(x, s.W.reshape({3, 2, 3, 3}), torch::nn::functional::Conv2dFuncOptions().bias(b).padding(1));
+    torch::Tensor y_ref = torch::nn::functional::conv2d(
+        x, s.W.reshape({3, 2, 3, 3}), torch::nn::functional::Conv2dFuncOptions().bias(b).padding(1));
     (y_ref * C).sum().backward();
 
     adam.zero_grad();
