@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <sstream>
 
 #include "mantra/manifolds/stiefel.h"
 #include "mantra/ops.h"
@@ -150,6 +151,41 @@ void ParametrizationImpl::to(torch::Device device, torch::Dtype dtype, bool non_
 
 void ParametrizationImpl::to(torch::Dtype dtype, bool non_blocking) {
   to(base.device(), dtype, non_blocking);
+}
+
+std::string ParametrizationImpl::identity() const {
+  std::ostringstream id;
+  id << manifold_->spec() << " retraction=" << manifolds::to_string(options_.retraction()) << " scale=" << options_.scale();
+  return id.str();
+}
+
+void ParametrizationImpl::save(torch::serialize::OutputArchive& archive) const {
+  torch::nn::Module::save(archive);
+  archive.write("mantra_identity", c10::IValue(identity()));
+}
+
+void ParametrizationImpl::load(torch::serialize::InputArchive& archive) {
+  c10::IValue saved;
+  if (archive.try_read("mantra_identity", saved)) {
+    TORCH_CHECK_VALUE(saved.isString() && saved.toStringRef() == identity(), "Parametrization.load: the state was saved from ",
+                      saved.isString() ? saved.toStringRef() : std::string("?"), ", not from this ", identity());
+  }
+  // Read, check, then copy (converting the dtype as torch's Python load does): a refused state
+  // changes nothing.
+  at::Tensor saved_base, saved_v;
+  TORCH_CHECK_VALUE(archive.try_read("base", saved_base, /*is_buffer=*/true) && archive.try_read("v", saved_v),
+                    "Parametrization.load: the archive has no 'base' and 'v'");
+  TORCH_CHECK_VALUE(saved_base.sizes() == base.sizes() && saved_v.sizes() == v.sizes(),
+                    "Parametrization.load: the saved base has shape ", saved_base.sizes(), ", expected ", base.sizes());
+  const std::string why = fn::point_check(*manifold_, saved_base, base.sizes(), options_.atol());
+  TORCH_CHECK_VALUE(why.empty(), "Parametrization.load: the saved base is not a point of ", manifold_->name(), ": ", why);
+  {
+    torch::NoGradGuard no_grad;
+    const at::Tensor converted = saved_base.to(base.options());
+    base.copy_(fn::converted_base(*manifold_, converted, saved_base.scalar_type()));
+    v.copy_(saved_v);
+  }
+  changed();
 }
 
 void ParametrizationImpl::pretty_print(std::ostream& stream) const {

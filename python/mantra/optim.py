@@ -73,6 +73,7 @@ class DynamicTrivialization:
     def load_state_dict(self, state):
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps = state["steps"]
+        self.K = state.get("K", self.K)  # the rebase period is part of the state, as torch's hyperparameters are
 
 
 class _RiemannianOptimizer(torch.optim.Optimizer):

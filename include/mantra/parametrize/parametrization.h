@@ -57,6 +57,15 @@ class ParametrizationImpl : public ConstraintImpl {
 
   void pretty_print(std::ostream& stream) const override;
 
+  // What this parametrization is (manifold spec, retraction, scale): saved with the state, and
+  // a state saved from another one is refused on load.
+  std::string identity() const;
+  // torch::save / torch::load: load refuses a state from another parametrization, or whose
+  // base is not a point of the manifold (then nothing changes), and re-projects a base saved
+  // in a narrower dtype.
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
   // Converting to a wider dtype re-projects the base, so that a float32 point becomes
   // accurate to float64 rather than keeping float32's distance from the manifold.
   using torch::nn::Module::to;

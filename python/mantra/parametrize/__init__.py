@@ -138,7 +138,8 @@ def orthogonal(module, tensor_name="weight", triv=_D["triv"]):
     X = _matrix(module, tensor_name, "orthogonal")
     square = X.shape[-1] == X.shape[-2]
     if triv == "householder":
-        return _attach(module, tensor_name, HouseholderParametrization(tuple(X.shape), square))
+        return _attach(module, tensor_name, HouseholderParametrization(tuple(X.shape), square, dtype=X.dtype,
+                                                                       device=X.device))
     if callable(triv):
         return _attach(module, tensor_name, CallableTrivialization(tuple(X.shape), triv, square, dtype=X.dtype,
                                                                    device=X.device))
@@ -233,7 +234,7 @@ def positive_definite(module, tensor_name="weight", f=_D["positive_f"], triv=_D[
         raise ValueError(f"positive_definite: argument 'f' must be 'softplus', a callable or a pair of callables, "
                          f"got {f!r}")
     if triv == "cholesky":
-        return _attach(module, tensor_name, CholeskyParametrization(tuple(X.shape)))
+        return _attach(module, tensor_name, CholeskyParametrization(tuple(X.shape), dtype=X.dtype, device=X.device))
     if triv != "expm":
         raise ValueError(f"positive_definite: argument 'triv' must be 'expm' or 'cholesky', got {triv!r}")
     return _register(module, tensor_name, mf.SPD(), "default", "positive_definite")
@@ -442,7 +443,8 @@ def symmetric(module, tensor_name="weight", lower=_D["lower"]):
         >>> mantra.symmetric(layer, "weight")
     """
     X = _matrix(module, tensor_name, "symmetric", square=True)
-    return _attach(module, tensor_name, LinearMapParametrization(tuple(X.shape), False, lower))
+    return _attach(module, tensor_name, LinearMapParametrization(tuple(X.shape), False, lower, dtype=X.dtype,
+                                                                     device=X.device))
 
 
 def skew(module, tensor_name="weight", lower=_D["lower"]):
@@ -461,7 +463,8 @@ def skew(module, tensor_name="weight", lower=_D["lower"]):
         >>> mantra.skew(layer, "weight")
     """
     X = _matrix(module, tensor_name, "skew", square=True)
-    return _attach(module, tensor_name, LinearMapParametrization(tuple(X.shape), True, lower))
+    return _attach(module, tensor_name, LinearMapParametrization(tuple(X.shape), True, lower, dtype=X.dtype,
+                                                                     device=X.device))
 
 
 # ---------------------------------------------------------------- base moves and sampling

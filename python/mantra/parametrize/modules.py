@@ -34,6 +34,45 @@ class MantraParametrization(nn.Module):
     def sample(self, *originals, init=DEFAULTS["init"]):
         raise NotImplementedError
 
+    def _identity(self):
+        """What this parametrization is; a state saved from another one is refused on load."""
+        return {}
+
+    def get_extra_state(self):
+        return {"constraint": type(self).__name__, **self._identity()}
+
+    def set_extra_state(self, state):
+        pass  # compared in _load_from_state_dict, before anything is loaded
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        saved = state_dict.get(prefix + "_extra_state")
+        if saved is not None and saved != self.get_extra_state():
+            error_msgs.append(f"{prefix or 'the parametrization'}: the state was saved from {saved}, not from this "
+                              f"{self.get_extra_state()}")
+            return
+        why = self._check_loaded(state_dict, prefix)
+        if why:
+            error_msgs.append(f"{prefix or 'the parametrization'}: {why}")
+            return
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        self._after_load(state_dict, prefix)
+
+    def _check_loaded(self, state_dict, prefix):
+        return ""
+
+    def _after_load(self, state_dict, prefix):
+        pass
+
+    def _track_dtype(self, like_t):
+        """For parametrizations without a base: a buffer that follows .to()/.double(), so that
+        assignment returns the original's dtype (torch requires it)."""
+        self.register_buffer("_like", torch.empty(0, dtype=like_t.dtype, device=like_t.device), persistent=False)
+
+    def _as_original(self, t):
+        return t.to(self._like.dtype) if hasattr(self, "_like") else t
+
     def _refuse(self, why, what):
         """Assignment of a non-value: on attach the sampled value stays (C++'s policy),
         otherwise a ValueError with the reason. Returns True when the sampled value stays."""
@@ -89,6 +128,22 @@ class ManifoldParametrization(MantraParametrization):
         base, log = F.sample_in_chart(self.spec, list(self.base.shape), self.retraction, init, self.base)
         self.base.copy_(base)
         v.copy_(log)
+
+    def _identity(self):
+        return {"manifold": self.spec, "retraction": self.retraction, "scale": self.scale}
+
+    def _check_loaded(self, state_dict, prefix):
+        base = state_dict.get(prefix + "base")
+        if base is None:
+            return ""
+        why = F.point_check(self.spec, base, list(self.base.shape), self.atol, 1.0)
+        return f"the saved base is not a point of {self.manifold.name}: {why}" if why else ""
+
+    @torch.no_grad()
+    def _after_load(self, state_dict, prefix):
+        base = state_dict.get(prefix + "base")
+        if base is not None:  # a state saved in a narrower dtype is re-projected, as .double() does
+            self.base.copy_(F.converted_base(self.spec, self.base, like(base)))
 
     def _apply(self, fn, recurse=True):
         # A dtype conversion re-projects the base when it widens (C++ functional.converted_base).
@@ -225,6 +280,10 @@ class SpectralParametrization(MantraParametrization):
             self.V.sample(vV)
         s.copy_(self._initial_s(s))
 
+    def _identity(self):
+        return {"shape": self.shape, "rank": self.rank, "symmetric": self.symmetric, "f": self.f,
+                "lam": self.lam, "eps": self.eps}
+
     def extra_repr(self):
         return (f"shape={self.shape}, rank={self.rank}, symmetric={self.symmetric}, "
                 f"f={self.f if self.f_fn is None else self.f_fn}")
@@ -233,11 +292,15 @@ class SpectralParametrization(MantraParametrization):
 class HouseholderParametrization(MantraParametrization):
     """X = H_1 ⋯ H_k [I; 0] (C++ Householder); a static trivialization of Stiefel / SO(n)."""
 
-    def __init__(self, shape, special, atol=DEFAULTS["atol"]):
+    def __init__(self, shape, special, atol=DEFAULTS["atol"], dtype=None, device=None):
         super().__init__()
         self.shape, self.special, self.wide, self.atol = tuple(shape), special, shape[-2] < shape[-1], atol
+        self._track_dtype(torch.empty(0, dtype=dtype, device=device))
         self.manifold = mf.Stiefel(special=special)
         self.spec = self.manifold.spec
+
+    def _identity(self):
+        return {"shape": self.shape, "special": self.special}
 
     def forward(self, v):
         return full_precision(lambda u: ops.householder(u, self.special, self.wide), v)
@@ -249,8 +312,8 @@ class HouseholderParametrization(MantraParametrization):
     def right_inverse(self, X):
         X = X.detach()
         if self._refuse(F.point_check(self.spec, X, list(self.shape), self.atol, 1.0), self.manifold.name):
-            X = F.sample_point(self.spec, list(self.shape), "uniform", X)
-        return self._vectors(X)
+            X = F.sample_point(self.spec, list(self.shape), "uniform", self._like)
+        return self._vectors(self._as_original(X))
 
     @torch.no_grad()
     def sample(self, v, init="uniform"):
@@ -262,9 +325,13 @@ class HouseholderParametrization(MantraParametrization):
 class CholeskyParametrization(MantraParametrization):
     """X = L Lᵀ, L = tril(v, −1) + diag(exp(diag v)) (C++ Cholesky)."""
 
-    def __init__(self, shape, atol=DEFAULTS["atol"]):
+    def __init__(self, shape, atol=DEFAULTS["atol"], dtype=None, device=None):
         super().__init__()
         self.shape, self.atol = tuple(shape), atol
+        self._track_dtype(torch.empty(0, dtype=dtype, device=device))
+
+    def _identity(self):
+        return {"shape": self.shape}
 
     def forward(self, v):
         return full_precision(ops.cholesky_map, v)
@@ -273,8 +340,8 @@ class CholeskyParametrization(MantraParametrization):
     def right_inverse(self, X):
         X = X.detach()
         if self._refuse(F.positive_definite_check(X, list(self.shape), self.atol), "the positive definite matrices"):
-            return F.cholesky_sample(list(self.shape), X)
-        return F.cholesky_inverse(X)
+            return F.cholesky_sample(list(self.shape), self._like)
+        return self._as_original(F.cholesky_inverse(X))
 
     @torch.no_grad()
     def sample(self, v, init="uniform"):
@@ -286,10 +353,14 @@ class CholeskyParametrization(MantraParametrization):
 class LinearMapParametrization(MantraParametrization):
     """Symmetric or skew-symmetric matrices from one triangle of v (C++ LinearMap)."""
 
-    def __init__(self, shape, skew, lower=DEFAULTS["lower"], atol=DEFAULTS["atol"]):
+    def __init__(self, shape, skew, lower=DEFAULTS["lower"], atol=DEFAULTS["atol"], dtype=None, device=None):
         super().__init__()
         self.shape, self.skew, self.atol = tuple(shape), skew, atol
         self.triangle = "lower" if lower else "upper"
+        self._track_dtype(torch.empty(0, dtype=dtype, device=device))
+
+    def _identity(self):
+        return {"shape": self.shape, "skew": self.skew, "triangle": self.triangle}
 
     def forward(self, v):
         return ops.linear_map(v, self.skew, self.triangle)
@@ -298,10 +369,10 @@ class LinearMapParametrization(MantraParametrization):
     def right_inverse(self, X):
         X = X.detach()
         if self._attaching:
-            return X.clone()  # geotorch's: attaching reads the chosen triangle of the current weight
+            return self._as_original(X).clone()  # geotorch's: attaching reads the triangle of the current weight
         what = "the skew-symmetric matrices" if self.skew else "the symmetric matrices"
         self._refuse(F.linear_map_check(X, list(self.shape), self.skew, self.atol), what)
-        return X.clone()
+        return self._as_original(X).clone()
 
     @torch.no_grad()
     def sample(self, v, init="uniform"):

@@ -231,3 +231,53 @@ TEST(Parametrize, SaveLoadRoundTripsBasePoints) {
   torch::Tensor x = torch::randn({4, 5});
   EXPECT_TRUE(torch::equal(a->forward(x), b->forward(x)));
 }
+
+TEST(Parametrization, LoadRefusesAnotherParametrizationAndABaseOffTheManifold) {
+  torch::manual_seed(3);
+  Parametrization saved(so(), {5, 5}, ParametrizationOptions().retraction(Retraction::Exp), torch::kFloat64);
+  std::stringstream buffer;
+  torch::save(saved, buffer);
+  // Another retraction (the weight would change) or another manifold: refused, nothing changes.
+  for (auto other : {Parametrization(so(), {5, 5}, ParametrizationOptions().retraction(Retraction::QR), torch::kFloat64),
+                     Parametrization(std::make_shared<Oblique>(), {5, 5}, {}, torch::kFloat64)}) {
+    const torch::Tensor before = other->base.clone();
+    buffer.seekg(0);
+    expect_error([&] { torch::load(other, buffer); }, "the state was saved from SO(retraction=exp)");
+    EXPECT_TRUE(torch::equal(other->base, before));
+  }
+  // A base that is not a point (a reflection, det −1): refused, the previous state stays.
+  Parametrization tampered(so(), {5, 5}, ParametrizationOptions().retraction(Retraction::Exp), torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    torch::Tensor R = torch::eye(5, torch::kFloat64);
+    R[0][0] = -1;
+    tampered->base.copy_(R);
+  }
+  std::stringstream bad;
+  torch::save(tampered, bad);
+  Parametrization target(so(), {5, 5}, ParametrizationOptions().retraction(Retraction::Exp), torch::kFloat64);
+  const torch::Tensor before = target->base.clone();
+  expect_error([&] { torch::load(target, bad); }, "the saved base is not a point of SO");
+  EXPECT_TRUE(torch::equal(target->base, before));
+  buffer.seekg(0);
+  torch::load(target, buffer);
+  EXPECT_TRUE(torch::equal(target->base, saved->base));
+}
+
+TEST(Parametrization, Float32StateLoadedIntoFloat64IsReprojected) {
+  torch::manual_seed(4);
+  Parametrization p32(so(), {8, 8}, ParametrizationOptions().retraction(Retraction::Exp), torch::kFloat32);
+  {
+    torch::NoGradGuard no_grad;
+    p32->v.normal_(0.0, 0.1);
+  }
+  p32->rebase();
+  std::stringstream buffer;
+  torch::save(p32, buffer);
+  Parametrization p64(so(), {8, 8}, ParametrizationOptions().retraction(Retraction::Exp), torch::kFloat64);
+  torch::load(p64, buffer);
+  const torch::Tensor W = p64->forward();
+  EXPECT_EQ(W.scalar_type(), torch::kFloat64);
+  EXPECT_LT(max_abs(torch::matmul(W.t(), W) - torch::eye(8, torch::kFloat64)), 1e-13);
+  EXPECT_LT(max_abs(W - p32->forward().to(torch::kFloat64)), 1e-5);
+}
