@@ -46,6 +46,32 @@ std::vector<ConstraintCase> constraint_cases() {
       {"invertible", [=](torch::nn::Module& m) { return wrap(pz::invertible(m, "weight")); }, true},
       {"symmetric", [=](torch::nn::Module& m) { return wrap(pz::symmetric(m, "weight")); }, true},
       {"skew", [=](torch::nn::Module& m) { return wrap(pz::skew(m, "weight")); }, true},
+      // geotorch's options, in C++ too.
+      {"orthogonal_callable",
+       [=](torch::nn::Module& m) {
+         return pz::orthogonal(m, "weight", [](const torch::Tensor& A) { return torch::linalg_matrix_exp(A); });
+       },
+       false},
+      {"sphere_radius", [=](torch::nn::Module& m) { return wrap(pz::sphere(m, "weight", 2.5)); }, false},
+      {"sphere_embedded", [=](torch::nn::Module& m) { return wrap(pz::sphere(m, "weight", 0.5, true)); }, false},
+      {"almost_orthogonal_tanh",
+       [=](torch::nn::Module& m) { return wrap(pz::almost_orthogonal(m, "weight", 0.3, "tanh")); }, false},
+      {"almost_orthogonal_callable",
+       [=](torch::nn::Module& m) {
+         pz::SpectrumFunction f{[](const torch::Tensor& s) { return torch::tanh(s); },
+                                [](const torch::Tensor& x) { return torch::atanh(x); }};
+         return wrap(pz::almost_orthogonal(m, "weight", 0.3, f));
+       },
+       false},
+      {"fixed_rank_callable",
+       [=](torch::nn::Module& m) {
+         pz::SpectrumFunction f{[](const torch::Tensor& s) { return torch::exp(s); },
+                                [](const torch::Tensor& x) { return torch::log(x); }};
+         return wrap(pz::fixed_rank(m, "weight", 2, f));
+       },
+       false},
+      {"symmetric_upper", [=](torch::nn::Module& m) { return wrap(pz::symmetric(m, "weight", false)); }, true},
+      {"skew_upper", [=](torch::nn::Module& m) { return wrap(pz::skew(m, "weight", false)); }, true},
   };
 }
 
