@@ -29,12 +29,53 @@ void bind_testing(py::module& m);
 PYBIND11_MODULE(_C, m) {
   m.doc() = "mantra C++ core";
   m.attr("__version__") = MANTRA_VERSION;
-  m.def("cuda_enabled", &mantra::cuda_enabled, "True when libmantra was built with its CUDA kernels");
+  m.def("cuda_enabled", &mantra::cuda_enabled, R"doc(Whether libmantra was built with its CUDA kernels.
+
+.. math:: \mathrm{cuda\_enabled}() \in \{\mathrm{True}, \mathrm{False}\}
+
+True when the CUDA kernels of the mantra operators (expm, orthogonal_rnn) were compiled in
+(CMake option MANTRA_CUDA), so that CUDA tensors run them; otherwise these operators have no
+CUDA kernel. Says nothing about whether a GPU is present (see torch.cuda.is_available()).
+
+Args:
+    none.
+
+Example::
+
+    >>> device = "cuda" if mantra.cuda_enabled() and torch.cuda.is_available() else "cpu"
+    >>> torch.equal(mantra.expm(torch.zeros(2, 2, device=device)).cpu(), torch.eye(2))
+    True
+)doc");
 
   auto mm = m.def_submodule("manifolds", "Manifolds (the C++ classes of mantra::manifolds)");
   // dynamic_attr: the Python wrapper records each manifold's constructor arguments (pickling).
   py::class_<Manifold, std::shared_ptr<Manifold>>(mm, "Manifold",
-                                                   "A manifold: the protocol of mantra::manifolds::Manifold",
+                                                   R"doc(A manifold: the protocol of C++ mantra::manifolds::Manifold (abstract; use a subclass).
+
+.. math:: X \in \mathcal{M}, \quad V \in T_X\mathcal{M}, \quad Y = R_X(V) \in \mathcal{M}
+
+A point is a tensor whose trailing ``point_dims`` dimensions hold one point (0 for
+Euclidean, 1 for vectors, 2 for matrices); every method acts on any leading batch
+dimensions and is differentiable (autograd runs through the C++ ATen operations).
+Properties: ``name``, ``spec`` (the manifold and its options as a string,
+``mantra._C.manifolds.from_spec`` reads it), ``point_dims``, ``retractions`` (names, the
+first is the default). Manifolds are immutable: copies share them, pickling rebuilds them.
+
+Args:
+    none: the base class is not constructed directly. Its methods take X (Tensor, a point),
+        U, V (Tensor, tangent vectors at X), G (Tensor, a Euclidean gradient at X) and
+        method (str, a retraction name or "default").
+
+Example::
+
+    >>> St = mantra.manifolds.Stiefel()
+    >>> isinstance(St, mantra.manifolds.Manifold)
+    True
+    >>> X = St.random(100, 10, dtype=torch.float64)
+    >>> V = St.proj_tangent(X, torch.randn_like(X))
+    >>> St.check_point(St.retract(X, 0.1 * V, method="cayley"))
+    ''
+)doc",
                                                    py::dynamic_attr())
       .def_property_readonly("name", &Manifold::name)
       .def_property_readonly("spec", &Manifold::spec, "The manifold and its options as a string (from_spec reads it)")
@@ -45,23 +86,149 @@ PYBIND11_MODULE(_C, m) {
                                for (Retraction r : self.retractions()) names.push_back(to_string(r));
                                return names;
                              })
-      .def("proj_tangent", &Manifold::proj_tangent, py::arg("X"), py::arg("G"))
-      .def("egrad_to_rgrad", &Manifold::egrad_to_rgrad, py::arg("X"), py::arg("G"))
+      .def("proj_tangent", &Manifold::proj_tangent, R"doc(Projection of G onto the tangent space at X.
+
+.. math:: P_X(G) \in T_X\mathcal{M}
+
+Args:
+    X (Tensor): a point.
+    G (Tensor): a tensor of X's shape (e.g. a Euclidean gradient).
+
+Example::
+
+    >>> St = mantra.manifolds.Stiefel(); X = St.random(5, 3)
+    >>> V = St.proj_tangent(X, torch.randn(5, 3))
+    >>> torch.allclose(X.T @ V + V.T @ X, torch.zeros(3, 3), atol=1e-5)
+    True
+)doc", py::arg("X"), py::arg("G"))
+      .def("egrad_to_rgrad", &Manifold::egrad_to_rgrad, R"doc(The Riemannian gradient of the Euclidean gradient G at X.
+
+.. math:: \mathrm{grad} f(X) = \mathrm{rgrad}_X(\nabla f(X))
+
+proj_tangent for embedded metrics; differs for SPD (X sym(G) X), Lorentz and PoincareBall (G / λ_x²).
+
+Args:
+    X (Tensor): a point.
+    G (Tensor): the Euclidean gradient at X.
+
+Example::
+
+    >>> S = mantra.manifolds.SPD(); X = S.random(3, 3, dtype=torch.float64)
+    >>> R = S.egrad_to_rgrad(X, torch.eye(3, dtype=torch.float64))
+    >>> torch.allclose(R, X @ X)
+    True
+)doc", py::arg("X"), py::arg("G"))
       .def(
           "retract",
           [](const Manifold& self, const at::Tensor& X, const at::Tensor& V, const std::string& method) {
             return self.retract(X, V, parse_retraction(method));
           },
+          R"doc(A retraction: the point reached from X along the tangent vector V.
+
+.. math:: Y = R_X(V), \quad R_X(0) = X, \quad \tfrac{d}{dt} R_X(tV)|_{t=0} = V
+
+Args:
+    X (Tensor): a point.
+    V (Tensor): a tangent vector at X.
+    method (str): ``"default"`` (the first of ``retractions``) or one of ``retractions``
+        (exp, cayley, qr, polar, projection, as the manifold has them). Default: ``"default"``.
+
+Example::
+
+    >>> Sp = mantra.manifolds.Sphere(); x = Sp.random(4, 3)
+    >>> y = Sp.retract(x, Sp.proj_tangent(x, torch.randn(4, 3)), method="projection")
+    >>> Sp.check_point(y)
+    ''
+)doc",
           py::arg("X"), py::arg("V"), py::arg("method") = "default")
-      .def("transport", &Manifold::transport, py::arg("X"), py::arg("Y"), py::arg("V"))
+      .def("transport", &Manifold::transport, R"doc(Vector transport of V (tangent at X) to the tangent space at Y.
+
+.. math:: \mathcal{T}_{X \to Y}(V) \in T_Y\mathcal{M}
+
+The projection onto T_Y by default; parallel transport where the manifold has it (SPD, Lorentz, PoincareBall).
+
+Args:
+    X (Tensor): the starting point.
+    Y (Tensor): the end point.
+    V (Tensor): a tangent vector at X.
+
+Example::
+
+    >>> St = mantra.manifolds.Stiefel(); X, Y = St.random(5, 3), St.random(5, 3)
+    >>> W = St.transport(X, Y, St.proj_tangent(X, torch.randn(5, 3)))
+    >>> torch.allclose(St.proj_tangent(Y, W), W, atol=1e-5)
+    True
+)doc", py::arg("X"), py::arg("Y"), py::arg("V"))
       .def(
           "retract_transport",
           [](const Manifold& self, const at::Tensor& X, const at::Tensor& V, const at::Tensor& U,
              const std::string& method) { return self.retract_transport(X, V, U, parse_retraction(method)); },
+          R"doc(Y = R_X(V) and U transported to Y, fused where that is cheaper (the optimizers' step).
+
+.. math:: (Y, W) = (R_X(V), \mathcal{T}_{X \to Y}(U))
+
+Along the exp retraction by parallel transport where the manifold has it in closed form;
+otherwise transport().
+
+Args:
+    X (Tensor): a point.
+    V (Tensor): the step, tangent at X.
+    U (Tensor): the vector to transport, tangent at X.
+    method (str): the retraction, as in ``retract``. Default: ``"default"``.
+
+Example::
+
+    >>> Sp = mantra.manifolds.Sphere(); x = Sp.random(3)
+    >>> v = Sp.proj_tangent(x, torch.randn(3))
+    >>> y, w = Sp.retract_transport(x, 0.5 * v, v)
+    >>> abs(float(y @ w)) < 1e-5
+    True
+)doc",
           py::arg("X"), py::arg("V"), py::arg("U"), py::arg("method") = "default")
-      .def("inner", &Manifold::inner, py::arg("X"), py::arg("U"), py::arg("V"))
-      .def("norm", &Manifold::norm, py::arg("X"), py::arg("U"))
-      .def("project", &Manifold::project, py::arg("X"))
+      .def("inner", &Manifold::inner, R"doc(The metric at X: one scalar per point (shape: the batch dimensions).
+
+.. math:: \langle U, V \rangle_X \quad (\mathrm{tr}(U^\top V) \text{ for embedded metrics})
+
+Args:
+    X (Tensor): a point.
+    U (Tensor): a tangent vector at X.
+    V (Tensor): a tangent vector at X.
+
+Example::
+
+    >>> St = mantra.manifolds.Stiefel(); X = St.random(2, 5, 3, dtype=torch.float64)
+    >>> torch.allclose(St.inner(X, X, X), torch.full((2,), 3.0, dtype=torch.float64))
+    True
+)doc", py::arg("X"), py::arg("U"), py::arg("V"))
+      .def("norm", &Manifold::norm, R"doc(The norm of U in the metric at X (one scalar per point).
+
+.. math:: \|U\|_X = \sqrt{\max(\langle U, U \rangle_X, 0)}
+
+Args:
+    X (Tensor): a point.
+    U (Tensor): a tangent vector at X.
+
+Example::
+
+    >>> P = mantra.manifolds.PoincareBall(); x = P.origin(3)
+    >>> P.norm(x, torch.tensor([1.0, 0.0, 0.0]))
+    tensor(2.)
+)doc", py::arg("X"), py::arg("U"))
+      .def("project", &Manifold::project, R"doc(The closest point of the manifold (re-projection against drift).
+
+.. math:: \pi(X) \approx \arg\min_{Y \in \mathcal{M}} \|Y - X\|
+
+e.g. the polar factor on Stiefel, x/‖x‖ on the sphere, the truncated SVD on FixedRank.
+
+Args:
+    X (Tensor): a tensor of a point's shape.
+
+Example::
+
+    >>> Sp = mantra.manifolds.Sphere()
+    >>> Sp.project(torch.tensor([3.0, 4.0]))
+    tensor([0.6000, 0.8000])
+)doc", py::arg("X"))
       // dtype/device come from `like` (an empty tensor made by the Python wrapper).
       .def(
           "_random",
@@ -75,48 +242,321 @@ PYBIND11_MODULE(_C, m) {
             return self.origin(shape, like.options());
           },
           py::arg("shape"), py::arg("like"))
-      .def("check_point", &Manifold::check_point, py::arg("X"), py::arg("atol") = 1e-5)
+      .def("check_point", &Manifold::check_point, R"doc(Why X is not a point of the manifold (within atol), or "" when it is.
+
+.. math:: \mathrm{check}(X) = \text{""} \iff X \in \mathcal{M} \text{ (within atol)}
+
+Args:
+    X (Tensor): the tensor to check (its shape, finiteness and the manifold's equations).
+    atol (float): the tolerance. Default: ``1e-5``.
+
+Example::
+
+    >>> mantra.manifolds.Sphere().check_point(torch.tensor([1.0, 1.0]))  # doctest: +ELLIPSIS
+    '...'
+)doc", py::arg("X"), py::arg("atol") = 1e-5)
       .def("__repr__", [](const Manifold& self) { return "mantra.manifolds." + self.name() + "()"; });
 
-  Class<Euclidean>(mm, "Euclidean", "Euclidean space (each entry a point)").def(py::init<>());
-  Class<Stiefel>(mm, "Stiefel", "Orthonormal frames St(n, k); special=True: SO(n)")
+  Class<Euclidean>(mm, "Euclidean", R"doc(Euclidean space: every tensor is a point, each entry its own point (point_dims = 0).
+
+.. math:: \mathcal{M} = \mathbb{R}^{\dots}, \quad P_X(G) = G, \quad R_X(V) = X + V, \quad \langle U, V \rangle = U \odot V
+
+The metric is entrywise, so Riemannian Adam's "one second moment per point" is Adam's.
+The optimizers' default manifold. random: Gaussian entries; origin: zeros.
+
+Args:
+    none: ``Euclidean()`` takes no arguments.
+
+Example::
+
+    >>> E = mantra.manifolds.Euclidean()
+    >>> E.retract(torch.ones(2), torch.ones(2))
+    tensor([2., 2.])
+)doc").def(py::init<>());
+  Class<Stiefel>(mm, "Stiefel", R"doc(Orthonormal frames St(n, k) with the Euclidean metric; O(n) when square, SO(n) with special=True.
+
+.. math:: \mathrm{St}(n, k) = \{X \in \mathbb{R}^{n \times k} : X^\top X = I_k\}
+
+A wide matrix (n < k) is a point when its rows are orthonormal (every method works on the
+transpose). Retractions: exp (geodesic), cayley, qr, polar; for tall frames they cost
+O(nk²) + O(k³). random: Haar; origin: the first k columns of the identity. ``name`` is
+"SO" when special.
+
+Args:
+    special (bool): SO(n): square matrices with det X = +1. Default: ``False``.
+    retraction (str): the default retraction: ``"exp"``, ``"cayley"``, ``"qr"`` or ``"polar"``.
+        Default: ``"exp"``.
+
+Example::
+
+    >>> St = mantra.manifolds.Stiefel(retraction="cayley")
+    >>> X = St.random(6, 4, dtype=torch.float64)
+    >>> torch.allclose(X.T @ X, torch.eye(4, dtype=torch.float64))
+    True
+)doc")
       .def(py::init([](bool special, const std::string& retraction) {
              return std::make_shared<Stiefel>(
                  StiefelOptions().set_special(special).set_retraction(retraction_from_string(retraction)));
            }),
            py::arg("special") = false, py::arg("retraction") = "exp");
-  Class<Grassmannian>(mm, "Grassmannian", "Subspaces Gr(n, k) as orthonormal frames")
+  Class<Grassmannian>(mm, "Grassmannian", R"doc(k-dimensional subspaces of R^n, each represented by an orthonormal frame (St(n, k)/O(k)).
+
+.. math:: \mathrm{Gr}(n, k) = \{\operatorname{span} X : X \in \mathrm{St}(n, k)\}, \quad P_X(G) = G - X X^\top G
+
+Tangent vectors are horizontal (XᵀV = 0), with the Euclidean metric of the frames. A wide
+matrix represents the span of its orthonormal rows. Retractions: exp (the geodesic
+X cos(√(VᵀV)) + V sinc(√(VᵀV)), with exact parallel transport), qr, polar; only the
+horizontal part of V is used.
+
+Args:
+    retraction (str): the default retraction: ``"exp"``, ``"qr"`` or ``"polar"``. Default: ``"exp"``.
+
+Example::
+
+    >>> Gr = mantra.manifolds.Grassmannian()
+    >>> X = Gr.random(5, 2, dtype=torch.float64)
+    >>> V = Gr.proj_tangent(X, torch.randn(5, 2, dtype=torch.float64))
+    >>> torch.allclose(X.T @ V, torch.zeros(2, 2, dtype=torch.float64))
+    True
+)doc")
       .def(py::init([](const std::string& retraction) {
              return std::make_shared<Grassmannian>(GrassmannianOptions().set_retraction(retraction_from_string(retraction)));
            }),
            py::arg("retraction") = "exp");
-  Class<Sphere>(mm, "Sphere", "Unit vectors (last dimension)")
+  Class<Sphere>(mm, "Sphere", R"doc(The unit sphere; a point is the last dimension (point_dims = 1).
+
+.. math:: S^{n-1} = \{x \in \mathbb{R}^n : \|x\| = 1\}, \quad P_x(g) = g - \langle x, g \rangle x
+
+Retractions: exp (great circles, with exact parallel transport) and projection
+(x + v)/‖x + v‖. random: uniform.
+
+Args:
+    retraction (str): the default retraction: ``"exp"`` or ``"projection"``. Default: ``"exp"``.
+
+Example::
+
+    >>> Sp = mantra.manifolds.Sphere()
+    >>> x = Sp.random(10, 3)
+    >>> torch.allclose(x.norm(dim=-1), torch.ones(10))
+    True
+)doc")
       .def(py::init([](const std::string& retraction) { return std::make_shared<Sphere>(retraction_from_string(retraction)); }),
            py::arg("retraction") = "exp");
-  Class<Oblique>(mm, "Oblique", "Matrices with unit-norm columns")
+  Class<Oblique>(mm, "Oblique", R"doc(Matrices with unit-norm columns: the product of spheres over the columns (point_dims = 2).
+
+.. math:: \mathrm{Ob}(n, k) = \{X \in \mathbb{R}^{n \times k} : \|X_{:, j}\| = 1 \ \forall j\}
+
+The sphere's maps applied to each column. Retractions: exp and projection.
+
+Args:
+    retraction (str): the default retraction: ``"exp"`` or ``"projection"``. Default: ``"exp"``.
+
+Example::
+
+    >>> Ob = mantra.manifolds.Oblique()
+    >>> X = Ob.random(4, 3)
+    >>> torch.allclose(X.norm(dim=-2), torch.ones(3))
+    True
+)doc")
       .def(py::init([](const std::string& retraction) { return std::make_shared<Oblique>(retraction_from_string(retraction)); }),
            py::arg("retraction") = "exp");
-  Class<FixedRank>(mm, "FixedRank", "Matrices of rank r").def(py::init<int64_t>(), py::arg("rank"));
-  Class<PSD>(mm, "PSD", "Symmetric positive semidefinite matrices of rank r").def(py::init<int64_t>(), py::arg("rank"));
-  Class<GLPlus>(mm, "GLPlus", "Invertible n×n matrices with det > 0")
+  Class<FixedRank>(mm, "FixedRank", R"doc(Matrices of rank exactly r, stored dense, with the Euclidean metric.
+
+.. math:: \mathcal{M}_r = \{X \in \mathbb{R}^{n \times k} : \operatorname{rank} X = r\}, \quad P_X(G) = P_U G + G P_V - P_U G P_V
+
+at X = U S Vᵀ (thin SVD, r columns). The one retraction is projection: the truncated SVD
+of X + V (the closest rank-r matrix). random: U diag(s) Vᵀ with Haar U, V and s uniform in
+[1, 2); origin: eye(n, k) with ones on the first r diagonal entries. check_point: σ_r >
+atol·σ_1 and σ_{r+1} <= atol·σ_1.
+
+Args:
+    rank (int): r >= 1; points need min(n, k) >= r.
+
+Example::
+
+    >>> M = mantra.manifolds.FixedRank(2)
+    >>> X = M.random(5, 4, dtype=torch.float64)
+    >>> int(torch.linalg.matrix_rank(X))
+    2
+)doc").def(py::init<int64_t>(), py::arg("rank"));
+  Class<PSD>(mm, "PSD", R"doc(Symmetric positive semidefinite n×n matrices of rank exactly r (fixed rank, not positive definite).
+
+.. math:: \{X = U \Lambda U^\top : U \in \mathrm{St}(n, r), \ \Lambda \text{ diagonal} > 0\}, \quad P_X(G) = P_U S + S P_U - P_U S P_U, \ S = \mathrm{sym}(G)
+
+The symmetric part of FixedRank(r). Retraction: the rank-r truncation of X + V,
+symmetrized; project keeps the r largest eigenvalues, floored at 0. random: U diag(s) Uᵀ
+with Haar U and s uniform in [1, 2). For positive definite matrices see SPD.
+
+Args:
+    rank (int): r >= 1, r <= n.
+
+Example::
+
+    >>> M = mantra.manifolds.PSD(2)
+    >>> X = M.random(4, 4, dtype=torch.float64)
+    >>> torch.linalg.eigvalsh(X)[:2].abs().max() < 1e-10
+    tensor(True)
+)doc").def(py::init<int64_t>(), py::arg("rank"));
+  Class<GLPlus>(mm, "GLPlus", R"doc(Invertible n×n matrices with positive determinant, with the Euclidean metric.
+
+.. math:: \mathrm{GL}^+(n) = \{X \in \mathbb{R}^{n \times n} : \det X > 0\}
+
+An open subset of R^{n×n}: proj_tangent and transport are the identity. Retractions:
+projection (default) X + V, falling back to X expm(X⁻¹V) where det(X + V) <= 0, so a step
+never leaves GL+; exp: X expm(X⁻¹V), the Lie-group exponential. project lifts singular
+values below max(min_singular_value, n·eps·σ_1) to that floor and reflects the smallest one
+where det < 0.
+
+Args:
+    n (int): the matrix size.
+    min_singular_value (float): the floor of project's singular values. Default: ``0.0``.
+
+Example::
+
+    >>> G = mantra.manifolds.GLPlus(3)
+    >>> X = G.random(3, 3, dtype=torch.float64)
+    >>> bool(torch.linalg.det(X) > 0)
+    True
+)doc")
       .def(py::init<int64_t, double>(), py::arg("n"), py::arg("min_singular_value") = 0.0);
-  Class<SPD>(mm, "SPD", "Symmetric positive definite matrices, affine-invariant metric")
+  Class<SPD>(mm, "SPD", R"doc(Symmetric positive definite matrices with the affine-invariant metric.
+
+.. math:: \langle U, V \rangle_X = \mathrm{tr}(X^{-1} U X^{-1} V), \quad \exp_X(V) = X^{1/2} \exp(X^{-1/2} V X^{-1/2}) X^{1/2}
+
+Tangent vectors are symmetric matrices; egrad_to_rgrad is X sym(G) X; transport is the
+metric's parallel transport E V Eᵀ, E = (Y X⁻¹)^{1/2}. One retraction: exp. Also
+``distance(X, Y)`` = ‖logm(X^{-1/2} Y X^{-1/2})‖_F and ``log(X, Y)``, the V with exp_X(V) = Y.
+random: Q diag(exp(g/2)) Qᵀ with Haar Q and Gaussian g; origin: I.
+
+Args:
+    min_eigenvalue (float): project lifts eigenvalues to max(min_eigenvalue, n·eps·‖X‖_F).
+        Default: ``0.0``.
+
+Example::
+
+    >>> S = mantra.manifolds.SPD()
+    >>> X, Y = S.random(3, 3, dtype=torch.float64), S.random(3, 3, dtype=torch.float64)
+    >>> torch.allclose(S.retract(X, S.log(X, Y)), Y)
+    True
+)doc")
       .def(py::init([](double min_eigenvalue) { return std::make_shared<SPD>(SPDOptions().set_min_eigenvalue(min_eigenvalue)); }),
            py::arg("min_eigenvalue") = 0.0)
-      .def("distance", &SPD::distance, py::arg("X"), py::arg("Y"))
-      .def("log", &SPD::log, py::arg("X"), py::arg("Y"));
-  py::class_<Hyperbolic, Manifold, std::shared_ptr<Hyperbolic>>(mm, "Hyperbolic", "Hyperbolic space")
-      .def("distance", &Hyperbolic::distance, py::arg("X"), py::arg("Y"));
-  py::class_<Lorentz, Hyperbolic, std::shared_ptr<Lorentz>>(mm, "Lorentz", "The hyperboloid model (last dimension)")
+      .def("distance", &SPD::distance, R"doc(The affine-invariant geodesic distance (shape: the batch dimensions).
+
+.. math:: d(X, Y) = \|\log(X^{-1/2} Y X^{-1/2})\|_F
+
+Args:
+    X (Tensor): a point.
+    Y (Tensor): a point.
+
+Example::
+
+    >>> S = mantra.manifolds.SPD(); I = torch.eye(2, dtype=torch.float64)
+    >>> S.distance(I, torch.e * I)
+    tensor(1.4142, dtype=torch.float64)
+)doc", py::arg("X"), py::arg("Y"))
+      .def("log", &SPD::log, R"doc(The Riemannian logarithm: the tangent vector V at X with exp_X(V) = Y.
+
+.. math:: \log_X(Y) = X^{1/2} \log(X^{-1/2} Y X^{-1/2}) X^{1/2}
+
+Args:
+    X (Tensor): a point.
+    Y (Tensor): a point.
+
+Example::
+
+    >>> S = mantra.manifolds.SPD(); I = torch.eye(2, dtype=torch.float64)
+    >>> S.log(I, torch.e * I)
+    tensor([[1., 0.],
+            [0., 1.]], dtype=torch.float64)
+)doc", py::arg("X"), py::arg("Y"));
+  py::class_<Hyperbolic, Manifold, std::shared_ptr<Hyperbolic>>(mm, "Hyperbolic", R"doc(Hyperbolic space H^d (curvature −1), points on the last dimension (abstract: Lorentz, PoincareBall).
+
+.. math:: d(x, y) = \operatorname{arccosh}(-\langle x, y \rangle_L) \ \text{(Lorentz model)}
+
+Both models: retractions exp (geodesics, with parallel transport) and projection
+(project(x + v)), and the geodesic distance ``distance(X, Y)``.
+
+Args:
+    none: the base class is not constructed directly; ``Lorentz()`` and ``PoincareBall()``
+        take no arguments.
+
+Example::
+
+    >>> H = mantra.manifolds.Lorentz()
+    >>> isinstance(H, mantra.manifolds.Hyperbolic)
+    True
+)doc")
+      .def("distance", &Hyperbolic::distance, R"doc(The geodesic distance (shape: the batch dimensions); its gradient is 0 at X = Y.
+
+.. math:: d(x, y) = 2 \operatorname{asinh}(\|x - y\|_L / 2) \ \text{(Lorentz)}, \quad 2 \operatorname{asinh}\big(\|x - y\| / \sqrt{(1 - \|x\|^2)(1 - \|y\|^2)}\big) \ \text{(ball)}
+
+Args:
+    X (Tensor): a point.
+    Y (Tensor): a point.
+
+Example::
+
+    >>> P = mantra.manifolds.PoincareBall()
+    >>> P.distance(torch.zeros(2, dtype=torch.float64), torch.tensor([0.5, 0.0], dtype=torch.float64))
+    tensor(1.0986, dtype=torch.float64)
+)doc", py::arg("X"), py::arg("Y"));
+  py::class_<Lorentz, Hyperbolic, std::shared_ptr<Lorentz>>(mm, "Lorentz", R"doc(The hyperboloid model of hyperbolic space (points: the last dimension, d + 1 coordinates).
+
+.. math:: \{x \in \mathbb{R}^{d+1} : \langle x, x \rangle_L = -1, \ x_0 > 0\}, \quad \langle u, v \rangle_L = -u_0 v_0 + \textstyle\sum_{i \ge 1} u_i v_i
+
+The Minkowski form is the metric on the tangent spaces {v : ⟨x, v⟩_L = 0}; proj_tangent is
+g + ⟨x, g⟩_L x, egrad_to_rgrad projects J g (J = diag(−1, 1, …, 1)); project recomputes
+x_0 = sqrt(1 + ‖x_{1:}‖²). random: project of a Gaussian; origin: (1, 0, …, 0).
+
+Args:
+    none: ``Lorentz()`` takes no arguments.
+
+Example::
+
+    >>> L = mantra.manifolds.Lorentz()
+    >>> x = L.random(5, 3, dtype=torch.float64)
+    >>> torch.allclose(-x[:, 0] ** 2 + (x[:, 1:] ** 2).sum(-1), -torch.ones(5, dtype=torch.float64))
+    True
+)doc")
       .def(py::init<>());
   py::class_<PoincareBall, Hyperbolic, std::shared_ptr<PoincareBall>>(mm, "PoincareBall",
-                                                                      "The Poincaré ball model (last dimension)")
+                                                                      R"doc(The Poincaré ball model of hyperbolic space (points: the last dimension).
+
+.. math:: \{x \in \mathbb{R}^d : \|x\| < 1\}, \quad \langle u, v \rangle_x = \lambda_x^2 \langle u, v \rangle, \quad \lambda_x = \frac{2}{1 - \|x\|^2}
+
+Every vector is tangent (proj_tangent is the identity); egrad_to_rgrad is G / λ_x²;
+transport is (λ_x / λ_y) gyr[y, −x] u. project scales the norm down to at most 1 − eps
+(eps = 1e-5 in float32 and below, 1e-10 in float64). random: the image of Lorentz.random
+under the isometry; origin: 0.
+
+Args:
+    none: ``PoincareBall()`` takes no arguments.
+
+Example::
+
+    >>> P = mantra.manifolds.PoincareBall()
+    >>> x = P.random(5, 2)
+    >>> bool((x.norm(dim=-1) < 1).all())
+    True
+)doc")
       .def(py::init<>());
 
   mm.def(
       "from_spec",
       [](const std::string& spec) { return std::const_pointer_cast<Manifold>(manifold_from_spec(spec, "spec")); },
-      "The manifold a spec string names (Manifold.spec)", py::arg("spec"));
+      R"doc(The manifold a spec string names (one shared instance per distinct string).
+
+.. math:: \mathrm{from\_spec}(M.\mathrm{spec}) = M
+
+Args:
+    spec (str): e.g. ``"Stiefel(retraction=exp)"``, as Manifold.spec writes it.
+
+Example::
+
+    >>> mantra._C.manifolds.from_spec("FixedRank(rank=2)").spec
+    'FixedRank(rank=2)'
+)doc", py::arg("spec"));
 
   // ------------------------------------------------------------ functional constraint maps
   // The non-forward half of mantra::parametrize::functional (the forward maps are the

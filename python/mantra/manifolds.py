@@ -34,12 +34,42 @@ def _shape(shape):
 
 
 def _random(self, *shape, dtype=None, device=None):
-    """A random point of the given shape (Haar / uniform where it exists)."""
+    r"""A random point of the given full shape (Haar / uniform where it exists).
+
+    .. math:: X \sim \mathrm{Haar}(\mathcal{M}) \ \text{(or the manifold's sampling law)}, \quad X \in \mathcal{M}
+
+    Args:
+        *shape (int or tuple of int): the full shape, batch dimensions first, e.g.
+            ``random(8, 5, 3)`` or ``random((8, 5, 3))``.
+        dtype (torch.dtype, optional): Default: ``None`` (torch's default dtype).
+        device (torch.device, optional): Default: ``None`` (the CPU).
+
+    Example::
+
+        >>> X = mantra.manifolds.Stiefel().random(8, 5, 3, dtype=torch.float64)
+        >>> X.shape
+        torch.Size([8, 5, 3])
+    """
     return self._random(_shape(shape), torch.empty(0, dtype=dtype, device=device))
 
 
 def _origin(self, *shape, dtype=None, device=None):
-    """A deterministic point of the given shape."""
+    r"""A deterministic point of the given full shape (e.g. eye(n, k) on Stiefel, I on SPD, 0 on the ball).
+
+    .. math:: X_0 \in \mathcal{M}
+
+    Args:
+        *shape (int or tuple of int): the full shape, batch dimensions first.
+        dtype (torch.dtype, optional): Default: ``None`` (torch's default dtype).
+        device (torch.device, optional): Default: ``None`` (the CPU).
+
+    Example::
+
+        >>> mantra.manifolds.Stiefel().origin(3, 2)
+        tensor([[1., 0.],
+                [0., 1.],
+                [0., 0.]])
+    """
     return self._origin(_shape(shape), torch.empty(0, dtype=dtype, device=device))
 
 

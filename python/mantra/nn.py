@@ -25,18 +25,42 @@ _LINEAR_CONSTRAINTS = {
 
 
 class Linear(nn.Linear):
-    """A drop-in for ``torch.nn.Linear`` (same arguments, initialization and forward) whose
-    weight carries a constraint — the options of C++ ``mantra::nn::Linear``:
+    r"""A drop-in for ``torch.nn.Linear`` whose weight carries a constraint (C++ ``mantra::nn::Linear``).
 
-    - ``constraint``: "none" (exactly ``torch.nn.Linear``) or one of orthogonal, grassmannian,
-      sphere, oblique, low_rank, fixed_rank, almost_orthogonal, invertible, positive_definite,
-      positive_definite_cholesky, positive_semidefinite, symmetric, skew;
-    - ``triv`` (orthogonal: expm, cayley, qr, polar, householder or a callable; grassmannian:
-      the first four), ``rank`` (low_rank, fixed_rank), ``lam`` (almost_orthogonal, C++'s
-      ``lambda``: singular values 1 + lam·sin(s), geotorch's and C++'s default);
-    - ``scale``: "none", "isotropic" (W = g·Q with one learnable g) or "per_row" (one g per
-      output feature);
-    - ``orthogonality_penalty``: λ of ``penalty()`` = λ/2·‖WᵀW − I‖² (WWᵀ for wide W).
+    .. math:: y = x (g \cdot W)^\top + b, \quad W \in \mathcal{M}_{\text{constraint}}
+
+    Same arguments, initialization and forward as ``torch.nn.Linear``; the weight (shape
+    ``(out_features, in_features)``) is then constrained by the mantra function of that name
+    (e.g. ``mantra.orthogonal(layer, "weight", triv)``), attached as that function attaches it.
+    ``g`` is the optional learnable scale (1 when ``scale="none"``).
+
+    Args:
+        in_features (int): size of each input sample, > 0.
+        out_features (int): size of each output sample, > 0.
+        bias (bool): learn an additive bias. Default: ``True``.
+        constraint (str): ``"none"`` (exactly ``torch.nn.Linear``) or one of ``"orthogonal"``,
+            ``"grassmannian"``, ``"sphere"``, ``"oblique"``, ``"low_rank"``, ``"fixed_rank"``,
+            ``"almost_orthogonal"``, ``"invertible"``, ``"positive_definite"``,
+            ``"positive_definite_cholesky"`` (positive_definite with triv ``"cholesky"``),
+            ``"positive_semidefinite"``, ``"symmetric"``, ``"skew"``. Default: ``"orthogonal"``.
+        triv (str or callable): the orthogonal trivialization (``"expm"``, ``"cayley"``,
+            ``"qr"``, ``"polar"``, ``"householder"`` or a callable) or the grassmannian one
+            (the first four); ignored by the other constraints. Default: ``"expm"``.
+        rank (int): the rank of ``low_rank`` / ``fixed_rank``. Default: ``1``.
+        lam (float): λ of ``almost_orthogonal`` (C++'s ``lambda``): singular values 1 + λ·sin(s).
+            Default: ``0.1``.
+        scale (str): ``"none"``, ``"isotropic"`` (W_eff = g·W with one learnable g, initialized
+            to 1) or ``"per_row"`` (one g per output feature). Default: ``"none"``.
+        orthogonality_penalty (float): λ >= 0 of :meth:`penalty`. Default: ``0.0``.
+        device (torch.device, optional): as in ``torch.nn.Linear``. Default: ``None``.
+        dtype (torch.dtype, optional): as in ``torch.nn.Linear``. Default: ``None``.
+
+    Example::
+
+        >>> layer = mantra.nn.Linear(20, 30, constraint="orthogonal", scale="isotropic")
+        >>> y = layer(torch.randn(8, 20))
+        >>> torch.allclose(layer.weight.T @ layer.weight, torch.eye(20), atol=1e-5)
+        True
     """
 
     def __init__(self, in_features, out_features, bias=True, constraint="orthogonal", triv="expm", rank=1, lam=0.1,
@@ -66,15 +90,33 @@ class Linear(nn.Linear):
             self.register_parameter("scale", None)
 
     def effective_weight(self):
-        """The weight the forward uses: g·Q (Q the constrained weight)."""
+        """The weight the forward uses: ``g · W`` with W the constrained weight (W when scale is "none").
+
+        Example::
+
+            >>> layer = mantra.nn.Linear(4, 4, scale="per_row")
+            >>> layer.effective_weight().shape
+            torch.Size([4, 4])
+        """
         W = self.weight
         return W if self.scale is None else W * self.scale
 
     def forward(self, input):
+        """``F.linear(input, effective_weight(), bias)``: input (..., in_features) -> (..., out_features)."""
         return F.linear(input, self.effective_weight(), self.bias)
 
     def penalty(self):
-        """λ/2·‖WᵀW − I‖² of the effective weight (a scalar; zero when orthogonality_penalty is 0)."""
+        r"""The soft orthogonality penalty of the effective weight W (C++ ``orthogonality_penalty``).
+
+        .. math:: \frac{\lambda}{2} \| W^\top W - I \|_F^2 \quad (W W^\top \text{ for wide } W)
+
+        λ is ``orthogonality_penalty``; a 0-dim tensor, zero when λ is 0. Add it to the loss.
+
+        Example::
+
+            >>> layer = mantra.nn.Linear(4, 3, constraint="none", orthogonality_penalty=0.1)
+            >>> loss = layer(torch.randn(2, 4)).sum() + layer.penalty()
+        """
         if self.orthogonality_penalty == 0:
             return torch.zeros((), dtype=self.bias.dtype if self.bias is not None else None,
                                device=self.bias.device if self.bias is not None else None)

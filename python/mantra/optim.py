@@ -22,6 +22,32 @@ from .parametrize import MantraParametrization, originals
 
 
 class DynamicTrivialization:
+    r"""Dynamic trivialization (Lezcano-Casado 2019): any torch optimizer, rebased every K steps.
+
+    .. math:: v \leftarrow \mathrm{step}(v); \quad \text{every } K \text{ steps: } B \leftarrow \phi_B(v),\ v \leftarrow 0
+
+    Each step is the wrapped optimizer's step on the unconstrained tensors ``v``; every ``K``
+    steps every mantra parametrization of ``model`` moves its base to the current point
+    (``update_base``, the weight does not change), so the optimizer works in a chart around
+    the current point. K = 1 is Riemannian gradient descent with the constraint's retraction,
+    K = 0 never rebases (a static trivialization). ``zero_grad``, ``param_groups``, ``state``,
+    ``state_dict`` and ``load_state_dict`` forward to the optimizer (the state also keeps the
+    step count).
+
+    Args:
+        optimizer (torch.optim.Optimizer): built on ``model.parameters()`` after the
+            constraints were added (it must own every parametrization's tensors).
+        model (nn.Module): a module with at least one mantra constraint.
+        K (int): steps between rebases, >= 0 (0: never). Default: ``100``.
+
+    Example::
+
+        >>> model = mantra.orthogonal(nn.Linear(8, 8), "weight")
+        >>> opt = mantra.optim.DynamicTrivialization(torch.optim.Adam(model.parameters(), lr=1e-2), model, K=10)
+        >>> model(torch.randn(4, 8)).sum().backward()
+        >>> opt.step(); opt.zero_grad()
+    """
+
     def __init__(self, optimizer, model, K=100):
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"DynamicTrivialization: argument 'optimizer' must be a torch.optim.Optimizer, "
@@ -49,6 +75,13 @@ class DynamicTrivialization:
         self.steps = 0
 
     def step(self, closure=None):
+        """One step of the wrapped optimizer, then the rebase when the step count is a multiple of K.
+
+        Args:
+            closure (callable, optional): passed to the optimizer's ``step``. Default: ``None``.
+
+        Returns the optimizer's return value (the closure's loss).
+        """
         loss = self.optimizer.step(closure)
         self.steps += 1
         if self.K > 0 and self.steps % self.K == 0:
@@ -119,9 +152,41 @@ class _RiemannianOptimizer(torch.optim.Optimizer):
 
 
 class RiemannianSGD(_RiemannianOptimizer):
-    """Riemannian SGD: momentum transported along each step, Nesterov, dampening, weight decay
-    (``torch.optim.SGD``'s arguments), per param group ``manifold`` and ``retraction``;
-    ``stabilize``: every N steps project parameters and momenta back (0: never)."""
+    r"""Riemannian SGD with ``torch.optim.SGD``'s arguments, on the manifold of each param group.
+
+    .. math:: g = \mathrm{rgrad}_X(\nabla f + \lambda X), \quad m \leftarrow \mu\, \Gamma(m) + (1 - \tau) g, \quad X \leftarrow R_X(-\eta\, m)
+
+    ``rgrad`` is the manifold's ``egrad_to_rgrad`` (λ the weight decay, τ the dampening), Γ the
+    transport of the momentum buffer along the previous step, R the retraction; ``nesterov``
+    steps along ``g + μ m``. Each parameter's update is the C++ step
+    ``mantra::optim::riemannian_sgd_step`` (the C++ optimizer's too); on Euclidean groups it is
+    ``torch.optim.SGD`` bit for bit. Every parameter must be a point of its group's manifold
+    (within 1e-4) when added. ``state_dict`` stores each group's manifold by name.
+
+    Args:
+        params (iterable): parameters or param-group dicts; a group may set its own ``manifold``,
+            ``retraction``, ``stabilize`` and the hyperparameters below.
+        lr (float): learning rate η >= 0. Default: ``1e-3``.
+        momentum (float): momentum μ >= 0. Default: ``0.0``.
+        dampening (float): dampening τ of the momentum. Default: ``0.0``.
+        weight_decay (float): λ >= 0, added to the Euclidean gradient. Default: ``0.0``.
+        nesterov (bool): Nesterov momentum (needs momentum > 0 and dampening = 0). Default: ``False``.
+        manifold (mantra.manifolds.Manifold, optional): keyword only; ``None`` is
+            ``Euclidean()``. Default: ``None``.
+        retraction (str): keyword only; ``"default"`` (the manifold's first retraction) or a name
+            of ``manifold.retractions``. Default: ``"default"``.
+        stabilize (int): keyword only; every N steps the parameters are projected back onto the
+            manifold and the momenta onto its tangent spaces (0: never). Default: ``100``.
+
+    Example::
+
+        >>> St = mantra.manifolds.Stiefel()
+        >>> X = nn.Parameter(St.random(5, 3))
+        >>> opt = mantra.optim.RiemannianSGD([X], lr=0.1, momentum=0.9, manifold=St)
+        >>> (X ** 3).sum().backward(); opt.step()
+        >>> St.check_point(X.detach())
+        ''
+    """
 
     _name = "RiemannianSGD"
 
@@ -141,6 +206,11 @@ class RiemannianSGD(_RiemannianOptimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        """One step on every parameter that has a gradient.
+
+        Args:
+            closure (callable, optional): re-evaluates the model and returns the loss. Default: ``None``.
+        """
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -162,9 +232,40 @@ class RiemannianSGD(_RiemannianOptimizer):
 
 
 class RiemannianAdam(_RiemannianOptimizer):
-    """Riemannian Adam (Bécigneul & Ganea): the first moment is transported along each step, the
-    second moment is one scalar per manifold point; ``torch.optim.Adam``'s arguments, per param
-    group ``manifold`` and ``retraction``; ``stabilize`` as in RiemannianSGD."""
+    r"""Riemannian Adam (Bécigneul & Ganea 2019) with ``torch.optim.Adam``'s arguments, per param group manifold.
+
+    .. math:: m \leftarrow \beta_1 \Gamma(m) + (1 - \beta_1) g, \quad v \leftarrow \beta_2 v + (1 - \beta_2) \|g\|_X^2, \quad X \leftarrow R_X\Big(-\eta \frac{\hat m}{\sqrt{\hat v} + \epsilon}\Big)
+
+    with g the Riemannian gradient (``egrad_to_rgrad`` of the Euclidean gradient plus weight
+    decay), Γ the transport of the first moment along the previous step, v one scalar per
+    manifold point (the squared norm of g in the manifold's metric; entrywise on Euclidean),
+    hats the bias corrections, R the retraction. Each parameter's update is the C++ step
+    ``mantra::optim::riemannian_adam_step``; on Euclidean groups it is ``torch.optim.Adam``
+    bit for bit. Every parameter must be a point of its group's manifold (within 1e-4).
+
+    Args:
+        params (iterable): parameters or param-group dicts (a group may set its own options).
+        lr (float): learning rate η >= 0. Default: ``1e-3``.
+        betas (tuple of float): (β₁, β₂) in [0, 1). Default: ``(0.9, 0.999)``.
+        eps (float): ε >= 0. Default: ``1e-8``.
+        weight_decay (float): λ >= 0, added to the Euclidean gradient. Default: ``0.0``.
+        amsgrad (bool): use the running maximum of v. Default: ``False``.
+        manifold (mantra.manifolds.Manifold, optional): keyword only; ``None`` is
+            ``Euclidean()``. Default: ``None``.
+        retraction (str): keyword only; ``"default"`` or a name of ``manifold.retractions``.
+            Default: ``"default"``.
+        stabilize (int): keyword only; every N steps project parameters and moments back
+            (0: never). Default: ``100``.
+
+    Example::
+
+        >>> Sp = mantra.manifolds.Sphere()
+        >>> x = nn.Parameter(Sp.random(10, 3))
+        >>> opt = mantra.optim.RiemannianAdam([x], lr=1e-2, manifold=Sp)
+        >>> x[:, 0].sum().backward(); opt.step()
+        >>> Sp.check_point(x.detach())
+        ''
+    """
 
     _name = "RiemannianAdam"
 
@@ -184,6 +285,11 @@ class RiemannianAdam(_RiemannianOptimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        """One step on every parameter that has a gradient (sparse gradients are refused).
+
+        Args:
+            closure (callable, optional): re-evaluates the model and returns the loss. Default: ``None``.
+        """
         loss = None
         if closure is not None:
             with torch.enable_grad():

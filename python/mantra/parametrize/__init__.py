@@ -470,7 +470,20 @@ def skew(module, tensor_name="weight", lower=_D["lower"]):
 # ---------------------------------------------------------------- base moves and sampling
 
 def originals(plist):
-    """The unconstrained tensors of a ParametrizationList, in the order its forward takes them."""
+    r"""The unconstrained tensors of a ParametrizationList, in the order its forward takes them.
+
+    .. math:: [v] \ \text{(one tensor)}, \quad [v_0, \dots, v_{m-1}] \ \text{(several)}
+
+    Args:
+        plist (torch.nn.utils.parametrize.ParametrizationList): e.g.
+            ``module.parametrizations.weight``.
+
+    Example::
+
+        >>> layer = mantra.low_rank(nn.Linear(6, 8), "weight", 2)
+        >>> [tuple(t.shape) for t in mantra.parametrize.originals(layer.parametrizations.weight)]
+        [(8, 2), (2,), (6, 2)]
+    """
     if plist.is_tensor:
         return [plist.original]
     return [getattr(plist, f"original{i}") for i in range(plist.ntensors)]
@@ -487,7 +500,11 @@ def _parametrization(module, tensor_name, fn):
 
 
 def update_base(module, tensor_name="weight"):
-    """Dynamic trivialization: the base moves to the current point, v becomes 0 (the weight stays).
+    r"""Dynamic trivialization: the base moves to the current point, v becomes 0 (the weight stays).
+
+    .. math:: B' = R_B(P_B(v)), \quad v' = 0, \quad \text{so } \phi_{B'}(v') = \phi_B(v)
+
+    (A no-op for static trivializations; spectral constraints rebase their factors.)
 
     Args:
         module (nn.Module): the module holding the constrained tensor.
@@ -503,7 +520,9 @@ def update_base(module, tensor_name="weight"):
 
 
 def sample(module, tensor_name="weight", init=_D["init"]):
-    """Re-initializes the constrained tensor.
+    r"""Re-initializes the constrained tensor.
+
+    .. math:: X \leftarrow X_0 \sim \text{init} \quad (\text{base} = X_0, \ v = 0 \text{ for the manifold constraints})
 
     Args:
         module (nn.Module): the module holding the constrained tensor.

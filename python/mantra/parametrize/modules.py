@@ -19,10 +19,27 @@ DEFAULTS = F.defaults()
 
 
 class MantraParametrization(nn.Module):
-    """Common protocol of mantra's parametrizations (what update_base/sample/DTRIV call).
+    r"""Common protocol of mantra's parametrizations (what update_base, sample and DynamicTrivialization call).
 
-    ``originals`` are the tensors torch's ParametrizationList holds (``original`` or
-    ``original0, original1, …``), in the order ``forward`` takes them.
+    .. math:: X = \phi(v_1, \dots, v_m)
+
+    A ``torch.nn.utils.parametrize`` module: ``forward`` maps the unconstrained tensors
+    ``originals`` (``original`` or ``original0, original1, …`` of torch's ParametrizationList,
+    in the order ``forward`` takes them) to the constrained value; ``update_base(*originals)``
+    rebases (a no-op for static trivializations) and ``sample(*originals, init=...)``
+    re-initializes in place. ``isinstance(p, MantraParametrization)`` is how mantra finds its
+    parametrizations in a module; subclasses are made by the constraint functions.
+
+    Args:
+        none: the base class takes no constructor arguments (``atol``, the tolerance of
+            assignment checks, is a class attribute, default ``DEFAULTS["atol"]`` = 1e-5).
+
+    Example::
+
+        >>> layer = mantra.orthogonal(nn.Linear(4, 4), "weight")
+        >>> p = layer.parametrizations.weight[0]
+        >>> isinstance(p, mantra.parametrize.MantraParametrization)
+        True
     """
 
     atol = DEFAULTS["atol"]
@@ -84,7 +101,35 @@ class MantraParametrization(nn.Module):
 
 
 class ManifoldParametrization(MantraParametrization):
-    """φ(v) = scale · R_base(P_base(v)) on a mantra manifold (C++ Parametrization)."""
+    r"""A manifold's retraction at a base point: the dynamic trivialization (C++ ``Parametrization``).
+
+    .. math:: \phi(v) = \mathrm{scale} \cdot R_B(P_B(v))
+
+    with B the ``base`` buffer (a sampled point at construction), P_B the tangent projection
+    and R_B the retraction (``torch.ops.mantra.trivialize``, float32 at least). Assigning X
+    (``right_inverse``) makes X / scale the base and v = 0 (a ValueError with the reason if X is
+    not a point); ``update_base(v)`` moves the base to φ(v) / scale and zeroes v, re-projecting
+    the base onto the manifold every ``reproject_every`` (100) rebases; a dtype conversion that
+    widens re-projects the base. ``sample(v, init)``: base = a new point ("uniform", "origin",
+    and on square SO(n) "torus", "henaff", "cayley"), v = 0.
+
+    Args:
+        manifold (mantra.manifolds.Manifold): the manifold.
+        shape (tuple of int): the shape of the constrained tensor.
+        retraction (str): ``"default"`` (the manifold's first) or a name of
+            ``manifold.retractions``. Default: ``"default"``.
+        atol (float): tolerance of the point check on assignment. Default: ``1e-5``.
+        dtype (torch.dtype, optional): dtype of the base. Default: ``None`` (torch's default).
+        device (torch.device, optional): device of the base. Default: ``None``.
+        scale (float): the constant factor (the sphere's radius). Default: ``1.0``.
+
+    Example::
+
+        >>> p = mantra.parametrize.ManifoldParametrization(mantra.manifolds.Stiefel(), (5, 3), "cayley")
+        >>> X = p(0.1 * torch.randn(5, 3))
+        >>> torch.allclose(X.T @ X, torch.eye(3), atol=1e-5)
+        True
+    """
 
     def __init__(self, manifold, shape, retraction="default", atol=DEFAULTS["atol"], dtype=None, device=None,
                  scale=1.0):
@@ -100,7 +145,11 @@ class ManifoldParametrization(MantraParametrization):
 
     @torch.no_grad()
     def right_inverse(self, X):
-        """Assignment ``module.weight = X``: X (over scale) becomes the base, v = 0."""
+        """Assignment ``module.weight = X``: X (over scale) becomes the base, v = 0.
+
+        Args:
+            X (Tensor): a point of the manifold (times scale); otherwise a ValueError with the reason.
+        """
         X = X.detach()
         why = F.point_check(self.spec, X, list(self.base.shape), self.atol, self.scale)
         if not self._refuse(why, self.manifold.name):
@@ -109,6 +158,11 @@ class ManifoldParametrization(MantraParametrization):
 
     @torch.no_grad()
     def update_base(self, v):
+        """Rebase: base = R_B(P_B(v)) (re-projected every ``reproject_every`` rebases), v = 0.
+
+        Args:
+            v (Tensor): the unconstrained tensor, zeroed in place.
+        """
         point = ops.trivialize(self.base, v, self.spec, self.retraction, 1.0)
         self.rebases += 1
         self.base.copy_(F.rebased_base(self.spec, point, self.rebases, self.reproject_every))
@@ -116,15 +170,25 @@ class ManifoldParametrization(MantraParametrization):
 
     @torch.no_grad()
     def sample(self, v, init=DEFAULTS["init"]):
-        """C++'s Parametrization.sample: "uniform", "origin", and on square SO(n) "torus",
-        "henaff", "cayley" (the orthogonal RNN inits)."""
+        """C++'s Parametrization.sample: base = a new point, v = 0.
+
+        Args:
+            v (Tensor): the unconstrained tensor, zeroed in place.
+            init (str): "uniform" (default), "origin", and on square SO(n) "torus", "henaff",
+                "cayley" (the orthogonal RNN inits).
+        """
         self.base.copy_(F.sample_point(self.spec, list(self.base.shape), init, self.base))
         v.zero_()
 
     @torch.no_grad()
     def sample_in_chart(self, v, init="henaff"):
         """expRNN's static trivialization at the identity: base = I and v = the block-skew log A
-        of a rotation init, so the point is exp(A) (C++'s Parametrization.sample_in_chart)."""
+        of a rotation init, so the point is exp(A) (C++'s Parametrization.sample_in_chart).
+
+        Args:
+            v (Tensor): the unconstrained tensor, overwritten with A.
+            init (str): "henaff" (default), "cayley" or "torus"; needs the exp retraction.
+        """
         base, log = F.sample_in_chart(self.spec, list(self.base.shape), self.retraction, init, self.base)
         self.base.copy_(base)
         v.copy_(log)
@@ -159,9 +223,30 @@ class ManifoldParametrization(MantraParametrization):
 
 
 class CallableTrivialization(ManifoldParametrization):
-    """geotorch's custom ``triv`` (C++ CallableTrivialization): X = (B · triv(A))[:, :k] with
-    A the skew matrix of v's strictly lower triangle and B an orthogonal n×n base (transposed
-    for wide tensors). ``triv`` maps skew matrices to orthogonal ones with triv(0) = I."""
+    r"""geotorch's custom ``triv`` on orthogonal frames (C++ ``CallableTrivialization``).
+
+    .. math:: X = (B \, \mathrm{triv}(A))_{:, :k}, \quad A = \mathrm{tril}(v, -1) - \mathrm{tril}(v, -1)^\top
+
+    with v and the orthogonal base B of size max(n, k) × max(n, k) and k = min(n, k); the
+    result is transposed for wide tensors (n < k). ``triv`` maps skew matrices to orthogonal
+    ones with triv(0) = I. Assignment completes the frame X to an orthogonal base (QR, in C++
+    ``complete_frame``) and sets v = 0; ``update_base`` moves B to B·triv(A). ``sample``
+    accepts only ``"uniform"``.
+
+    Args:
+        shape (tuple of int): the shape (..., n, k) of the constrained tensor.
+        triv (callable): skew (..., m, m) -> orthogonal (..., m, m), m = max(n, k).
+        special (bool): the base is in SO(m) (det +1) rather than O(m).
+        atol (float): tolerance of the point check on assignment. Default: ``1e-5``.
+        dtype (torch.dtype, optional): dtype of the base. Default: ``None``.
+        device (torch.device, optional): device of the base. Default: ``None``.
+
+    Example::
+
+        >>> layer = mantra.orthogonal(nn.Linear(3, 5), "weight", triv=torch.linalg.matrix_exp)
+        >>> type(layer.parametrizations.weight[0]).__name__
+        'CallableTrivialization'
+    """
 
     def __init__(self, shape, triv, special, atol=DEFAULTS["atol"], dtype=None, device=None):
         n, k = shape[-2], shape[-1]
@@ -210,11 +295,39 @@ def factor_chart(shape, triv, dtype, device):
 
 
 class SpectralParametrization(MantraParametrization):
-    """X = U diag(σ) Vᵀ (U diag(σ) Uᵀ when symmetric) with Stiefel U, V (C++ Spectral).
+    r"""A matrix from its factors and spectrum (C++ ``Spectral``): low rank, fixed rank, PSD, invertible, …
 
-    ``f`` names the C++ spectrum map (identity, softplus, square, tanh, sin, scaled_sigmoid),
-    which also decides what assignment accepts; ``f_fn`` / ``f_inv`` a user's function in its
-    place (σ = 1 + lam·f_fn(s) for the near-one maps, f_fn(s) otherwise) and its inverse."""
+    .. math:: X = U \operatorname{diag}(f(s)) V^\top \quad (U \operatorname{diag}(f(s)) U^\top \text{ when symmetric})
+
+    with U (n×r) and V (k×r) orthonormal frames, each its own Stiefel parametrization of
+    ``triv`` (rebased by ``update_base``), and s the r-vector of the spectrum. ``f`` names the
+    C++ spectrum map: identity f(s) = s, softplus f(s) = softplus(s) + eps, square f(s) = s²,
+    tanh / sin / scaled_sigmoid f(s) = 1 + lam·g(s) (g = tanh, sin, 2σ(s) − 1); it also decides
+    what assignment accepts. ``f_fn`` replaces the map by a user's function (σ = 1 + lam·f_fn(s)
+    for the near-one maps, f_fn(s) otherwise) and ``f_inv`` is its inverse (needed for
+    assignment). Takes (vU, s, vV), or (vU, s) when symmetric.
+
+    Args:
+        shape (tuple of int): the shape (..., n, k) of the constrained tensor (n = k if symmetric).
+        rank (int): r, 1 <= r <= min(n, k).
+        symmetric (bool): V = U (the PSD constraints).
+        f (str): the spectrum map: ``"identity"``, ``"softplus"``, ``"square"``, ``"tanh"``,
+            ``"sin"`` or ``"scaled_sigmoid"``.
+        lam (float): λ of the near-one maps. Default: ``0.1``.
+        eps (float): the floor of softplus. Default: ``1e-5``.
+        triv (str or callable): the factors' retraction or a callable triv. Default: ``"exp"``.
+        f_fn (callable, optional): a user's spectrum function. Default: ``None``.
+        f_inv (callable, optional): its inverse. Default: ``None``.
+        atol (float): tolerance of the check on assignment. Default: ``1e-5``.
+        dtype (torch.dtype, optional): dtype of the factors' bases. Default: ``None``.
+        device (torch.device, optional): their device. Default: ``None``.
+
+    Example::
+
+        >>> layer = mantra.fixed_rank(nn.Linear(6, 8), "weight", rank=2)
+        >>> int(torch.linalg.matrix_rank(layer.weight.detach()))
+        2
+    """
 
     def __init__(self, shape, rank, symmetric, f, lam=DEFAULTS["lam"], eps=DEFAULTS["eps"], triv="exp", f_fn=None,
                  f_inv=None, atol=DEFAULTS["atol"], dtype=None, device=None):
@@ -290,7 +403,25 @@ class SpectralParametrization(MantraParametrization):
 
 
 class HouseholderParametrization(MantraParametrization):
-    """X = H_1 ⋯ H_k [I; 0] (C++ Householder); a static trivialization of Stiefel / SO(n)."""
+    r"""A product of Householder reflections (C++ ``Householder``): a static trivialization of Stiefel / SO(n).
+
+    .. math:: X = H_1 \cdots H_k \begin{bmatrix} I_k \\ 0 \end{bmatrix}, \quad H_i = I - \tau_i u_i u_i^\top
+
+    with u_i the i-th column of v below the diagonal and a one on it (transposed for wide
+    tensors); ``special`` gives det = +1 on square tensors. Assignment computes the vectors of
+    X; there is no base, so ``update_base`` does nothing. ``sample`` accepts only ``"uniform"``.
+
+    Args:
+        shape (tuple of int): the shape (..., n, k) of the constrained tensor.
+        special (bool): SO(n) (square tensors).
+        atol (float): tolerance of the point check on assignment. Default: ``1e-5``.
+
+    Example::
+
+        >>> layer = mantra.orthogonal(nn.Linear(4, 4), "weight", triv="householder")
+        >>> torch.allclose(torch.linalg.det(layer.weight), torch.tensor(1.0), atol=1e-5)
+        True
+    """
 
     def __init__(self, shape, special, atol=DEFAULTS["atol"], dtype=None, device=None):
         super().__init__()
@@ -323,7 +454,23 @@ class HouseholderParametrization(MantraParametrization):
 
 
 class CholeskyParametrization(MantraParametrization):
-    """X = L Lᵀ, L = tril(v, −1) + diag(exp(diag v)) (C++ Cholesky)."""
+    r"""Positive definite matrices from a Cholesky factor (C++ ``Cholesky``), a static trivialization.
+
+    .. math:: X = L L^\top, \quad L = \mathrm{tril}(v, -1) + \operatorname{diag}(\exp(\operatorname{diag} v))
+
+    Assignment takes the Cholesky factor of X (a ValueError if X is not positive definite);
+    ``sample("uniform")`` draws v with i.i.d. Gaussian entries (a small standard deviation).
+
+    Args:
+        shape (tuple of int): the shape (..., n, n) of the constrained tensor.
+        atol (float): tolerance of the symmetry check on assignment. Default: ``1e-5``.
+
+    Example::
+
+        >>> layer = mantra.positive_definite_cholesky(nn.Linear(4, 4), "weight")
+        >>> bool((torch.linalg.eigvalsh(layer.weight.detach()) > 0).all())
+        True
+    """
 
     def __init__(self, shape, atol=DEFAULTS["atol"], dtype=None, device=None):
         super().__init__()
@@ -351,7 +498,25 @@ class CholeskyParametrization(MantraParametrization):
 
 
 class LinearMapParametrization(MantraParametrization):
-    """Symmetric or skew-symmetric matrices from one triangle of v (C++ LinearMap)."""
+    r"""Symmetric or skew-symmetric matrices from one triangle of v (C++ ``LinearMap``).
+
+    .. math:: X = T + T^\top + \operatorname{diag}(v) \ \text{(symmetric)}, \quad X = T - T^\top \ \text{(skew)}, \quad T = \mathrm{tril}(v, -1)
+
+    (``triu(v, 1)`` when ``lower=False``). Attaching reads the chosen triangle of the current
+    weight; a later assignment must be (skew-)symmetric within ``atol``.
+
+    Args:
+        shape (tuple of int): the shape (..., n, n) of the constrained tensor.
+        skew (bool): skew-symmetric instead of symmetric.
+        lower (bool): read the lower triangle (else the upper). Default: ``True``.
+        atol (float): tolerance of the check on assignment. Default: ``1e-5``.
+
+    Example::
+
+        >>> layer = mantra.symmetric(nn.Linear(5, 5), "weight")
+        >>> torch.equal(layer.weight, layer.weight.T)
+        True
+    """
 
     def __init__(self, shape, skew, lower=DEFAULTS["lower"], atol=DEFAULTS["atol"], dtype=None, device=None):
         super().__init__()
