@@ -9,16 +9,24 @@
 #include <ATen/ATen.h>
 #include <c10/macros/Macros.h>
 
+#include <cmath>
+
 namespace mantra::detail {
 
+// |x| and copysign for the compute types (float, double) on host and device.
+C10_HOST_DEVICE inline float abs_value(float x) { return ::fabsf(x); }
+C10_HOST_DEVICE inline double abs_value(double x) { return ::fabs(x); }
+C10_HOST_DEVICE inline float with_sign_of(float x, float s) { return ::copysignf(x, s); }
+C10_HOST_DEVICE inline double with_sign_of(double x, double s) { return ::copysign(x, s); }
+
 // modReLU(z, b), evaluated as torch evaluates the formula above: NaN in z or b gives NaN
-// (sign(NaN) is 0, but 0·NaN is NaN), and so does sign(0)·∞.
+// (sign(NaN) is 0, but 0·NaN is NaN), and so does sign(0)·∞. Written with selects and
+// copysign only, so that the CPU row loops vectorize.
 template <typename T>
 C10_HOST_DEVICE inline T modrelu(T z, T b) {
-  const T r = (z < T(0) ? -z : z) + b;
-  const T relu = (r > T(0) || r != r) ? r : T(0);  // max(r, 0), keeping NaN
-  const T sign = z > T(0) ? T(1) : (z < T(0) ? T(-1) : T(0));
-  return sign * relu;
+  const T r = abs_value(z) + b;
+  const T relu = r == r ? (r > T(0) ? r : T(0)) : r;  // max(r, 0), keeping NaN
+  return with_sign_of(relu, z) * (z != T(0) ? T(1) : T(0));
 }
 
 // The derivatives, from the output h = modReLU(z, b) alone (so backward passes need only h):

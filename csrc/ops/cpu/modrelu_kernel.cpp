@@ -14,12 +14,12 @@ namespace {
 at::Tensor modrelu_cpu(const at::Tensor& z, const at::Tensor& bias) {
   MANTRA_COUNT_KERNEL_CALL("modrelu.CPU");
   detail::check_modrelu_arguments(z, bias, "mantra::modrelu");
-  const at::Tensor zc = z.contiguous(), bc = bias.contiguous();
+  const at::Tensor bc = bias.contiguous();
   at::Tensor out = at::empty(z.sizes(), z.options());
+  out.copy_(z);
   const int64_t H = bias.size(0), rows = H > 0 ? z.numel() / H : 0;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, z.scalar_type(), "mantra::modrelu", [&] {
-    detail::modrelu_rows<scalar_t>(zc.const_data_ptr<scalar_t>(), bc.const_data_ptr<scalar_t>(),
-                                   out.mutable_data_ptr<scalar_t>(), rows, H);
+    detail::modrelu_rows_<scalar_t>(out.mutable_data_ptr<scalar_t>(), bc.const_data_ptr<scalar_t>(), rows, H);
   });
   return out;
 }

@@ -15,17 +15,17 @@ namespace mantra::detail {
 // Rows per parallel chunk so that a chunk is ~16k elements (smaller runs stay serial).
 inline int64_t row_grain(int64_t H) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(H, 1)); }
 
-// out[i, j] = modReLU(z[i, j], b[j]) over `rows` contiguous rows (out may be z). Half types are
-// computed in float32.
+// z[i, j] ← modReLU(z[i, j], b[j]) in place over `rows` contiguous rows. In place on purpose:
+// with one pointer the compiler vectorizes the row loop (with distinct input and output
+// pointers that may alias it falls back to scalar code). Half types are computed in float32.
 template <typename scalar_t>
-void modrelu_rows(const scalar_t* z, const scalar_t* b, scalar_t* out, int64_t rows, int64_t H) {
+void modrelu_rows_(scalar_t* z, const scalar_t* b, int64_t rows, int64_t H) {
   using acc_t = at::opmath_type<scalar_t>;
   at::parallel_for(0, rows, row_grain(H), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const scalar_t* zi = z + i * H;
-      scalar_t* oi = out + i * H;
+      scalar_t* zi = z + i * H;
       for (int64_t j = 0; j < H; ++j)
-        oi[j] = static_cast<scalar_t>(modrelu<acc_t>(static_cast<acc_t>(zi[j]), static_cast<acc_t>(b[j])));
+        zi[j] = static_cast<scalar_t>(modrelu<acc_t>(static_cast<acc_t>(zi[j]), static_cast<acc_t>(b[j])));
     }
   });
 }

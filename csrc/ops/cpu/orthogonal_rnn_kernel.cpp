@@ -27,8 +27,7 @@ void forward_kernel(const at::Tensor& u, const at::Tensor& h0, const at::Tensor&
   for (int64_t t = 0; t < T; ++t) {
     at::Tensor cur = hidden.select(0, t);
     cur.addmm_(prev, Bt);  // cur = u_t + h_{t-1}·Bᵀ
-    scalar_t* z = cur.mutable_data_ptr<scalar_t>();
-    detail::modrelu_rows<scalar_t>(z, b.const_data_ptr<scalar_t>(), z, N, H);
+    detail::modrelu_rows_<scalar_t>(cur.mutable_data_ptr<scalar_t>(), b.const_data_ptr<scalar_t>(), N, H);
     prev = cur;
   }
 }
