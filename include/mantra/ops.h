@@ -9,10 +9,13 @@
 namespace mantra {
 
 // Matrix exponential of every (n, n) matrix in A (shape (..., n, n)); float32/float64, and
-// float16/bfloat16 computed in float32. Differentiable (backward: expm_backward).
+// float16/bfloat16 computed in float32. Differentiable: under autograd the forward keeps its
+// intermediates and the backward is their adjoint sweep (the gradient expm_backward computes,
+// without recomputing the forward); changing A in place before backward raises.
 at::Tensor expm(const at::Tensor& A);
 
-// Gradient of <grad, expm(A)> with respect to A: the Fréchet derivative L(Aᵀ, grad).
+// Gradient of <grad, expm(A)> with respect to A: the Fréchet derivative L(Aᵀ, grad). grad has
+// the shape, dtype and device of A.
 at::Tensor expm_backward(const at::Tensor& grad, const at::Tensor& A);
 
 // modReLU(z, bias) = sign(z)·max(|z| + bias, 0) for z (..., H), bias (H,), as torch evaluates
