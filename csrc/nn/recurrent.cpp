@@ -26,17 +26,13 @@ void ModReLUImpl::reset_parameters() {
   bias.uniform_(-0.01, 0.01);
 }
 
-torch::Tensor ModReLUImpl::forward(const torch::Tensor& z) {
-  TORCH_CHECK_VALUE(z.dim() >= 1 && z.size(-1) == options.features(), "mantra::nn::ModReLU: argument 'z' must have ",
-                    options.features(), " features in its last dimension, got shape ", z.sizes());
-  return torch::sign(z) * torch::relu(torch::abs(z) + bias);
-}
+torch::Tensor ModReLUImpl::forward(const torch::Tensor& z) { return mantra::modrelu(z, bias); }
 
 void ModReLUImpl::pretty_print(std::ostream& stream) const {
   stream << "mantra::nn::ModReLU(features=" << options.features() << ")";
 }
 
-// ---------------------------------------------------------------- common interface
+// ---------------------------------------------------------------- OrthogonalRNN
 
 namespace {
 std::unordered_set<const void*> constrained_impls(torch::nn::Module& model) {
@@ -49,7 +45,7 @@ std::unordered_set<const void*> constrained_impls(torch::nn::Module& model) {
 }
 }  // namespace
 
-std::vector<torch::Tensor> RecurrentNetImpl::constrained_parameters() {
+std::vector<torch::Tensor> OrthogonalRNNImpl::constrained_parameters() {
   const auto ids = constrained_impls(*this);
   std::vector<torch::Tensor> out;
   for (const auto& p : parameters())
@@ -57,18 +53,12 @@ std::vector<torch::Tensor> RecurrentNetImpl::constrained_parameters() {
   return out;
 }
 
-std::vector<torch::Tensor> RecurrentNetImpl::unconstrained_parameters() {
+std::vector<torch::Tensor> OrthogonalRNNImpl::unconstrained_parameters() {
   const auto ids = constrained_impls(*this);
   std::vector<torch::Tensor> out;
   for (const auto& p : parameters())
     if (!ids.count(p.unsafeGetTensorImpl())) out.push_back(p);
   return out;
-}
-
-int64_t RecurrentNetImpl::degrees_of_freedom() {
-  int64_t n = 0;
-  for (const auto& p : parameters()) n += p.numel();
-  return n;
 }
 
 namespace {
@@ -82,8 +72,6 @@ void check_input(const torch::Tensor& x, int64_t input_size, const char* who) {
                     "), got ", x.sizes());
 }
 }  // namespace
-
-// ---------------------------------------------------------------- OrthogonalRNN
 
 OrthogonalRNNImpl::OrthogonalRNNImpl(const OrthogonalRNNOptions& options_) : options(options_) {
   const char* who = "mantra::nn::OrthogonalRNN";
@@ -157,47 +145,6 @@ void OrthogonalRNNImpl::pretty_print(std::ostream& stream) const {
   stream << "mantra::nn::OrthogonalRNN(input_size=" << options.input_size() << ", hidden_size=" << options.hidden_size()
          << ", output_size=" << options.output_size() << ", triv=" << options.triv() << ", init=" << options.init()
          << (options.chart_at_identity() ? ", chart_at_identity" : "") << ")";
-}
-
-// ---------------------------------------------------------------- baselines
-
-LSTMBaselineImpl::LSTMBaselineImpl(const RecurrentBaselineOptions& options_) : options(options_) {
-  check_sizes(options.input_size(), options.hidden_size(), options.output_size(), "mantra::nn::LSTMBaseline");
-  lstm = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(options.input_size(), options.hidden_size())));
-  if (options.output_size() > 0) {
-    output_layer = register_module("output_layer", torch::nn::Linear(options.hidden_size(), options.output_size()));
-  }
-}
-
-void LSTMBaselineImpl::reset_parameters() {
-  lstm->reset_parameters();
-  if (output_layer) output_layer->reset_parameters();
-}
-
-torch::Tensor LSTMBaselineImpl::forward(const torch::Tensor& x) {
-  check_input(x, options.input_size(), "mantra::nn::LSTMBaseline");
-  torch::Tensor h = std::get<0>(lstm->forward(x));
-  return output_layer ? output_layer->forward(h) : h;
-}
-
-RNNBaselineImpl::RNNBaselineImpl(const RecurrentBaselineOptions& options_) : options(options_) {
-  check_sizes(options.input_size(), options.hidden_size(), options.output_size(), "mantra::nn::RNNBaseline");
-  rnn = register_module(
-      "rnn", torch::nn::RNN(torch::nn::RNNOptions(options.input_size(), options.hidden_size()).nonlinearity(torch::kTanh)));
-  if (options.output_size() > 0) {
-    output_layer = register_module("output_layer", torch::nn::Linear(options.hidden_size(), options.output_size()));
-  }
-}
-
-void RNNBaselineImpl::reset_parameters() {
-  rnn->reset_parameters();
-  if (output_layer) output_layer->reset_parameters();
-}
-
-torch::Tensor RNNBaselineImpl::forward(const torch::Tensor& x) {
-  check_input(x, options.input_size(), "mantra::nn::RNNBaseline");
-  torch::Tensor h = std::get<0>(rnn->forward(x));
-  return output_layer ? output_layer->forward(h) : h;
 }
 
 }  // namespace mantra::nn

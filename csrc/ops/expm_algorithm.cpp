@@ -268,7 +268,7 @@ at::ScalarType expm_compute_dtype(at::ScalarType t) {
 }
 
 void check_expm_argument(const at::Tensor& A, const char* op, const char* arg) {
-  TORCH_CHECK(A.defined(), op, ": argument '", arg, "' is an undefined tensor");
+  TORCH_CHECK_VALUE(A.defined(), op, ": argument '", arg, "' is an undefined tensor");
   TORCH_CHECK_VALUE(A.dim() >= 2, op, ": argument '", arg,
               "' must have at least 2 dimensions (..., n, n), got a ", A.dim(), "-D tensor of shape ",
               A.sizes());
@@ -278,6 +278,17 @@ void check_expm_argument(const at::Tensor& A, const char* op, const char* arg) {
   TORCH_CHECK_VALUE(t == at::kFloat || t == at::kDouble || t == at::kHalf || t == at::kBFloat16, op,
               ": argument '", arg, "' must be float32 or float64 (float16/bfloat16 are computed in "
               "float32), got ", t);
+}
+
+void check_expm_backward_arguments(const at::Tensor& grad, const at::Tensor& A, const char* op) {
+  check_expm_argument(A, op, "A");
+  TORCH_CHECK_VALUE(grad.defined(), op, ": argument 'grad' is an undefined tensor");
+  TORCH_CHECK_VALUE(grad.sizes() == A.sizes(), op, ": argument 'grad' must have the shape of 'A' ", A.sizes(),
+                    ", got ", grad.sizes());
+  TORCH_CHECK_VALUE(grad.scalar_type() == A.scalar_type(), op, ": argument 'grad' must have the dtype of 'A' (",
+                    A.scalar_type(), "), got ", grad.scalar_type());
+  TORCH_CHECK_VALUE(grad.device() == A.device(), op, ": argument 'grad' must be on the device of 'A' (", A.device(),
+                    "), got ", grad.device());
 }
 
 ExpmPlan expm_plan(const at::Tensor& A3, const char* op, const char* arg) {
@@ -321,8 +332,11 @@ at::Tensor expm_run(const at::Tensor& A3, const ExpmPlan& plan, std::vector<at::
     std::vector<at::Tensor> R = evaluate(scheme, X);
     at::Tensor P = R.back();
     if (trace) {
+      // Register 0 is (a scaled copy of) the input: the reverse sweep rebuilds it from A, so
+      // the trace never aliases the input and autograd's version check guards A itself.
       const auto keep = registers_to_keep(scheme);
-      for (int r = 0; r < scheme.registers; ++r) trace->push_back(keep[r] ? R[r] : at::Tensor());
+      for (int r = 1; r < scheme.registers; ++r)
+        if (keep[r]) trace->push_back(R[r]);
     }
     R.clear();
     // Squaring phase; the members still being squared are a prefix of the group.
@@ -344,7 +358,8 @@ at::Tensor expm_run(const at::Tensor& A3, const ExpmPlan& plan, std::vector<at::
   return out;
 }
 
-at::Tensor expm_reverse(const at::Tensor& G3, const ExpmPlan& plan, const std::vector<at::Tensor>& trace) {
+at::Tensor expm_reverse(const at::Tensor& G3, const at::Tensor& A3, const ExpmPlan& plan,
+                        at::TensorList trace) {
   at::Tensor grad;
   const auto groups = make_groups(plan);
   if (groups.size() != 1 || !groups[0].whole_batch) grad = at::zeros_like(G3);
@@ -352,14 +367,22 @@ at::Tensor expm_reverse(const at::Tensor& G3, const ExpmPlan& plan, const std::v
   size_t pos = 0;
   for (const Group& g : groups) {
     const Scheme& scheme = schemes()[g.degree_index];
-    std::vector<at::Tensor> R(trace.begin() + pos, trace.begin() + pos + scheme.registers);
-    pos += scheme.registers;
+    at::Tensor idx = g.whole_batch ? at::Tensor() : index_tensor(g, G3);
+    std::vector<at::Tensor> R(scheme.registers);
+    R[0] = g.whole_batch ? A3 : A3.index_select(0, idx);
+    if (at::Tensor f = scale_factors(g, R[0]); f.defined()) R[0] = R[0] * f;
+    const auto keep = registers_to_keep(scheme);
+    for (int r = 1; r < scheme.registers; ++r) {
+      if (!keep[r]) continue;
+      TORCH_INTERNAL_ASSERT(pos < trace.size(), "expm trace does not match its plan");
+      R[r] = trace[pos++];
+    }
     const int64_t m = static_cast<int64_t>(g.members.size());
     const int64_t max_s = g.squarings.front();
+    TORCH_INTERNAL_ASSERT(pos + max_s <= trace.size(), "expm trace does not match its plan");
     std::vector<at::Tensor> powers(trace.begin() + pos, trace.begin() + pos + max_s);
     pos += max_s;
 
-    at::Tensor idx = g.whole_batch ? at::Tensor() : index_tensor(g, G3);
     at::Tensor Gg = g.whole_batch ? G3 : G3.index_select(0, idx);
     // Squaring phase: Y = X² has adjoint Xᵀ·Ḡ + Ḡ·Xᵀ.
     for (int64_t step = max_s - 1; step >= 0; --step) {
@@ -403,31 +426,57 @@ at::Tensor expm_forward_generic(const at::Tensor& A) {
 }
 
 at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A) {
-  check_expm_argument(A, "mantra::expm_backward", "A");
-  TORCH_CHECK_VALUE(grad.sizes() == A.sizes(), "mantra::expm_backward: argument 'grad' must have the shape of 'A' ",
-              A.sizes(), ", got ", grad.sizes());
-  TORCH_CHECK(grad.device() == A.device(), "mantra::expm_backward: argument 'grad' must be on ", A.device(),
-              " like 'A', got ", grad.device());
+  check_expm_backward_arguments(grad, A, "mantra::expm_backward");
   if (A.numel() == 0) return at::zeros_like(A);
   at::Tensor A3 = to_batch(A);
-  at::Tensor G3 = to_batch(grad);
   const ExpmPlan plan = expm_plan(A3, "mantra::expm_backward", "A");
   std::vector<at::Tensor> trace;
   expm_run(A3, plan, &trace);
-  return from_batch(expm_reverse(G3, plan, trace), A.sizes(), A.scalar_type());
+  return from_batch(expm_reverse(to_batch(grad), A3, plan, trace), A.sizes(), A.scalar_type());
 }
 
-std::vector<int64_t> pack_plan(const ExpmPlan& plan) {
+std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_generic(const at::Tensor& A) {
+  // The forward of mantra::expm under autograd: its errors name the public op.
+  check_expm_argument(A, "mantra::expm", "A");
+  if (A.numel() == 0) return {at::empty_like(A), {}};
+  at::Tensor A3 = to_batch(A);
+  const ExpmPlan plan = expm_plan(A3, "mantra::expm", "A");
+  std::vector<at::Tensor> trace = {pack_plan(plan)};
+  at::Tensor E = expm_run(A3, plan, &trace);
+  return {from_batch(E, A.sizes(), A.scalar_type()), std::move(trace)};
+}
+
+at::Tensor expm_traced_backward_generic(const at::Tensor& grad, const at::Tensor& A, at::TensorList trace) {
+  check_expm_backward_arguments(grad, A, "mantra::_expm_traced_backward");
+  if (A.numel() == 0) return at::zeros_like(A);
+  TORCH_CHECK_VALUE(!trace.empty(), "mantra::_expm_traced_backward: argument 'trace' must be the trace "
+                    "mantra::_expm_traced returned for 'A', got an empty list");
+  at::Tensor A3 = to_batch(A);
+  const ExpmPlan plan = unpack_plan(trace[0], A3.size(0));
+  return from_batch(expm_reverse(to_batch(grad), A3, plan, trace.slice(1)), A.sizes(), A.scalar_type());
+}
+
+at::Tensor pack_plan(const ExpmPlan& plan) {
   std::vector<int64_t> packed(plan.degree_index);
   packed.insert(packed.end(), plan.squarings.begin(), plan.squarings.end());
-  return packed;
+  return at::tensor(packed, at::TensorOptions().dtype(at::kLong)).view({2, -1});
 }
 
-ExpmPlan unpack_plan(const std::vector<int64_t>& packed) {
-  const size_t B = packed.size() / 2;
+ExpmPlan unpack_plan(const at::Tensor& packed, int64_t batch) {
+  TORCH_CHECK_VALUE(packed.is_cpu() && packed.scalar_type() == at::kLong && packed.dim() == 2 &&
+                        packed.size(0) == 2 && packed.size(1) == batch,
+                    "mantra::_expm_traced_backward: argument 'trace' must start with the plan of 'A' (an int64 "
+                    "CPU tensor of shape [2, ", batch, "]), got a ", packed.scalar_type(), " tensor of shape ",
+                    packed.sizes(), " on ", packed.device());
+  const at::Tensor p = packed.contiguous();
+  const int64_t* d = p.const_data_ptr<int64_t>();
   ExpmPlan plan;
-  plan.degree_index.assign(packed.begin(), packed.begin() + B);
-  plan.squarings.assign(packed.begin() + B, packed.end());
+  plan.degree_index.assign(d, d + batch);
+  plan.squarings.assign(d + batch, d + 2 * batch);
+  for (int64_t i = 0; i < batch; ++i) {
+    TORCH_CHECK_VALUE(plan.degree_index[i] >= 0 && plan.degree_index[i] < kNumDegrees && plan.squarings[i] >= 0,
+                      "mantra::_expm_traced_backward: argument 'trace' holds an invalid plan (matrix ", i, ")");
+  }
   return plan;
 }
 

@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <tuple>
 #include <vector>
 
 namespace mantra::detail {
@@ -19,6 +20,9 @@ struct ExpmPlan {
 
 // Validates the argument of expm (name it `arg`), throwing with the expected and actual value.
 void check_expm_argument(const at::Tensor& A, const char* op, const char* arg);
+// Validates the arguments (grad, A) of expm_backward and _expm_traced_backward: A as above,
+// grad of the shape, dtype and device of A.
+void check_expm_backward_arguments(const at::Tensor& grad, const at::Tensor& A, const char* op);
 
 // The dtype the exponential is computed in: float32 for half/bfloat16, else the input dtype.
 at::ScalarType expm_compute_dtype(at::ScalarType t);
@@ -26,23 +30,34 @@ at::ScalarType expm_compute_dtype(at::ScalarType t);
 // Chooses degree and squarings per matrix of A3 (B, n, n) from its 1-norm; checks finiteness.
 ExpmPlan expm_plan(const at::Tensor& A3, const char* op, const char* arg);
 
-// exp of every matrix of A3 (B, n, n). When `trace` is given it receives the intermediates
-// the reverse sweep needs (about 8 + squarings matrices per matrix of the batch).
+// exp of every matrix of A3 (B, n, n). When `trace` is given, the intermediates the reverse
+// sweep needs are appended to it (at most 6 + squarings matrices per matrix of the batch); the
+// (scaled) input itself is not among them, so the trace never aliases A3.
 at::Tensor expm_run(const at::Tensor& A3, const ExpmPlan& plan, std::vector<at::Tensor>* trace);
 
-// Gradient with respect to A3 of <G3, exp(A3)>, from the trace of expm_run.
-at::Tensor expm_reverse(const at::Tensor& G3, const ExpmPlan& plan, const std::vector<at::Tensor>& trace);
+// Gradient with respect to A3 of <G3, exp(A3)>, from A3 and the trace of expm_run.
+at::Tensor expm_reverse(const at::Tensor& G3, const at::Tensor& A3, const ExpmPlan& plan, at::TensorList trace);
 
 // (..., n, n) in any floating dtype <-> contiguous (B, n, n) in the compute dtype.
 at::Tensor to_batch(const at::Tensor& X);
 at::Tensor from_batch(const at::Tensor& X3, at::IntArrayRef shape, at::ScalarType dtype);
 
-// Whole-op helpers on (..., n, n) tensors of any floating dtype.
+// Whole-op kernels on (..., n, n) tensors of any floating dtype, shared by the device kernels:
+//   expm, expm_backward (which recomputes the forward's trace);
+//   _expm_traced: exp(A) and its trace [plan, intermediates...] for _expm_traced_backward,
+//   so that forward + backward under autograd cost about three forwards, not four.
 at::Tensor expm_forward_generic(const at::Tensor& A);
 at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A);
+std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_generic(const at::Tensor& A);
+at::Tensor expm_traced_backward_generic(const at::Tensor& grad, const at::Tensor& A, at::TensorList trace);
 
-// The plan packed into one list (for autograd's saved data) and back.
-std::vector<int64_t> pack_plan(const ExpmPlan& plan);
-ExpmPlan unpack_plan(const std::vector<int64_t>& packed);
+// C++ entries of the private operators mantra::_expm_traced and mantra::_expm_traced_backward
+// (through the dispatcher, so they reach the kernel of the tensors' device).
+std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced(const at::Tensor& A);
+at::Tensor expm_traced_backward(const at::Tensor& grad, const at::Tensor& A, at::TensorList trace);
+
+// The plan as the first tensor of a trace (int64 on the CPU, shape (2, B)) and back.
+at::Tensor pack_plan(const ExpmPlan& plan);
+ExpmPlan unpack_plan(const at::Tensor& packed, int64_t batch);
 
 }  // namespace mantra::detail

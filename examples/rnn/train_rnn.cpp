@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "data/io_util.h"
+#include "models.h"
 #include "report.h"
 #include "tasks.h"
 
@@ -226,7 +227,7 @@ int64_t matched_hidden(const std::string& baseline, int64_t in, int64_t out, int
   return std::max<int64_t>(1, std::llround((-b + std::sqrt(b * b - 4 * a * c)) / (2 * a)));
 }
 
-std::shared_ptr<nn::RecurrentNetImpl> make_model_with_default_readout(const Config& c, const ex::Task& task,
+std::shared_ptr<ex::RecurrentNetImpl> make_model_with_default_readout(const Config& c, const ex::Task& task,
                                                                     const std::string& name, int64_t* hidden) {
   const ModelKind k = model_kind(name);
   const int64_t in = task.input_size(), out = task.output_size();
@@ -235,33 +236,33 @@ std::shared_ptr<nn::RecurrentNetImpl> make_model_with_default_readout(const Conf
     *hidden = c.hidden;
     std::string init = c.init;
     if (k.triv == "cayley" && init == "henaff") init = "cayley";  // scoRNN-style start for the Cayley map
-    return nn::OrthogonalRNN(nn::OrthogonalRNNOptions(in, c.hidden)
-                                 .output_size(out)
-                                 .triv(k.triv)
-                                 .init(init)
-                                 .chart_at_identity(k.chart_at_identity))
+    return ex::OrthogonalRNNNet(nn::OrthogonalRNNOptions(in, c.hidden)
+                                    .output_size(out)
+                                    .triv(k.triv)
+                                    .init(init)
+                                    .chart_at_identity(k.chart_at_identity))
         .ptr();
   }
   const int64_t target = nn::OrthogonalRNN(nn::OrthogonalRNNOptions(in, c.hidden).output_size(out))->degrees_of_freedom();
   torch::manual_seed(c.task.seed);
   if (k.baseline == "lstm") {
     *hidden = c.lstm_hidden > 0 ? c.lstm_hidden : matched_hidden("lstm", in, out, target);
-    return nn::LSTMBaseline(nn::RecurrentBaselineOptions(in, *hidden).output_size(out)).ptr();
+    return ex::LSTMBaseline(ex::RecurrentBaselineOptions(in, *hidden).output_size(out)).ptr();
   }
   *hidden = c.rnn_hidden > 0 ? c.rnn_hidden : matched_hidden("rnn", in, out, target);
-  return nn::RNNBaseline(nn::RecurrentBaselineOptions(in, *hidden).output_size(out)).ptr();
+  return ex::RNNBaseline(ex::RecurrentBaselineOptions(in, *hidden).output_size(out)).ptr();
 }
 
 // The read-out y = W_out·h + c starts at zero (--readout-init zero): every model then begins
 // at the trivial prediction (the training mean; uniform logits) whatever the size of its
 // hidden state, which an orthogonal recurrence lets grow like sqrt(t).
-std::shared_ptr<nn::RecurrentNetImpl> make_model(const Config& c, const ex::Task& task, const std::string& name,
+std::shared_ptr<ex::RecurrentNetImpl> make_model(const Config& c, const ex::Task& task, const std::string& name,
                                                  int64_t* hidden) {
   auto model = make_model_with_default_readout(c, task, name, hidden);
   if (c.readout_init == "zero") {
     torch::NoGradGuard no_grad;
-    for (auto& item : model->named_parameters())
-      if (item.key().rfind("output_layer.", 0) == 0) item.value().zero_();
+    if (auto readout = model->readout())
+      for (auto& p : readout->parameters()) p.zero_();
   }
   return model;
 }
@@ -289,7 +290,7 @@ struct RunResult {
   std::vector<EpochRecord> history;
 };
 
-ex::Score evaluate(nn::RecurrentNetImpl& model, const ex::Task& task, const std::vector<ex::Batch>& batches,
+ex::Score evaluate(ex::RecurrentNetImpl& model, const ex::Task& task, const std::vector<ex::Batch>& batches,
                    const torch::Device& device) {
   torch::NoGradGuard no_grad;
   ex::Score score;
@@ -344,7 +345,7 @@ std::vector<EpochRecord> history_from(const torch::Tensor& t) {
   return h;
 }
 
-std::vector<mantra::parametrize::Parametrization> parametrizations_of(nn::RecurrentNetImpl& model) {
+std::vector<mantra::parametrize::Parametrization> parametrizations_of(ex::RecurrentNetImpl& model) {
   std::vector<mantra::parametrize::Parametrization> out;
   for (auto& [path, p] : mantra::parametrize::parametrizations(model)) out.push_back(p);
   return out;
@@ -427,6 +428,12 @@ RunResult run_model(const Config& c, const ex::Task& task, const std::string& na
       if (dtriv) dtriv->zero_grad();
       ex::Score s;
       torch::Tensor loss = task.loss(model->forward(d.x), d, &s);
+      // A NaN/Inf loss means NaN/Inf in the parameters or the data (a diverged run, a damaged
+      // checkpoint): stop instead of training on it.
+      TORCH_CHECK(std::isfinite(s.loss_sum), "[", name, "] the training loss is ", s.loss_sum, " in epoch ",
+                  epoch + 1, ", batch ", i + 1, "; the model's parameters or the data hold NaN/Inf",
+                  c.resume ? " (the run resumed from " + checkpoint + ")" : std::string(),
+                  ". Stopping; try a smaller learning rate or --clip");
       loss.backward();
       if (c.clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), c.clip);
       if (dtriv) dtriv->step();

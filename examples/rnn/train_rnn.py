@@ -224,6 +224,9 @@ def run(name, task, args, device, rank, world):
                 o.zero_grad()
             # The loss of the global batch: this rank's sum over its frames / the global count.
             l, c = task.loss(net(x), y, mask)
+            if not math.isfinite(float(l.detach())):  # as the C++ trainer: never train on NaN/Inf
+                raise RuntimeError(f"[{name}] the training loss is {float(l.detach())} in epoch {epoch + 1}, batch "
+                                   f"{i + 1}; the model's parameters or the data hold NaN/Inf. Stopping")
             global_count = c.clone()
             if world > 1:
                 dist.all_reduce(global_count)

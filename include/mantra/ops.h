@@ -9,18 +9,31 @@
 namespace mantra {
 
 // Matrix exponential of every (n, n) matrix in A (shape (..., n, n)); float32/float64, and
-// float16/bfloat16 computed in float32. Differentiable (backward: expm_backward).
+// float16/bfloat16 computed in float32. Differentiable: under autograd the forward keeps its
+// intermediates and the backward is their adjoint sweep (the gradient expm_backward computes,
+// without recomputing the forward); changing A in place before backward raises.
 at::Tensor expm(const at::Tensor& A);
 
-// Gradient of <grad, expm(A)> with respect to A: the Fréchet derivative L(Aᵀ, grad).
+// Gradient of <grad, expm(A)> with respect to A: the Fréchet derivative L(Aᵀ, grad). grad has
+// the shape, dtype and device of A.
 at::Tensor expm_backward(const at::Tensor& grad, const at::Tensor& A);
 
+// modReLU(z, bias) = sign(z)·max(|z| + bias, 0) for z (..., H), bias (H,), as torch evaluates
+// that formula (NaN in z or bias gives NaN). float32/float64 (half/bfloat16 computed in
+// float32). Differentiable in both arguments (backward: modrelu_backward).
+at::Tensor modrelu(const at::Tensor& z, const at::Tensor& bias);
+
+// Gradients (z, bias) of <grad, result> where result = modrelu(z, bias): they depend on the
+// result alone (∂/∂z = 1 where result ≠ 0, else 0; ∂/∂bias = sign(result); NaN where result is
+// NaN).
+std::tuple<at::Tensor, at::Tensor> modrelu_backward(const at::Tensor& grad, const at::Tensor& result);
+
 // The orthogonal-RNN recurrence over a whole sequence (expRNN):
-//   hidden[t] = modReLU(input[t] + hidden[t-1]·recurrentᵀ, bias),  hidden[-1] = h0,
-//   modReLU(z, b) = sign(z)·max(|z| + b, 0).
+//   hidden[t] = modrelu(input[t] + hidden[t-1]·recurrentᵀ, bias),  hidden[-1] = h0.
 // input (T, N, H) is the projected input W_in·x_t (+ its bias) for every step, h0 (N, H),
 // recurrent (H, H), bias (H). Returns hidden (T, N, H). float32/float64 (half/bfloat16 computed
-// in float32). Differentiable in all four arguments (backward: orthogonal_rnn_backward).
+// in float32); NaN/Inf in any argument propagate as in torch's ops. Differentiable in all four
+// arguments (backward: orthogonal_rnn_backward).
 at::Tensor orthogonal_rnn(const at::Tensor& input, const at::Tensor& h0, const at::Tensor& recurrent,
                           const at::Tensor& bias);
 

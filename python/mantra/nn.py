@@ -144,7 +144,26 @@ _INITS = ("henaff", "cayley", "torus", "uniform", "origin")
 
 
 class ModReLU(nn.Module):
-    """modReLU(z) = sign(z)·max(|z| + b, 0) with a learnable bias per feature (U(−0.01, 0.01) init)."""
+    r"""modReLU, the nonlinearity of unitary and orthogonal RNNs, with a learnable bias per feature.
+
+    .. math::
+
+        \operatorname{modReLU}(z) = \operatorname{sign}(z)\,\max(|z| + b, 0)
+
+    It keeps the sign of each feature and thresholds its size; NaN in ``z`` or ``b`` gives NaN,
+    as torch's own formula does. The map is the C++ operator ``torch.ops.mantra.modrelu`` (the
+    one definition, shared with ``mantra::nn::ModReLU`` and the recurrence
+    ``torch.ops.mantra.orthogonal_rnn``).
+
+    Args:
+        features (int): size H of the last dimension of the input; the bias has H entries,
+            initialized U(−0.01, 0.01) as in expRNN.
+
+    Example::
+
+        >>> m = mantra.nn.ModReLU(4)
+        >>> y = m(torch.randn(8, 4))  # (..., 4) -> (..., 4)
+    """
 
     def __init__(self, features):
         super().__init__()
@@ -158,10 +177,10 @@ class ModReLU(nn.Module):
             self.bias.uniform_(-0.01, 0.01)
 
     def forward(self, z):
-        if z.dim() < 1 or z.shape[-1] != self.bias.shape[0]:
-            raise ValueError(f"ModReLU: argument 'z' must have {self.bias.shape[0]} features in its last "
-                             f"dimension, got shape {tuple(z.shape)}")
-        return torch.sign(z) * torch.relu(torch.abs(z) + self.bias)
+        return torch.ops.mantra.modrelu(z, self.bias)
+
+    def extra_repr(self):
+        return f"features={self.bias.shape[0]}"
 
 
 class OrthogonalRNN(nn.Module):

@@ -47,3 +47,17 @@ def expm_backward(grad: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         True
     """
     return torch.ops.mantra.expm_backward(grad, A)
+
+
+def modrelu(z: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """modReLU(z) = sign(z)·max(|z| + bias, 0) for ``z`` (..., H) and ``bias`` (H,).
+
+    float32/float64 (float16/bfloat16 computed in float32); NaN in ``z`` or ``bias`` gives NaN.
+    Differentiable in both (backward: ``torch.ops.mantra.modrelu_backward``, from the output).
+
+    Example::
+
+        >>> mantra.ops.modrelu(torch.tensor([1.0, -2.0, 0.1]), torch.full((3,), -0.5))
+        tensor([ 0.5000, -1.5000,  0.0000])
+    """
+    return torch.ops.mantra.modrelu(z, bias)

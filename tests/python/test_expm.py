@@ -186,3 +186,87 @@ def test_bad_input_names_the_argument(bad, message):
 def test_bad_gradient_shape():
     with pytest.raises(ValueError, match="argument 'grad' must have the shape of 'A'"):
         mantra.expm_backward(torch.zeros(2, 2), torch.zeros(3, 3))
+
+
+def test_dtype_mismatch_in_backward_names_both_arguments():
+    with pytest.raises(ValueError, match="argument 'grad' must have the dtype of 'A' \\(Double\\), got Float"):
+        mantra.expm_backward(torch.zeros(3, 3), torch.zeros(3, 3, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("norm", [0.01, 0.5, 30.0])
+def test_in_place_change_of_the_input_before_backward_raises(norm):
+    # As for torch's own operators: the saved input is version-checked (issue 17, item 3).
+    A = random_matrix(5, norm, seed=7).requires_grad_(True)
+    B = A * 1
+    E = mantra.expm(B)
+    B.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        E.sum().backward()
+    # Without the in-place change the same graph gives torch's gradient.
+    A.grad = None
+    B = A * 1
+    mantra.expm(B).sum().backward()
+    A64 = A.detach().clone().requires_grad_(True)
+    torch.linalg.matrix_exp(A64).sum().backward()
+    assert rel_error(A.grad, A64.grad) < 1e-10
+
+
+def kernel_calls(*names):
+    return [torch.ops.mantra._kernel_calls(n) for n in names]
+
+
+KERNELS = ["expm.CPU", "expm_backward.CPU", "_expm_traced.CPU", "_expm_traced_backward.CPU"]
+
+
+def test_autograd_reaches_the_cpu_kernels_below_autograd():
+    # Issue 10: expm under autograd redispatches to the kernels registered for the device.
+    A = random_matrix(6, 3.0, seed=8).requires_grad_(True)
+    before = kernel_calls(*KERNELS)
+    E = mantra.expm(A)
+    (E * E).sum().backward()
+    after = kernel_calls(*KERNELS)
+    assert [a - b for a, b in zip(after, before)] == [0, 0, 1, 1]
+    # Without autograd: the plain forward kernel, no trace.
+    before = after
+    with torch.no_grad():
+        mantra.expm(A)
+    assert [a - b for a, b in zip(kernel_calls(*KERNELS), before)] == [1, 0, 0, 0]
+    assert torch.ops.mantra._kernel_calls("no_such_kernel.CPU") == 0
+
+
+def test_profiler_shows_the_private_ops_under_autograd():
+    A = random_matrix(6, 3.0, seed=9).requires_grad_(True)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        mantra.expm(A).sum().backward()
+    names = {e.name for e in prof.events()}
+    assert {"mantra::expm", "mantra::_expm_traced", "mantra::_expm_traced_backward"} <= names, names
+    assert "mantra::expm_backward" not in names
+
+
+def test_traced_ops_schema_and_fake_backward():
+    A = random_matrix(6, 5.0, seed=10).view(1, 6, 6).expand(2, 6, 6).clone()
+    torch.library.opcheck(torch.ops.mantra._expm_traced.default, (A,), test_utils=("test_schema",))
+    E, trace = torch.ops.mantra._expm_traced(A)
+    assert torch.equal(E, mantra.expm(A))
+    assert trace[0].dtype == torch.int64 and trace[0].shape == (2, 2)
+    G = torch.randn(2, 6, 6, dtype=torch.float64)
+    torch.testing.assert_close(torch.ops.mantra._expm_traced_backward(G, A, trace), mantra.expm_backward(G, A),
+                               rtol=1e-13, atol=0)
+    torch.library.opcheck(torch.ops.mantra._expm_traced_backward.default, (G, A, trace))
+    with pytest.raises(NotImplementedError, match="depend on the values of 'A'"):
+        torch.ops.mantra._expm_traced(A.to("meta"))
+
+
+def test_torch_compile_inductor_fullgraph_matches_eager():
+    def loss(S):
+        W = torch.ops.mantra.expm(S - S.mT)
+        return (W @ W).sum()
+
+    S = random_matrix(10, 4.0, seed=11).requires_grad_(True)
+    eager_value = loss(S)
+    eager = torch.autograd.grad(eager_value, S)[0]
+    compiled_loss = torch.compile(loss, fullgraph=True)  # the default backend: inductor
+    value = compiled_loss(S)
+    compiled = torch.autograd.grad(value, S)[0]
+    torch.testing.assert_close(value, eager_value, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(compiled, eager, rtol=1e-12, atol=1e-12)

@@ -71,6 +71,10 @@ def test_bad_input_names_the_argument():
         torch.ops.mantra.orthogonal_rnn(u, h0.float(), B, b)
 
 
+def modrelu_formula(z, b):
+    return torch.sign(z) * torch.relu(torch.abs(z) + b)
+
+
 def test_modrelu():
     m = ModReLU(3).double()
     with torch.no_grad():
@@ -145,3 +149,105 @@ def test_chart_at_identity_is_exprnns_static_trivialization():
     torch.testing.assert_close(rnn.recurrent_kernel, torch.linalg.matrix_exp(A), rtol=0, atol=1e-13)
     with pytest.raises(ValueError, match="chart_at_identity"):
         OrthogonalRNN(3, 8, triv="cayley", chart_at_identity=True)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_modrelu_op_is_torchs_formula_including_nan_and_inf(dtype):
+    z = torch.tensor([[1.0, -2.0, -0.1, 0.0, NAN, INF, -INF, 0.3, 0.0]], dtype=dtype).repeat(2, 1)
+    b = torch.tensor([-0.5, 0.0, 0.25, 0.1, 0.1, -1.0, -INF, NAN, INF], dtype=dtype)
+    got = torch.ops.mantra.modrelu(z, b)
+    want = modrelu_formula(z, b)
+    assert torch.equal(got.isnan(), want.isnan()) and got.isnan().any()
+    torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+    # The module is the op.
+    m = ModReLU(9).to(dtype)
+    with torch.no_grad():
+        m.bias.copy_(b)
+    torch.testing.assert_close(m(z), want, rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_modrelu_half_types_compute_in_float32(dtype):
+    g = torch.Generator().manual_seed(12)
+    z, b = torch.randn(5, 7, generator=g), torch.randn(7, generator=g) * 0.5
+    got = torch.ops.mantra.modrelu(z.to(dtype), b.to(dtype))
+    assert got.dtype == dtype
+    want = torch.ops.mantra.modrelu(z.to(dtype).float(), b.to(dtype).float()).to(dtype)
+    assert torch.equal(got, want)
+
+
+def test_modrelu_gradcheck_and_opcheck():
+    g = torch.Generator().manual_seed(13)
+    z = torch.randn(4, 3, 6, generator=g, dtype=torch.float64)
+    b = torch.full((6,), 0.2, dtype=torch.float64)
+    b[::2] = -0.2
+    # Away from the kinks |z| + b = 0 and z = 0, so finite differences are valid.
+    z = torch.where((z.abs() + b).abs() < 0.05, z + 0.1, z)
+    z, b = z.requires_grad_(), b.requires_grad_()
+    assert torch.autograd.gradcheck(torch.ops.mantra.modrelu, (z, b), eps=1e-6, atol=1e-8)
+    torch.library.opcheck(torch.ops.mantra.modrelu.default, (z, b))
+    torch.library.opcheck(torch.ops.mantra.modrelu.default, (z.detach().float(), b.detach().float()))
+    h = torch.ops.mantra.modrelu(z, b).detach()
+    torch.library.opcheck(torch.ops.mantra.modrelu_backward.default, (torch.randn_like(h), h))
+    # Gradients equal autograd of torch's formula.
+    zr, br = z.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
+    w = torch.randn(4, 3, 6, dtype=torch.float64, generator=g)
+    (torch.ops.mantra.modrelu(z, b) * w).sum().backward()
+    (modrelu_formula(zr, br) * w).sum().backward()
+    torch.testing.assert_close(z.grad, zr.grad, rtol=0, atol=1e-14)
+    torch.testing.assert_close(b.grad, br.grad, rtol=0, atol=1e-13)
+
+
+def test_modrelu_bad_input_names_the_argument():
+    with pytest.raises(ValueError, match="mantra::modrelu: argument 'z' must have bias.size\\(0\\) = 3 features"):
+        ModReLU(3)(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="argument 'bias' must have the dtype of 'z'"):
+        torch.ops.mantra.modrelu(torch.zeros(2, 3), torch.zeros(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="argument 'z' must be float32 or float64"):
+        torch.ops.mantra.modrelu(torch.zeros(2, 3, dtype=torch.int64), torch.zeros(3, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("where", ["input", "h0", "recurrent", "bias", "inf_recurrent"])
+def test_nan_propagates_through_the_recurrence(where):
+    # Issue 17, item 1: NaN in any argument (and Inf in the recurrent matrix) gives NaN.
+    u, h0, B, b = random_args(3, 2, 4, seed=14)
+    if where == "input":
+        u[0, 0, 0] = NAN
+    elif where == "h0":
+        h0[1, 2] = NAN
+    elif where == "recurrent":
+        B[2, 1] = NAN
+    elif where == "bias":
+        b[3] = NAN
+    else:
+        B[0, 0] = INF
+    args = [t.requires_grad_() for t in (u, h0, B, b)]
+    y = torch.ops.mantra.orthogonal_rnn(*args)
+    ref = loop(*[t.detach() for t in args])
+    assert y.isnan().any()
+    assert torch.equal(y.isnan(), ref.isnan())
+    torch.testing.assert_close(y, ref, rtol=0, atol=1e-12, equal_nan=True)
+    y.sum().backward()
+    # modReLU's derivative at a NaN state is NaN: the gradient does not hide it either.
+    assert args[0].grad[y.isnan()].isnan().all()
+    assert args[2].grad.isnan().any() and args[3].grad.isnan().any()
+
+
+def test_issue_example_nan_input_gives_nan():
+    u = torch.randn(3, 2, 4)
+    u[0, 0, 0] = NAN
+    y = torch.ops.mantra.orthogonal_rnn(u, torch.zeros(2, 4), torch.eye(4), torch.zeros(4))
+    assert y[0, 0, 0].isnan() and y[:, 0, 0].isnan().all()
+    assert not y[:, 1].isnan().any()  # the other sequence of the batch is untouched
+
+
+def test_backward_bad_hidden_names_hidden():
+    u, h0, B, b = random_args(3, 2, 4)
+    h = torch.ops.mantra.orthogonal_rnn(u, h0, B, b)
+    with pytest.raises(ValueError, match="mantra::orthogonal_rnn_backward: argument 'hidden' must have shape"):
+        torch.ops.mantra.orthogonal_rnn_backward(h[0], h[0], h0, B, b)
+    with pytest.raises(ValueError, match="argument 'grad_hidden' must have the dtype of 'hidden'"):
+        torch.ops.mantra.orthogonal_rnn_backward(h.float(), h, h0, B, b)

@@ -1,8 +1,13 @@
-// Autograd for mantra::expm. On concrete tensors the forward keeps the intermediates of the
-// scaling-and-squaring evaluation, so the backward is only the adjoint sweep (about twice the
-// forward's products, no recomputation). On fake/meta/functional tensors (torch.compile,
-// opcheck) it goes through the expm and expm_backward operators, whose shapes are static.
+// Autograd for mantra::expm. Both passes redispatch below autograd, so the kernels of the
+// tensors' device run. On concrete tensors the forward is mantra::_expm_traced, which also
+// returns the intermediates of the scaling-and-squaring evaluation; the backward is
+// mantra::_expm_traced_backward, only the adjoint sweep over them (about twice the forward's
+// products, no recomputation). On fake/meta/functional tensors (torch.compile, opcheck) the
+// trace's length is unknown, so the passes are expm and expm_backward (static shapes).
+// A itself is saved (with its version counter), so changing it in place before backward is an
+// error, as for torch's own operators.
 #include <ATen/ATen.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
 #include <torch/library.h>
@@ -16,32 +21,29 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// A real CPU/CUDA tensor, and no Python dispatch mode (fake tensors, cross-reference checks)
+// or functionalization that would see the trace's data-dependent shapes.
 bool is_concrete(const at::Tensor& t) {
   constexpr auto symbolic = c10::DispatchKeySet({c10::DispatchKey::Python, c10::DispatchKey::Functionalize,
                                                  c10::DispatchKey::PythonTLSSnapshot});
-  return (t.is_cpu() || t.is_cuda()) && !t.key_set().has_any(symbolic);
+  return (t.is_cpu() || t.is_cuda()) && !t.key_set().has_any(symbolic) &&
+         !c10::impl::tls_local_dispatch_key_set().included_.has_any(symbolic);
 }
 
 class ExpmFunction : public torch::autograd::Function<ExpmFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& A) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->saved_data["shape"] = A.sizes().vec();
-    ctx->saved_data["dtype"] = static_cast<int64_t>(A.scalar_type());
-    if (!is_concrete(A) || A.numel() == 0) {
-      ctx->saved_data["traced"] = false;
+    const bool traced = is_concrete(A) && A.numel() > 0;
+    ctx->saved_data["traced"] = traced;
+    if (!traced) {
       ctx->save_for_backward({A});
       return mantra::expm(A);
     }
-    detail::check_expm_argument(A, "mantra::expm", "A");
-    at::Tensor A3 = detail::to_batch(A);
-    const detail::ExpmPlan plan = detail::expm_plan(A3, "mantra::expm", "A");
-    std::vector<at::Tensor> trace;
-    at::Tensor E = detail::expm_run(A3, plan, &trace);
-    ctx->saved_data["traced"] = true;
-    ctx->saved_data["plan"] = detail::pack_plan(plan);
+    auto [E, trace] = detail::expm_traced(A);
+    trace.insert(trace.begin(), A);
     ctx->save_for_backward(trace);
-    return detail::from_batch(E, A.sizes(), A.scalar_type());
+    return E;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -49,16 +51,20 @@ class ExpmFunction : public torch::autograd::Function<ExpmFunction> {
                 "mantra::expm: double backward (create_graph=True) is not implemented");
     const at::Tensor& grad = grads[0];
     if (!grad.defined()) return {at::Tensor()};
-    auto saved = ctx->get_saved_variables();
+    // Unpacking checks the saved tensors' versions: an in-place change of A raises here.
+    const variable_list saved = ctx->get_saved_variables();
+    at::AutoDispatchBelowADInplaceOrView guard;
     if (!ctx->saved_data["traced"].toBool()) return {mantra::expm_backward(grad, saved[0])};
-    const auto shape = ctx->saved_data["shape"].toIntVector();
-    const auto dtype = static_cast<at::ScalarType>(ctx->saved_data["dtype"].toInt());
-    const detail::ExpmPlan plan = detail::unpack_plan(ctx->saved_data["plan"].toIntVector());
-    return {detail::from_batch(detail::expm_reverse(detail::to_batch(grad), plan, saved), shape, dtype)};
+    return {detail::expm_traced_backward(grad, saved[0], at::TensorList(saved).slice(1))};
   }
 };
 
 at::Tensor expm_autograd(const at::Tensor& A) {
+  if (!at::GradMode::is_enabled() || !A.requires_grad()) {
+    // Nothing to differentiate: the plain forward kernel, no trace kept.
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return mantra::expm(A);
+  }
   return ExpmFunction::apply(A);
 }
 
@@ -67,6 +73,8 @@ at::Tensor expm_autograd(const at::Tensor& A) {
 
 TORCH_LIBRARY_IMPL(mantra, Autograd, m) {
   m.impl("expm", &mantra::expm_autograd);
-  // expm_backward has no derivative: using one in a graph raises a clear error.
+  // The other operators have no derivative: using one in a graph raises a clear error.
   m.impl("expm_backward", torch::autograd::autogradNotImplementedFallback());
+  m.impl("_expm_traced", torch::autograd::autogradNotImplementedFallback());
+  m.impl("_expm_traced_backward", torch::autograd::autogradNotImplementedFallback());
 }

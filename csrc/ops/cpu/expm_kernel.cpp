@@ -1,18 +1,32 @@
-// CPU kernels of expm / expm_backward: the scaling-and-squaring algorithm on ATen's BLAS.
+// CPU kernels of the matrix exponential operators: the scaling-and-squaring algorithm
+// (expm_algorithm.h) on ATen's BLAS.
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
 #include "ops/expm_algorithm.h"
+#include "ops/kernel_calls.h"
 
 namespace mantra {
 namespace {
 
 at::Tensor expm_cpu(const at::Tensor& A) {
+  MANTRA_COUNT_KERNEL_CALL("expm.CPU");
   return detail::expm_forward_generic(A);
 }
 
 at::Tensor expm_backward_cpu(const at::Tensor& grad, const at::Tensor& A) {
+  MANTRA_COUNT_KERNEL_CALL("expm_backward.CPU");
   return detail::expm_backward_generic(grad, A);
+}
+
+std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_cpu(const at::Tensor& A) {
+  MANTRA_COUNT_KERNEL_CALL("_expm_traced.CPU");
+  return detail::expm_traced_generic(A);
+}
+
+at::Tensor expm_traced_backward_cpu(const at::Tensor& grad, const at::Tensor& A, at::TensorList trace) {
+  MANTRA_COUNT_KERNEL_CALL("_expm_traced_backward.CPU");
+  return detail::expm_traced_backward_generic(grad, A, trace);
 }
 
 }  // namespace
@@ -21,4 +35,6 @@ at::Tensor expm_backward_cpu(const at::Tensor& grad, const at::Tensor& A) {
 TORCH_LIBRARY_IMPL(mantra, CPU, m) {
   m.impl("expm", &mantra::expm_cpu);
   m.impl("expm_backward", &mantra::expm_backward_cpu);
+  m.impl("_expm_traced", &mantra::expm_traced_cpu);
+  m.impl("_expm_traced_backward", &mantra::expm_traced_backward_cpu);
 }

@@ -1,36 +1,19 @@
 // CPU kernels of the orthogonal-RNN recurrence (orthogonal_rnn_algorithm.h). Per time step one
 // BLAS GEMM (in-place addmm_/mm_out on a view, so MKL writes straight into the output or
-// gradient slice) and one fused pass applying modReLU (or its derivative); no buffer is
+// gradient slice) and one fused pass applying modReLU (or its derivative, both from
+// modrelu_algorithm.h, so NaN propagates as in torch's ops); no buffer is
 // allocated inside the time loop. The gradient of the recurrent matrix is two large GEMMs
 // after the loop, not one per step. (ATen's raw cpublas::gemm is not exported by libtorch.)
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include <cstring>
-#include <vector>
-
+#include "ops/cpu/modrelu_loops.h"
+#include "ops/kernel_calls.h"
 #include "ops/orthogonal_rnn_algorithm.h"
 
 namespace mantra {
 namespace {
-
-// Rows per parallel chunk so that a chunk is ~16k elements (smaller runs stay serial).
-int64_t row_grain(int64_t H) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(H, 1)); }
-
-template <typename scalar_t>
-void modrelu_rows(scalar_t* z, const scalar_t* b, int64_t N, int64_t H) {
-  at::parallel_for(0, N, row_grain(H), [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      scalar_t* row = z + i * H;
-      for (int64_t j = 0; j < H; ++j) {
-        const scalar_t x = row[j];
-        const scalar_t r = std::abs(x) + b[j];
-        row[j] = r > 0 ? (x > 0 ? r : (x < 0 ? -r : scalar_t(0))) : scalar_t(0);
-      }
-    }
-  });
-}
 
 // hidden (T, N, H) ← the recurrence; all tensors contiguous in the compute dtype.
 template <typename scalar_t>
@@ -44,7 +27,7 @@ void forward_kernel(const at::Tensor& u, const at::Tensor& h0, const at::Tensor&
   for (int64_t t = 0; t < T; ++t) {
     at::Tensor cur = hidden.select(0, t);
     cur.addmm_(prev, Bt);  // cur = u_t + h_{t-1}·Bᵀ
-    modrelu_rows(cur.mutable_data_ptr<scalar_t>(), b.const_data_ptr<scalar_t>(), N, H);
+    detail::modrelu_rows_<scalar_t>(cur.mutable_data_ptr<scalar_t>(), b.const_data_ptr<scalar_t>(), N, H);
     prev = cur;
   }
 }
@@ -66,8 +49,8 @@ void backward_kernel(const at::Tensor& grad_hidden, const at::Tensor& hidden, co
     const scalar_t* h = hidden[t].const_data_ptr<scalar_t>();
     at::Tensor gp_t = grad_input.select(0, t);
     scalar_t* gp = gp_t.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, N, row_grain(H), [&](int64_t begin, int64_t end) {
-      for (int64_t k = begin * H; k < end * H; ++k) gp[k] = h[k] != scalar_t(0) ? g[k] + carry[k] : scalar_t(0);
+    at::parallel_for(0, N, detail::row_grain(H), [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin * H; k < end * H; ++k) gp[k] = (g[k] + carry[k]) * detail::modrelu_dz(h[k]);
     });
     at::mm_out(carry_rows, gp_t, B);  // dL/dh_{t-1} = grad_pre_t·B
   }
@@ -76,33 +59,17 @@ void backward_kernel(const at::Tensor& grad_hidden, const at::Tensor& hidden, co
   if (T > 1) {
     grad_B.addmm_(grad_input.narrow(0, 1, T - 1).reshape({-1, H}).t(), hidden.narrow(0, 0, T - 1).reshape({-1, H}));
   }
-  // dL/db = Σ_{t,n} grad_pre ⊙ sign(h): per-thread partial sums over row chunks, then added up.
-  const int64_t rows = T * N;
-  const scalar_t* gp_all = grad_input.const_data_ptr<scalar_t>();
-  const scalar_t* h_all = hidden.const_data_ptr<scalar_t>();
-  const int64_t threads = at::get_num_threads();
-  std::vector<double> partial(static_cast<size_t>(threads * H), 0.0);
-  at::parallel_for(0, rows, row_grain(H), [&](int64_t begin, int64_t end) {
-    double* acc = partial.data() + at::get_thread_num() * H;
-    for (int64_t r = begin; r < end; ++r) {
-      const scalar_t* gp = gp_all + r * H;
-      const scalar_t* h = h_all + r * H;
-      for (int64_t j = 0; j < H; ++j) acc[j] += h[j] > 0 ? gp[j] : (h[j] < 0 ? -gp[j] : scalar_t(0));
-    }
-  });
-  scalar_t* gb = grad_b.mutable_data_ptr<scalar_t>();
-  for (int64_t j = 0; j < H; ++j) {
-    double sum = 0;
-    for (int64_t p = 0; p < threads; ++p) sum += partial[p * H + j];
-    gb[j] = static_cast<scalar_t>(sum);
-  }
+  // dL/db = Σ_{t,n} grad_pre·∂h/∂b over all T·N rows.
+  detail::modrelu_bias_grad_rows<scalar_t>(grad_input.const_data_ptr<scalar_t>(), hidden.const_data_ptr<scalar_t>(),
+                                           grad_b.mutable_data_ptr<scalar_t>(), T * N, H);
 }
 
 at::Tensor as_compute(const at::Tensor& t, at::ScalarType dtype) { return t.to(dtype).contiguous(); }
 
 at::Tensor orthogonal_rnn_cpu(const at::Tensor& input, const at::Tensor& h0, const at::Tensor& recurrent,
                               const at::Tensor& bias) {
-  detail::check_orthogonal_rnn_arguments(input, h0, recurrent, bias, "mantra::orthogonal_rnn");
+  MANTRA_COUNT_KERNEL_CALL("orthogonal_rnn.CPU");
+  detail::check_orthogonal_rnn_arguments(input, h0, recurrent, bias);
   const auto dtype = detail::rnn_compute_dtype(input.scalar_type());
   const at::Tensor u = as_compute(input, dtype), h = as_compute(h0, dtype), B = as_compute(recurrent, dtype),
                    b = as_compute(bias, dtype);
@@ -114,9 +81,8 @@ at::Tensor orthogonal_rnn_cpu(const at::Tensor& input, const at::Tensor& h0, con
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> orthogonal_rnn_backward_cpu(
     const at::Tensor& grad_hidden, const at::Tensor& hidden, const at::Tensor& h0, const at::Tensor& recurrent,
     const at::Tensor& bias) {
-  detail::check_orthogonal_rnn_arguments(hidden, h0, recurrent, bias, "mantra::orthogonal_rnn_backward");
-  TORCH_CHECK_VALUE(grad_hidden.sizes() == hidden.sizes(), "mantra::orthogonal_rnn_backward: argument 'grad_hidden' ",
-                    "must have the shape of 'hidden' ", hidden.sizes(), ", got ", grad_hidden.sizes());
+  MANTRA_COUNT_KERNEL_CALL("orthogonal_rnn_backward.CPU");
+  detail::check_orthogonal_rnn_backward_arguments(grad_hidden, hidden, h0, recurrent, bias);
   const auto dtype = detail::rnn_compute_dtype(hidden.scalar_type());
   const at::Tensor g = as_compute(grad_hidden, dtype), hs = as_compute(hidden, dtype), h = as_compute(h0, dtype),
                    B = as_compute(recurrent, dtype);

@@ -2,15 +2,14 @@
 // the orthogonal RNN of expRNN / dynamic trivialization (Lezcano-Casado & Martínez-Rubio 2019,
 // Lezcano-Casado 2019),
 //     h_t = modReLU(W_in·x_t + B·h_{t-1}),   y_t = W_out·h_t + c,
-// with B constrained to SO(n) by any orthogonal trivialization, and LSTM / tanh-RNN baselines
-// with the same interface. The orthogonal recurrence runs as one operator per sequence
-// (mantra::orthogonal_rnn), with B computed once per forward.
+// with B constrained to SO(n) by any orthogonal trivialization. The orthogonal recurrence runs
+// as one operator per sequence (mantra::orthogonal_rnn), with B computed once per forward;
+// modReLU is the mantra::modrelu operator.
 #pragma once
 
 #include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
-#include <torch/nn/modules/rnn.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
@@ -22,7 +21,8 @@
 namespace mantra::nn {
 
 // modReLU(z) = sign(z)·max(|z| + b, 0) with a learnable bias b per feature (expRNN's
-// nonlinearity: it keeps the direction of z and thresholds its size).
+// nonlinearity: it keeps the sign of z and thresholds its size). Its forward is the
+// mantra::modrelu operator.
 struct ModReLUOptions {
   explicit ModReLUOptions(int64_t features) : features_(features) {}
   TORCH_ARG(int64_t, features);
@@ -43,22 +43,6 @@ class ModReLUImpl : public torch::nn::Cloneable<ModReLUImpl> {
 };
 TORCH_MODULE(ModReLU);
 
-// What every recurrent model offers the trainers. (The models are not Cloneable: save and
-// load them with torch::save/torch::load.)
-class RecurrentNetImpl : public torch::nn::Module {
- public:
-  // x (T, N, input_size) → outputs (T, N, output_size), or the hidden states (T, N, hidden)
-  // when the model has no output layer.
-  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
-  // The parameters of the model's constraints (trained by the "orthogonal" optimizer of the
-  // dynamic-trivialization recipe) and all others.
-  std::vector<torch::Tensor> constrained_parameters();
-  std::vector<torch::Tensor> unconstrained_parameters();
-  // Trainable degrees of freedom: numel of the parameters, counting a constrained weight by
-  // the dimension of its manifold (n(n−1)/2 for SO(n)), as papers count them.
-  virtual int64_t degrees_of_freedom();
-};
-
 struct OrthogonalRNNOptions {
   OrthogonalRNNOptions(int64_t input_size, int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
   TORCH_ARG(int64_t, input_size);
@@ -78,19 +62,28 @@ struct OrthogonalRNNOptions {
   TORCH_ARG(bool, input_bias) = false;
 };
 
-class OrthogonalRNNImpl : public RecurrentNetImpl {
+// (Not Cloneable: save and load it with torch::save/torch::load.)
+class OrthogonalRNNImpl : public torch::nn::Module {
  public:
   OrthogonalRNNImpl(int64_t input_size, int64_t hidden_size)
       : OrthogonalRNNImpl(OrthogonalRNNOptions(input_size, hidden_size)) {}
   explicit OrthogonalRNNImpl(const OrthogonalRNNOptions& options);
   // Draws every parameter anew (the constructor calls it).
   void reset_parameters();
-  torch::Tensor forward(const torch::Tensor& x) override;
+  // x (T, N, input_size) → outputs (T, N, output_size), or the hidden states (T, N, hidden)
+  // when output_size is 0.
+  torch::Tensor forward(const torch::Tensor& x);
   // The hidden states (T, N, hidden) from the initial state h0 (N, hidden) (zeros if undefined).
   torch::Tensor hidden_states(const torch::Tensor& x, const torch::Tensor& h0 = {});
   // The recurrent matrix B (computed once per ParametrizationScope).
   torch::Tensor recurrent_matrix();
-  int64_t degrees_of_freedom() override;
+  // The parameters of the recurrent constraint (trained by the "orthogonal" optimizer of the
+  // dynamic-trivialization recipe) and all others.
+  std::vector<torch::Tensor> constrained_parameters();
+  std::vector<torch::Tensor> unconstrained_parameters();
+  // Trainable degrees of freedom as papers count them: numel of the unconstrained parameters
+  // plus n(n−1)/2 for B ∈ SO(n).
+  int64_t degrees_of_freedom();
   void pretty_print(std::ostream& stream) const override;
 
   OrthogonalRNNOptions options;
@@ -100,39 +93,5 @@ class OrthogonalRNNImpl : public RecurrentNetImpl {
   torch::nn::Linear output_layer{nullptr};   // W_out, c (when output_size > 0)
 };
 TORCH_MODULE(OrthogonalRNN);
-
-struct RecurrentBaselineOptions {
-  RecurrentBaselineOptions(int64_t input_size, int64_t hidden_size)
-      : input_size_(input_size), hidden_size_(hidden_size) {}
-  TORCH_ARG(int64_t, input_size);
-  TORCH_ARG(int64_t, hidden_size);
-  TORCH_ARG(int64_t, output_size) = 0;
-};
-
-// One-layer LSTM (torch::nn::LSTM) with the same read-out and interface.
-class LSTMBaselineImpl : public RecurrentNetImpl {
- public:
-  explicit LSTMBaselineImpl(const RecurrentBaselineOptions& options);
-  // Draws every parameter anew (the constructor calls it).
-  void reset_parameters();
-  torch::Tensor forward(const torch::Tensor& x) override;
-  RecurrentBaselineOptions options;
-  torch::nn::LSTM lstm{nullptr};
-  torch::nn::Linear output_layer{nullptr};
-};
-TORCH_MODULE(LSTMBaseline);
-
-// One-layer tanh RNN (torch::nn::RNN) with the same read-out and interface.
-class RNNBaselineImpl : public RecurrentNetImpl {
- public:
-  explicit RNNBaselineImpl(const RecurrentBaselineOptions& options);
-  // Draws every parameter anew (the constructor calls it).
-  void reset_parameters();
-  torch::Tensor forward(const torch::Tensor& x) override;
-  RecurrentBaselineOptions options;
-  torch::nn::RNN rnn{nullptr};
-  torch::nn::Linear output_layer{nullptr};
-};
-TORCH_MODULE(RNNBaseline);
 
 }  // namespace mantra::nn

@@ -1,4 +1,4 @@
-// mantra::nn::OrthogonalRNN, ModReLU and the LSTM / tanh-RNN baselines.
+// mantra::nn::OrthogonalRNN and ModReLU. (The trainer's LSTM / tanh-RNN baselines: tests/cpp/trainer.)
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -6,6 +6,8 @@
 
 #include "../test_util.h"
 
+#include <cmath>
+#include <limits>
 #include <sstream>
 
 using namespace mantra;
@@ -27,6 +29,30 @@ TEST(ModReLU, IsSignTimesThresholdedModulus) {
   torch::Tensor want = torch::tensor({{0.5, -2.0, -0.35}, {0.0, 0.0, 0.0}}, torch::kFloat64);
   EXPECT_LT((m->forward(z) - want).abs().max().item<double>(), 1e-15);
   mantra::test::expect_error([&] { m->forward(torch::zeros({2, 4}, torch::kFloat64)); }, "'z'");
+  // The module is the mantra::modrelu operator, which is torch's formula, NaN and Inf included.
+  const double nan = std::nan(""), inf = std::numeric_limits<double>::infinity();
+  torch::Tensor zz = torch::tensor({{1.0, nan, -inf}}, torch::kFloat64);
+  {
+    torch::NoGradGuard ng;
+    m->bias.copy_(torch::tensor({nan, 0.5, -1.0}, torch::kFloat64));
+  }
+  torch::Tensor formula = torch::sign(zz) * torch::relu(torch::abs(zz) + m->bias);
+  EXPECT_TRUE(torch::allclose(m->forward(zz), formula, 0, 0, /*equal_nan=*/true));
+  EXPECT_TRUE(m->forward(zz).isnan().slice(1, 0, 2).all().item<bool>());
+}
+
+TEST(ModReLU, GradientsAreThoseOfTheFormula) {
+  torch::manual_seed(11);
+  nn::ModReLU m(7);
+  m->to(torch::kFloat64);
+  torch::Tensor z = torch::randn({5, 7}, torch::kFloat64).requires_grad_(true);
+  torch::Tensor zr = z.detach().clone().requires_grad_(true);
+  torch::Tensor br = m->bias.detach().clone().requires_grad_(true);
+  torch::Tensor w = torch::randn({5, 7}, torch::kFloat64);
+  (m->forward(z) * w).sum().backward();
+  ((torch::sign(zr) * torch::relu(torch::abs(zr) + br)) * w).sum().backward();
+  EXPECT_LT((z.grad() - zr.grad()).abs().max().item<double>(), 1e-15);
+  EXPECT_LT((m->bias.grad() - br.grad()).abs().max().item<double>(), 1e-14);
 }
 
 TEST(OrthogonalRNN, ForwardIsTheRecurrenceOfItsModules) {
@@ -138,26 +164,6 @@ TEST(OrthogonalRNN, ParameterGroupsAndDegreesOfFreedom) {
   EXPECT_EQ(rnn->unconstrained_parameters().size() + 1, rnn->parameters().size());
   // The paper's count for TIMIT at n = 224: 129n + n(n−1)/2 + n + 129n + 129 = 83121.
   EXPECT_EQ(rnn->degrees_of_freedom(), 83121);
-  nn::LSTMBaseline lstm(nn::RecurrentBaselineOptions(129, 84).output_size(129));
-  // 4·84·(129 + 84 + 2) + 84·129 + 129 (torch's LSTM has two bias vectors).
-  EXPECT_EQ(lstm->degrees_of_freedom(), 4 * 84 * (129 + 84 + 2) + 84 * 129 + 129);
-}
-
-TEST(Baselines, SameInterfaceAndShapes) {
-  torch::manual_seed(5);
-  std::vector<std::shared_ptr<nn::RecurrentNetImpl>> models = {
-      nn::OrthogonalRNN(nn::OrthogonalRNNOptions(4, 8).output_size(2)).ptr(),
-      nn::LSTMBaseline(nn::RecurrentBaselineOptions(4, 8).output_size(2)).ptr(),
-      nn::RNNBaseline(nn::RecurrentBaselineOptions(4, 8).output_size(2)).ptr()};
-  torch::Tensor x = torch::randn({6, 3, 4});
-  for (auto& m : models) {
-    EXPECT_EQ(m->forward(x).sizes(), (std::vector<int64_t>{6, 3, 2}));
-    mantra::test::expect_error([&] { m->forward(torch::randn({6, 3, 5})); }, "'x'");
-  }
-  EXPECT_TRUE(models[1]->constrained_parameters().empty());
-  // The LSTM baseline is torch's LSTM: same output as calling it directly.
-  auto lstm = std::dynamic_pointer_cast<nn::LSTMBaselineImpl>(models[1]);
-  EXPECT_TRUE(torch::equal(lstm->forward(x), lstm->output_layer->forward(std::get<0>(lstm->lstm->forward(x)))));
 }
 
 TEST(OrthogonalRNN, SaveLoadRoundTrip) {

@@ -1,5 +1,6 @@
 // mantra::expm and mantra::expm_backward from C++: accuracy against a long double reference,
 // every Taylor degree and many squarings, mixed-norm batches, gradients, and bad input.
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -231,4 +232,64 @@ TEST(Expm, BadInputsNameTheArgument) {
   mantra::test::expect_error([&] { mantra::expm(inf); }, "argument 'A' contains NaN or Inf");
   mantra::test::expect_error([] { mantra::expm_backward(torch::zeros({2, 2}), torch::zeros({3, 3})); },
                       "argument 'grad' must have the shape of 'A'");
+}
+
+TEST(ExpmBackward, DtypeMismatchNamesBothArguments) {
+  mantra::test::expect_error(
+      [] { mantra::expm_backward(torch::zeros({3, 3}), torch::zeros({3, 3}, torch::kFloat64)); },
+      "mantra::expm_backward: argument 'grad' must have the dtype of 'A' (Double), got Float");
+}
+
+TEST(ExpmBackward, InPlaceChangeOfTheInputBeforeBackwardRaises) {
+  // As for torch's own operators (issue 17, item 3), at every norm (no squaring and squaring).
+  for (double norm : {0.01, 0.5, 30.0}) {
+    torch::manual_seed(12);
+    torch::Tensor A = random_matrix(5, norm, false).requires_grad_(true);
+    torch::Tensor B = A * 1;
+    torch::Tensor E = mantra::expm(B);
+    {
+      torch::NoGradGuard no_grad;  // not a differentiable change: autograd must still notice it
+      B.mul_(2);
+    }
+    mantra::test::expect_error([&] { E.sum().backward(); }, "modified by an inplace operation");
+  }
+}
+
+namespace {
+int64_t kernel_calls(const std::string& name) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("mantra::_kernel_calls", "")
+                       .typed<int64_t(c10::string_view)>();
+  return op.call(name);
+}
+}  // namespace
+
+TEST(ExpmBackward, AutogradRedispatchesToTheCpuKernels) {
+  // Issue 10: under autograd both passes reach the kernels registered for the device.
+  const std::vector<std::string> names = {"expm.CPU", "expm_backward.CPU", "_expm_traced.CPU",
+                                          "_expm_traced_backward.CPU"};
+  auto counts = [&] {
+    std::vector<int64_t> c;
+    for (const auto& n : names) c.push_back(kernel_calls(n));
+    return c;
+  };
+  torch::manual_seed(13);
+  torch::Tensor A = random_matrix(6, 3.0, false).requires_grad_(true);
+  auto before = counts();
+  mantra::expm(A).sum().backward();
+  auto after = counts();
+  EXPECT_EQ(after[0] - before[0], 0);
+  EXPECT_EQ(after[1] - before[1], 0);
+  EXPECT_EQ(after[2] - before[2], 1);
+  EXPECT_EQ(after[3] - before[3], 1);
+  // And the gradient is expm_backward's.
+  EXPECT_LT(rel_error(A.grad(), mantra::expm_backward(torch::ones_like(A), A.detach())), 1e-14);
+  {
+    torch::NoGradGuard no_grad;
+    before = counts();
+    mantra::expm(A);
+    after = counts();
+  }
+  EXPECT_EQ(after[0] - before[0], 1);
+  EXPECT_EQ(after[2] - before[2], 0);
 }

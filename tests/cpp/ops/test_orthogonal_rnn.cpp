@@ -191,3 +191,94 @@ TEST(OrthogonalRNN, BadInputNamesTheArgument) {
 }
 
 }  // namespace
+
+namespace {
+
+// NaN in each argument (and Inf in the recurrent matrix), as in issue 17, item 1.
+std::vector<std::pair<std::string, Args>> poisoned_args(torch::Dtype dtype) {
+  std::vector<std::pair<std::string, Args>> out;
+  for (const char* where : {"input", "h0", "recurrent", "bias", "inf recurrent"}) {
+    Args a = random_args(5, 3, 6, dtype, 20);
+    const std::string w = where;
+    if (w == "input") a.u[0][0][0] = NAN;
+    if (w == "h0") a.h0[1][2] = NAN;
+    if (w == "recurrent") a.B[2][1] = NAN;
+    if (w == "bias") a.b[3] = NAN;
+    if (w == "inf recurrent") a.B[0][0] = INFINITY;
+    out.push_back({w, a});
+  }
+  return out;
+}
+
+bool same_with_nan(const torch::Tensor& x, const torch::Tensor& y, double tol) {
+  return x.sizes() == y.sizes() && torch::equal(x.isnan(), y.isnan()) &&
+         torch::allclose(x, y, 0, tol, /*equal_nan=*/true);
+}
+
+}  // namespace
+
+TEST(OrthogonalRNN, NaNAndInfPropagateOnEveryPath) {
+  for (auto dtype : {torch::kFloat64, torch::kFloat32}) {
+    const double tol = dtype == torch::kFloat64 ? 1e-12 : 1e-4;
+    for (auto& [where, a] : poisoned_args(dtype)) {
+      torch::Tensor h = mantra::orthogonal_rnn(a.u, a.h0, a.B, a.b);
+      EXPECT_TRUE(h.isnan().any().item<bool>()) << where;
+      // The CPU kernel, the ATen reference (the CUDA path) and torch's own formula agree,
+      // NaN for NaN.
+      EXPECT_TRUE(same_with_nan(h, reference_rnn(a), tol)) << where;
+      EXPECT_TRUE(same_with_nan(h, mantra::detail::orthogonal_rnn_generic(a.u, a.h0, a.B, a.b), tol)) << where;
+      // Backward: both paths give the same gradients, NaN where the states are NaN.
+      torch::Tensor g = torch::ones_like(h);
+      auto want = mantra::orthogonal_rnn_backward(g, h, a.h0, a.B, a.b);
+      auto got = mantra::detail::orthogonal_rnn_backward_generic(g, h, a.h0, a.B, a.b);
+      EXPECT_TRUE(same_with_nan(std::get<0>(got), std::get<0>(want), tol)) << where;
+      EXPECT_TRUE(same_with_nan(std::get<1>(got), std::get<1>(want), tol)) << where;
+      EXPECT_TRUE(same_with_nan(std::get<2>(got), std::get<2>(want), 10 * tol)) << where;
+      EXPECT_TRUE(same_with_nan(std::get<3>(got), std::get<3>(want), 10 * tol)) << where;
+      EXPECT_TRUE(std::get<0>(want).index({h.isnan()}).isnan().all().item<bool>()) << where;
+      EXPECT_TRUE(std::get<3>(want).isnan().any().item<bool>()) << where;
+    }
+  }
+}
+
+TEST(OrthogonalRNN, IssueExampleNaNInputIsNotZeroed) {
+  torch::manual_seed(21);
+  torch::Tensor u = torch::randn({3, 2, 4});
+  u[0][0][0] = NAN;
+  torch::Tensor h = mantra::orthogonal_rnn(u, torch::zeros({2, 4}), torch::eye(4), torch::zeros({4}));
+  EXPECT_TRUE(h[0][0][0].isnan().item<bool>());
+  EXPECT_TRUE(h.select(2, 0).select(1, 0).isnan().all().item<bool>());
+  EXPECT_FALSE(h.select(1, 1).isnan().any().item<bool>());  // the other sequence is untouched
+}
+
+TEST(OrthogonalRNN, BackwardChecksNameHidden) {
+  Args a = random_args(3, 2, 4, torch::kFloat64, 22);
+  torch::Tensor h = mantra::orthogonal_rnn(a.u, a.h0, a.B, a.b);
+  using mantra::test::expect_error;
+  for (auto* f : {&mantra::orthogonal_rnn_backward, &mantra::detail::orthogonal_rnn_backward_generic}) {
+    expect_error([&] { (*f)(h[0], h[0], a.h0, a.B, a.b); },
+                 "mantra::orthogonal_rnn_backward: argument 'hidden' must have shape (T, N, H)");
+    expect_error([&] { (*f)(h, h, a.h0, a.B.to(torch::kFloat32), a.b); }, "must have the dtype of 'hidden'");
+    expect_error([&] { (*f)(h.to(torch::kFloat32), h, a.h0, a.B, a.b); },
+                 "argument 'grad_hidden' must have the dtype of 'hidden' (Double), got Float");
+  }
+  expect_error([&] { mantra::detail::orthogonal_rnn_generic(a.u, a.h0, a.B, a.b.narrow(0, 0, 3)); },
+               "mantra::orthogonal_rnn: argument 'bias' must have shape (H,) = (4,)");
+}
+
+TEST(ModReLUOp, CpuKernelIsTheFormulaAndBackwardMatchesAutograd) {
+  torch::manual_seed(23);
+  torch::Tensor z = torch::randn({4, 3, 5}, torch::kFloat64);
+  torch::Tensor b = torch::rand({5}, torch::kFloat64) - 0.5;
+  EXPECT_TRUE(torch::equal(mantra::modrelu(z, b), modrelu_reference(z, b)));
+  torch::Tensor h = mantra::modrelu(z, b), g = torch::randn_like(h);
+  auto [gz, gb] = mantra::modrelu_backward(g, h);
+  torch::Tensor zr = z.clone().requires_grad_(true), br = b.clone().requires_grad_(true);
+  (modrelu_reference(zr, br) * g).sum().backward();
+  EXPECT_LT((gz - zr.grad()).abs().max().item<double>(), 1e-15);
+  EXPECT_LT((gb - br.grad()).abs().max().item<double>(), 1e-13);
+  mantra::test::expect_error([&] { mantra::modrelu(z, b.narrow(0, 0, 4)); },
+                             "mantra::modrelu: argument 'z' must have bias.size(0) = 4 features");
+  mantra::test::expect_error([&] { mantra::modrelu_backward(g.narrow(0, 0, 2), h); },
+                             "mantra::modrelu_backward: argument 'grad' must have the shape of 'result'");
+}

@@ -71,6 +71,32 @@ errors)
   "$bin" --task copying --lag 0 >"$work/out" 2>&1
   [ $? -eq 2 ] && grep -q "'--lag' must be >= 1" "$work/out" || fail "bad lag"
   ;;
+nonfinite_loss_stops)
+  # A checkpoint whose input kernel W_in is NaN: the resumed run must stop with a clear error
+  # and a non-zero exit, not train on (issue 17). The checkpoint's first tensor record,
+  # data/0, is W_in (hidden 16 x 10 copying symbols, float32: 640 bytes); it is overwritten in
+  # place with NaN (the zip stores records uncompressed).
+  "$bin" "${small[@]}" --models dtriv100 --epochs 1 --out "$work/a" >/dev/null 2>&1 || fail "first run"
+  python3 - "$work/a/dtriv100/checkpoint.pt" <<'PY' || fail "could not poison the checkpoint"
+import struct, sys, zipfile
+path = sys.argv[1]
+with zipfile.ZipFile(path) as z:
+    info = next(i for i in z.infolist() if i.filename.endswith("/data/0"))
+assert info.file_size == 640 and info.compress_type == zipfile.ZIP_STORED, info
+with open(path, "r+b") as f:
+    f.seek(info.header_offset)
+    header = f.read(30)
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    f.seek(info.header_offset + 30 + name_len + extra_len)
+    f.write(struct.pack("<f", float("nan")) * 160)
+PY
+  "$bin" "${small[@]}" --models dtriv100 --epochs 2 --out "$work/a" --resume >"$work/out" 2>&1
+  rc=$?
+  [ $rc -ne 0 ] || fail "a run resumed from a NaN checkpoint exited 0"
+  grep -q "the training loss is nan in epoch 2, batch 1" "$work/out" || { cat "$work/out" >&2; fail "no clear error"; }
+  grep -q "resumed from $work/a/dtriv100/checkpoint.pt" "$work/out" || fail "the error does not name the checkpoint"
+  [ "$(wc -l < "$work/a/dtriv100/log.csv")" -eq 2 ] || fail "an epoch was logged after the NaN loss"
+  ;;
 *)
   fail "unknown case $case_name"
   ;;

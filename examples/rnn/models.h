@@ -1,0 +1,83 @@
+// The models mantra_train_rnn compares, behind one interface: mantra's orthogonal RNN (the
+// library's mantra::nn::OrthogonalRNN) and two baselines, torch's one-layer LSTM and tanh RNN,
+// with the same linear read-out. Only the trainer (and its tests) use them.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/rnn.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include <mantra/nn/recurrent.h>
+
+#include <vector>
+
+namespace mantra::examples {
+
+// What the trainer needs of a model. (Not Cloneable: save and load with torch::save/torch::load.)
+class RecurrentNetImpl : public torch::nn::Module {
+ public:
+  // x (T, N, input_size) → outputs (T, N, output_size), or the hidden states (T, N, hidden)
+  // when the model has no read-out.
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // The read-out y = W_out·h + c (an empty holder when the model has none).
+  virtual torch::nn::Linear readout() = 0;
+  // The parameters of the model's constraints (trained by the "orthogonal" optimizer of the
+  // dynamic-trivialization recipe; none for the baselines) and all others.
+  virtual std::vector<torch::Tensor> constrained_parameters() { return {}; }
+  std::vector<torch::Tensor> unconstrained_parameters();
+  // Trainable degrees of freedom as papers count them (numel of the parameters, a constrained
+  // weight counted by the dimension of its manifold).
+  virtual int64_t degrees_of_freedom();
+};
+
+// mantra::nn::OrthogonalRNN (the submodule "rnn") behind the trainer's interface.
+class OrthogonalRNNNetImpl : public RecurrentNetImpl {
+ public:
+  explicit OrthogonalRNNNetImpl(const nn::OrthogonalRNNOptions& options);
+  torch::Tensor forward(const torch::Tensor& x) override;
+  torch::nn::Linear readout() override { return rnn->output_layer; }
+  std::vector<torch::Tensor> constrained_parameters() override { return rnn->constrained_parameters(); }
+  int64_t degrees_of_freedom() override { return rnn->degrees_of_freedom(); }
+  nn::OrthogonalRNN rnn{nullptr};
+};
+TORCH_MODULE(OrthogonalRNNNet);
+
+struct RecurrentBaselineOptions {
+  RecurrentBaselineOptions(int64_t input_size, int64_t hidden_size)
+      : input_size_(input_size), hidden_size_(hidden_size) {}
+  TORCH_ARG(int64_t, input_size);
+  TORCH_ARG(int64_t, hidden_size);
+  TORCH_ARG(int64_t, output_size) = 0;
+};
+
+// One-layer LSTM (torch::nn::LSTM) with the same read-out and interface.
+class LSTMBaselineImpl : public RecurrentNetImpl {
+ public:
+  explicit LSTMBaselineImpl(const RecurrentBaselineOptions& options);
+  // Draws every parameter anew (the constructor calls it).
+  void reset_parameters();
+  torch::Tensor forward(const torch::Tensor& x) override;
+  torch::nn::Linear readout() override { return output_layer; }
+  RecurrentBaselineOptions options;
+  torch::nn::LSTM lstm{nullptr};
+  torch::nn::Linear output_layer{nullptr};
+};
+TORCH_MODULE(LSTMBaseline);
+
+// One-layer tanh RNN (torch::nn::RNN) with the same read-out and interface.
+class RNNBaselineImpl : public RecurrentNetImpl {
+ public:
+  explicit RNNBaselineImpl(const RecurrentBaselineOptions& options);
+  // Draws every parameter anew (the constructor calls it).
+  void reset_parameters();
+  torch::Tensor forward(const torch::Tensor& x) override;
+  torch::nn::Linear readout() override { return output_layer; }
+  RecurrentBaselineOptions options;
+  torch::nn::RNN rnn{nullptr};
+  torch::nn::Linear output_layer{nullptr};
+};
+TORCH_MODULE(RNNBaseline);
+
+}  // namespace mantra::examples
