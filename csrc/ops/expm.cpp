@@ -48,11 +48,11 @@ namespace {
 // Shape functions for the Meta key (fake tensors, torch.compile): validate, allocate.
 at::Tensor expm_meta(const at::Tensor& A) {
   detail::check_expm_argument(A, "mantra::expm", "A");
-  return at::empty_like(A);
+  return at::empty(A.sizes(), A.options());  // contiguous, as the kernels' results
 }
 at::Tensor expm_backward_meta(const at::Tensor& grad, const at::Tensor& A) {
   detail::check_expm_backward_arguments(grad, A, "mantra::expm_backward");
-  return at::empty_like(A);
+  return at::empty(A.sizes(), A.options());  // contiguous, as the kernels' results
 }
 // The number and sizes of the trace depend on the values of A (its norm chooses the degree and
 // the squarings), so _expm_traced has no shape function; expm's autograd kernel uses
@@ -66,7 +66,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_meta(const at::Tenso
 }
 at::Tensor expm_traced_backward_meta(const at::Tensor& grad, const at::Tensor& A, at::TensorList /*trace*/) {
   detail::check_expm_backward_arguments(grad, A, "mantra::_expm_traced_backward");
-  return at::empty_like(A);
+  return at::empty(A.sizes(), A.options());  // contiguous, as the kernels' results
 }
 }  // namespace
 

@@ -419,7 +419,7 @@ at::Tensor from_batch(const at::Tensor& X3, at::IntArrayRef shape, at::ScalarTyp
 
 at::Tensor expm_forward_generic(const at::Tensor& A) {
   check_expm_argument(A, "mantra::expm", "A");
-  if (A.numel() == 0) return at::empty_like(A);
+  if (A.numel() == 0) return at::empty(A.sizes(), A.options());
   at::Tensor A3 = to_batch(A);
   const ExpmPlan plan = expm_plan(A3, "mantra::expm", "A");
   return from_batch(expm_run(A3, plan, nullptr), A.sizes(), A.scalar_type());
@@ -427,7 +427,7 @@ at::Tensor expm_forward_generic(const at::Tensor& A) {
 
 at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A) {
   check_expm_backward_arguments(grad, A, "mantra::expm_backward");
-  if (A.numel() == 0) return at::zeros_like(A);
+  if (A.numel() == 0) return at::zeros(A.sizes(), A.options());
   at::Tensor A3 = to_batch(A);
   const ExpmPlan plan = expm_plan(A3, "mantra::expm_backward", "A");
   std::vector<at::Tensor> trace;
@@ -438,7 +438,7 @@ at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A) {
 std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_generic(const at::Tensor& A) {
   // The forward of mantra::expm under autograd: its errors name the public op.
   check_expm_argument(A, "mantra::expm", "A");
-  if (A.numel() == 0) return {at::empty_like(A), {}};
+  if (A.numel() == 0) return {at::empty(A.sizes(), A.options()), {}};
   at::Tensor A3 = to_batch(A);
   const ExpmPlan plan = expm_plan(A3, "mantra::expm", "A");
   std::vector<at::Tensor> trace = {pack_plan(plan)};
@@ -448,7 +448,7 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_generic(const at::Te
 
 at::Tensor expm_traced_backward_generic(const at::Tensor& grad, const at::Tensor& A, at::TensorList trace) {
   check_expm_backward_arguments(grad, A, "mantra::_expm_traced_backward");
-  if (A.numel() == 0) return at::zeros_like(A);
+  if (A.numel() == 0) return at::zeros(A.sizes(), A.options());
   TORCH_CHECK_VALUE(!trace.empty(), "mantra::_expm_traced_backward: argument 'trace' must be the trace "
                     "mantra::_expm_traced returned for 'A', got an empty list");
   at::Tensor A3 = to_batch(A);
