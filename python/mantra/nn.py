@@ -131,7 +131,7 @@ class Linear(nn.Linear):
         return s
 
 
-__all__ = ["Linear"]
+__all__ = ["Linear", "ModReLU", "OrthogonalRNN"]
 
 # ---------------------------------------------------------------- recurrent layers
 # The orthogonal RNN of expRNN / dynamic trivialization (mirrors C++ mantra::nn::OrthogonalRNN):
@@ -184,17 +184,33 @@ class ModReLU(nn.Module):
 
 
 class OrthogonalRNN(nn.Module):
-    """Orthogonal RNN on time-major sequences x (T, N, input_size).
+    r"""Orthogonal RNN on time-major sequences x (T, N, input_size) (C++ ``mantra::nn::OrthogonalRNN``).
+
+    .. math::
+
+        h_t = \operatorname{modReLU}(W_{in} x_t + B h_{t-1}),\quad y_t = W_{out} h_t + c,\quad B \in SO(n)
+
+    B is a ``mantra.orthogonal`` constraint (``DynamicTrivialization`` rebases it); the
+    recurrence and its backward are one call of ``torch.ops.mantra.orthogonal_rnn``.
 
     Args:
-        input_size, hidden_size: sizes.
-        output_size: size of the linear read-out (0: ``forward`` returns the hidden states).
-        triv: trivialization of B ("expm", "cayley", "qr", "polar", "householder").
-        init: "henaff" (default), "cayley", "torus", "uniform" (Haar) or "origin" (B = I).
-        chart_at_identity: expRNN's static trivialization B = exp(A) with A trained directly
-            (base = I; needs triv "expm" and a rotation init). Otherwise the base is the initial
-            B and v starts at 0 (DynamicTrivialization moves the base every K steps).
-        input_bias: a bias in W_in x_t (expRNN has none: modReLU's bias acts as one).
+        input_size (int): features of x_t.
+        hidden_size (int): n, the size of h_t and of B.
+        output_size (int): size of the linear read-out (0, the default: ``forward`` returns the
+            hidden states).
+        triv (str): trivialization of B: "expm" (default), "cayley", "qr", "polar", "householder".
+        init (str): "henaff" (default), "cayley", "torus", "uniform" (Haar) or "origin" (B = I).
+        chart_at_identity (bool): expRNN's static trivialization B = exp(A) with A trained
+            directly (base = I; needs triv "expm" and a rotation init). Otherwise (default) the
+            base is the initial B and v starts at 0.
+        input_bias (bool): a bias in W_in x_t (default False: expRNN has none, modReLU's bias
+            acts as one).
+
+    Example::
+
+        >>> rnn = mantra.nn.OrthogonalRNN(3, 8, output_size=2)
+        >>> rnn(torch.randn(5, 4, 3)).shape
+        torch.Size([5, 4, 2])
     """
 
     def __init__(self, input_size, hidden_size, output_size=0, triv="expm", init="henaff", chart_at_identity=False,

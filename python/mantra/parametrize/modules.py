@@ -6,6 +6,8 @@ rest (assignment, rebase, sampling, dtype conversion) calls ``mantra._C.function
 default or rebase rule is computed here; the C++ constraint classes call the same functions.
 """
 
+import json
+
 import torch
 import torch.nn as nn
 
@@ -55,18 +57,19 @@ class MantraParametrization(nn.Module):
         """What this parametrization is; a state saved from another one is refused on load."""
         return {}
 
-    def get_extra_state(self):
-        return {"constraint": type(self).__name__, **self._identity()}
-
-    def set_extra_state(self, state):
-        pass  # compared in _load_from_state_dict, before anything is loaded
+    def _register_identity(self):
+        """The identity as a uint8 buffer (JSON): it travels with state_dict, which stays all
+        tensors, and _load_from_state_dict compares it before anything is loaded."""
+        text = json.dumps({"constraint": type(self).__name__, **self._identity()}, sort_keys=True)
+        self.register_buffer("identity", torch.tensor(list(text.encode()), dtype=torch.uint8))
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                               error_msgs):
-        saved = state_dict.get(prefix + "_extra_state")
-        if saved is not None and saved != self.get_extra_state():
-            error_msgs.append(f"{prefix or 'the parametrization'}: the state was saved from {saved}, not from this "
-                              f"{self.get_extra_state()}")
+        saved = state_dict.get(prefix + "identity")
+        if saved is not None and not torch.equal(saved.cpu(), self.identity.cpu()):
+            error_msgs.append(f"{prefix or 'the parametrization'}: the state was saved from "
+                              f"{bytes(saved.tolist()).decode(errors='replace')}, not from this "
+                              f"{bytes(self.identity.tolist()).decode()}")
             return
         why = self._check_loaded(state_dict, prefix)
         if why:
@@ -139,6 +142,7 @@ class ManifoldParametrization(MantraParametrization):
         self.reproject_every, self.rebases = DEFAULTS["reproject_every"], 0
         self.register_buffer("base", F.sample_point(self.spec, list(shape), "uniform",
                                                     torch.empty(0, dtype=dtype, device=device)))
+        self._register_identity()
 
     def forward(self, v):
         return full_precision(lambda u: ops.trivialize(self.base, u, self.spec, self.retraction, self.scale), v)
@@ -254,6 +258,7 @@ class CallableTrivialization(ManifoldParametrization):
         super().__init__(mf.Stiefel(special=special), tuple(shape[:-2]) + (full, full), atol=atol, dtype=dtype,
                          device=device)
         self.triv, self.wide, self.k, self.shape = triv, n < k, min(n, k), tuple(shape)
+        self._register_identity()
 
     def forward(self, v):
         return full_precision(
@@ -339,6 +344,7 @@ class SpectralParametrization(MantraParametrization):
         batch = tuple(shape[:-2])
         self.U = factor_chart(batch + (n, rank), triv, dtype, device)
         self.V = None if symmetric else factor_chart(batch + (k, rank), triv, dtype, device)
+        self._register_identity()
 
     def _compose(self, s, vU, vV):
         U = self.U(vU)
@@ -427,6 +433,7 @@ class HouseholderParametrization(MantraParametrization):
         super().__init__()
         self.shape, self.special, self.wide, self.atol = tuple(shape), special, shape[-2] < shape[-1], atol
         self._track_dtype(torch.empty(0, dtype=dtype, device=device))
+        self._register_identity()
         self.manifold = mf.Stiefel(special=special)
         self.spec = self.manifold.spec
 
@@ -476,6 +483,7 @@ class CholeskyParametrization(MantraParametrization):
         super().__init__()
         self.shape, self.atol = tuple(shape), atol
         self._track_dtype(torch.empty(0, dtype=dtype, device=device))
+        self._register_identity()
 
     def _identity(self):
         return {"shape": self.shape}
@@ -523,6 +531,7 @@ class LinearMapParametrization(MantraParametrization):
         self.shape, self.skew, self.atol = tuple(shape), skew, atol
         self.triangle = "lower" if lower else "upper"
         self._track_dtype(torch.empty(0, dtype=dtype, device=device))
+        self._register_identity()
 
     def _identity(self):
         return {"shape": self.shape, "skew": self.skew, "triangle": self.triangle}
