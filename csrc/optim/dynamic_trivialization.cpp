@@ -34,6 +34,9 @@ at::Tensor DynamicTrivialization::step(torch::optim::Optimizer::LossClosure clos
   if (K_ > 0 && steps_ % K_ == 0) {
     for (auto& p : parametrizations_) p->rebase();
   }
+  // Keeps bare modules' attached values current (parametrize.h), with their history for the
+  // next training forward; Constrained<M> and mantra's layers recompute in their forward.
+  at::AutoGradMode enable_grad(true);
   parametrize::refresh(*model_);
   return loss;
 }

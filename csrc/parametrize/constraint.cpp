@@ -4,6 +4,7 @@
 
 #include <mutex>
 
+#include "mantra/parametrize/functional.h"
 #include "mantra/parametrize/parametrize.h"
 
 namespace mantra::parametrize {
@@ -26,11 +27,18 @@ at::Tensor ConstraintImpl::forward() {
   if (!ParametrizationScope::active()) return compute();
   const int64_t id = ParametrizationScope::current_id();
   auto now = versions();
-  if (cached_.defined() && cached_scope_ == id && cached_versions_ == now) return cached_;
+  // A value computed without gradient tracking is not reused where gradients are wanted.
+  const bool usable = cached_grad_mode_ || !at::GradMode::is_enabled();
+  if (cached_.defined() && cached_scope_ == id && cached_versions_ == now && usable) return cached_;
   cached_ = compute();
   cached_scope_ = id;
+  cached_grad_mode_ = at::GradMode::is_enabled();
   cached_versions_ = std::move(now);
   return cached_;
+}
+
+void ConstraintImpl::attach_from(const at::Tensor& current) {
+  if (functional::keep_on_attach(check(current))) set(current);
 }
 
 void ConstraintImpl::changed() {

@@ -10,127 +10,142 @@
 
 namespace mantra::parametrize {
 
-namespace {
-// Block-diagonal skew matrix with 2×2 blocks [[0, a], [−a, 0]] (last entry 0 for odd n).
-at::Tensor block_skew(const at::Tensor& a, int64_t n) {
-  at::Tensor A = at::zeros({n, n}, a.options());
-  for (int64_t i = 0; i + 1 < n; i += 2) {
-    A[i][i + 1] = a[i / 2];
-    A[i + 1][i] = -a[i / 2];
-  }
-  return A;
-}
-}  // namespace
+namespace fn = functional;
 
 ParametrizationImpl::ParametrizationImpl(manifolds::ManifoldPtr manifold, std::vector<int64_t> shape,
                                          ParametrizationOptions options, const at::TensorOptions& tensor_options)
+    : ParametrizationImpl(manifold, shape, shape, options, tensor_options) {}
+
+ParametrizationImpl::ParametrizationImpl(manifolds::ManifoldPtr manifold, std::vector<int64_t> shape,
+                                         std::vector<int64_t> chart_shape, ParametrizationOptions options,
+                                         const at::TensorOptions& tensor_options)
     : ConstraintImpl(std::move(shape)), manifold_(std::move(manifold)), options_(options) {
   TORCH_CHECK_VALUE(manifold_ != nullptr, "Parametrization: argument 'manifold' is null");
-  manifold_->check_shape(this->shape(), "shape");
-  base = register_buffer("base", manifold_->random(this->shape(), tensor_options));
-  v = register_parameter("v", at::zeros(this->shape(), tensor_options));
+  TORCH_CHECK_VALUE(std::isfinite(options.scale()) && options.scale() > 0,
+                    "Parametrization: option 'scale' must be finite and positive, got ", options.scale());
+  manifold_->check_shape(chart_shape, "shape");
+  base = register_buffer("base", manifold_->random(chart_shape, tensor_options));
+  v = register_parameter("v", at::zeros(chart_shape, tensor_options));
 }
 
 at::Tensor ParametrizationImpl::retract(const at::Tensor& b, const at::Tensor& u) const {
-  return manifold_->retract(b, manifold_->proj_tangent(b, u), options_.retraction());
+  return fn::trivialize(*manifold_, b, u, options_.retraction());
+}
+
+at::Tensor ParametrizationImpl::output(const at::Tensor& point) const {
+  return options_.scale() == 1.0 ? point : point * options_.scale();
 }
 
 void ParametrizationImpl::rebase() {
   torch::NoGradGuard no_grad;
-  at::Tensor X = retract(base, v);
   ++rebases_;
-  if (options_.reproject_every() > 0 && rebases_ % options_.reproject_every() == 0) X = manifold_->project(X);
-  base.copy_(X);
+  base.copy_(fn::rebased_base(*manifold_, retract(base, v), rebases_, options_.reproject_every()));
   v.zero_();
 }
 
 std::string ParametrizationImpl::check(const at::Tensor& X) const {
-  return manifold_->check_point(X.detach(), options_.atol());
+  return fn::point_check(*manifold_, X, shape(), options_.atol(), options_.scale());
 }
 
 void ParametrizationImpl::set(const at::Tensor& X) {
   TORCH_CHECK_VALUE(X.defined() && X.sizes() == at::IntArrayRef(shape()), "Parametrization.set: argument 'X' must have shape ",
                     at::IntArrayRef(shape()), ", got ", X.defined() ? X.sizes() : at::IntArrayRef{});
   const std::string why = check(X);
-  TORCH_CHECK_VALUE(why.empty(), "Parametrization.set: argument 'X' is not a point of ", manifold_->name(), ": ", why);
+  TORCH_CHECK_VALUE(why.empty(), "Parametrization.set: argument 'X' is not a point of ", manifold_->name(),
+                    options_.scale() != 1.0 ? " (scaled)" : "", ": ", why);
   {
     torch::NoGradGuard no_grad;
-    base.copy_(X);
+    base.copy_(options_.scale() == 1.0 ? X.detach() : X.detach() / options_.scale());
     v.zero_();
   }
   changed();
 }
 
-// For the rotation inits: the block-diagonal skew logarithm of the sampled point (shape()).
-at::Tensor ParametrizationImpl::sample_rotation_log(const std::string& init) const {
-  const auto options = base.options();
-  const auto* st = dynamic_cast<const manifolds::Stiefel*>(manifold_.get());
-  const int64_t n = shape().back();
-  TORCH_CHECK_VALUE(st != nullptr && shape().size() >= 2 && shape()[shape().size() - 2] == n,
-                    "Parametrization.sample: init '", init, "' needs square matrices on SO(n)/O(n), got ",
-                    manifold_->name(), " of shape ", at::IntArrayRef(shape()));
-  const at::IntArrayRef batch_dims = at::IntArrayRef(shape()).slice(0, shape().size() - 2);
-  const int64_t batch = batch_dims.empty() ? 1 : c10::multiply_integers(batch_dims);
-  std::vector<at::Tensor> logs;
-  for (int64_t b = 0; b < batch; ++b) {
-    // Angles of the 2×2 rotation blocks.
-    at::Tensor a;
-    if (init == "cayley") {
-      // expRNN's Cayley init: s ~ U(0, π/2), block entry −tan(s/2) = −sqrt((1−cos s)/(1+cos s)).
-      a = -at::tan(at::rand({n / 2}, options.dtype(at::kDouble)) * (M_PI / 4));
-    } else {
-      a = (at::rand({n / 2}, options.dtype(at::kDouble)) * 2 - 1) * M_PI;
-    }
-    logs.push_back(block_skew(a, n));
-  }
-  return at::stack(logs).view(shape());
-}
-
 void ParametrizationImpl::sample(const std::string& init) {
-  torch::NoGradGuard no_grad;
-  const auto options = base.options();
-  at::Tensor X;
-  if (init == "uniform") {
-    X = manifold_->random(shape(), options);
-  } else if (init == "origin") {
-    X = manifold_->origin(shape(), options);
-  } else if (init == "torus" || init == "henaff" || init == "cayley") {
-    X = mantra::expm(sample_rotation_log(init)).to(options.dtype());
-  } else {
-    TORCH_CHECK_VALUE(false, "Parametrization.sample: argument 'init' must be uniform, origin, torus, henaff or cayley; got '",
-                      init, "'");
+  {
+    torch::NoGradGuard no_grad;
+    base.copy_(fn::sample_point(*manifold_, base.sizes(), init, base.options()));
+    v.zero_();
   }
-  base.copy_(X);
-  v.zero_();
   changed();
 }
 
 void ParametrizationImpl::sample_in_chart(const std::string& init) {
-  TORCH_CHECK_VALUE(init == "torus" || init == "henaff" || init == "cayley",
-                    "Parametrization.sample_in_chart: argument 'init' must be torus, henaff or cayley; got '", init, "'");
-  const auto retraction = options_.retraction() == manifolds::Retraction::Default ? manifold_->retractions().front()
-                                                                                  : options_.retraction();
-  TORCH_CHECK_VALUE(retraction == manifolds::Retraction::Exp,
-                    "Parametrization.sample_in_chart: needs the exponential retraction (triv 'expm'), got ",
-                    manifolds::to_string(options_.retraction()));
-  torch::NoGradGuard no_grad;
-  const at::Tensor L = sample_rotation_log(init);
-  base.copy_(manifold_->origin(shape(), base.options()));
-  v.copy_(L);
+  {
+    torch::NoGradGuard no_grad;
+    auto [b, L] = fn::sample_in_chart(*manifold_, base.sizes(), options_.retraction(), init, base.options());
+    base.copy_(b);
+    v.copy_(L);
+  }
   changed();
 }
 
+// ---------------------------------------------------------------- CallableTrivialization
+
 namespace {
-bool wider(at::ScalarType to, at::ScalarType from) { return c10::elementSize(to) > c10::elementSize(from); }
+std::vector<int64_t> square_chart(std::vector<int64_t> shape) {
+  TORCH_CHECK_VALUE(shape.size() >= 2, "CallableTrivialization: argument 'shape' must have at least 2 dimensions, got ",
+                    at::IntArrayRef(shape));
+  const int64_t n = std::max(shape[shape.size() - 2], shape[shape.size() - 1]);
+  shape[shape.size() - 2] = shape[shape.size() - 1] = n;
+  return shape;
+}
 }  // namespace
+
+CallableTrivializationImpl::CallableTrivializationImpl(std::vector<int64_t> shape, TensorFunction triv, bool special,
+                                                       ParametrizationOptions options,
+                                                       const at::TensorOptions& tensor_options)
+    : ParametrizationImpl(std::make_shared<manifolds::Stiefel>(manifolds::StiefelOptions().set_special(special)), shape,
+                          square_chart(shape), options, tensor_options),
+      triv_(std::move(triv)) {
+  TORCH_CHECK_VALUE(static_cast<bool>(triv_), "CallableTrivialization: argument 'triv' is empty");
+  TORCH_CHECK_VALUE(!special || shape[shape.size() - 1] == shape[shape.size() - 2],
+                    "CallableTrivialization: SO(n) needs square matrices, got shape ", at::IntArrayRef(shape));
+  frames_ = manifold_ptr();
+  k_ = std::min(shape[shape.size() - 2], shape[shape.size() - 1]);
+  wide_ = shape[shape.size() - 2] < shape[shape.size() - 1];
+}
+
+at::Tensor CallableTrivializationImpl::retract(const at::Tensor& b, const at::Tensor& u) const {
+  return fn::frame_from_chart(b, triv_(fn::chart_skew(u)), b.size(-1), /*wide=*/false);
+}
+
+at::Tensor CallableTrivializationImpl::compute() {
+  return fn::frame_from_chart(base, triv_(fn::chart_skew(v)), k_, wide_, options().scale());
+}
+
+std::string CallableTrivializationImpl::check(const at::Tensor& X) const {
+  return fn::point_check(*frames_, X, shape(), options().atol(), options().scale());
+}
+
+void CallableTrivializationImpl::set(const at::Tensor& X) {
+  const std::string why = check(X);
+  TORCH_CHECK_VALUE(why.empty(), "CallableTrivialization.set: argument 'X' is not a point of ", frames_->name(), ": ",
+                    why);
+  {
+    torch::NoGradGuard no_grad;
+    const at::Tensor T = (wide_ ? X.detach().mT() : X.detach()) / options().scale();
+    base.copy_(fn::complete_frame(T.to(base.scalar_type()), base.size(-1)));
+    v.zero_();
+  }
+  changed();
+}
+
+void CallableTrivializationImpl::sample(const std::string& init) {
+  TORCH_CHECK_VALUE(init == "uniform", "CallableTrivialization.sample: argument 'init' must be 'uniform', got '", init,
+                    "'");
+  ParametrizationImpl::sample(init);
+}
+
+void CallableTrivializationImpl::pretty_print(std::ostream& stream) const {
+  stream << "mantra::CallableTrivialization(" << frames_->name() << ", shape=" << at::IntArrayRef(shape()) << ")";
+}
 
 void ParametrizationImpl::to(torch::Device device, torch::Dtype dtype, bool non_blocking) {
   const auto before = base.scalar_type();
   torch::nn::Module::to(device, dtype, non_blocking);
-  if (wider(dtype, before)) {
-    torch::NoGradGuard no_grad;
-    base.copy_(manifold_->project(base));
-  }
+  torch::NoGradGuard no_grad;
+  base.copy_(fn::converted_base(*manifold_, base, before));
 }
 
 void ParametrizationImpl::to(torch::Dtype dtype, bool non_blocking) {
@@ -139,7 +154,9 @@ void ParametrizationImpl::to(torch::Dtype dtype, bool non_blocking) {
 
 void ParametrizationImpl::pretty_print(std::ostream& stream) const {
   stream << "mantra::Parametrization(" << manifold_->name() << ", shape=" << at::IntArrayRef(shape())
-         << ", retraction=" << manifolds::to_string(options_.retraction()) << ")";
+         << ", retraction=" << manifolds::to_string(options_.retraction());
+  if (options_.scale() != 1.0) stream << ", scale=" << options_.scale();
+  stream << ")";
 }
 
 std::vector<std::pair<std::string, Parametrization>> parametrizations(torch::nn::Module& module) {

@@ -1,9 +1,11 @@
-// Demo (the main job until the TIMIT-style trainer lands): learn a rotation with a weight
-// constrained to SO(n) through the exponential map, W = expm(S - Sᵀ), trained with Adam.
-// Prints the loss and the orthogonality error ‖WᵀW − I‖ as training goes.
+// Demo: learn a rotation with a torch::nn::Linear whose weight is constrained to SO(n)
+// (mantra::parametrize::orthogonal, W = R_base(P_base(v)) by the exponential map), wrapped in
+// mantra::nn::Constrained so that each forward recomputes W: a plain torch::optim::Adam, no
+// scope, no refresh. Prints the loss and the orthogonality error ‖WᵀW − I‖ as training goes.
 #include <torch/torch.h>
 
 #include <mantra/mantra.h>
+#include <mantra/nn/constrained.h>
 
 #include <chrono>
 #include <cstdio>
@@ -27,23 +29,26 @@ int main(int argc, char** argv) {
   // Target: a random rotation; data y = Q x + small noise.
   torch::Tensor G = torch::randn({n, n}, torch::kFloat64);
   torch::Tensor target = mantra::expm((G - G.t()) * 0.5);
-  torch::Tensor S = torch::zeros({n, n}, torch::kFloat64).requires_grad_(true);
-  torch::optim::Adam opt({S}, torch::optim::AdamOptions(0.02));
+  mantra::nn::Constrained<torch::nn::Linear> model(torch::nn::LinearOptions(n, n).bias(false));
+  model->to(torch::kFloat64);
+  // Start at the identity: W = exp(skew(v)), the chart in which the target's logarithm is small.
+  mantra::parametrize::orthogonal(*model->module, "weight", "expm")->sample("origin");
+  torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(0.02));
 
-  std::printf("mantra %s demo: fit a %lld x %lld rotation, W = expm(S - S^T), Adam lr 0.02\n",
+  std::printf("mantra %s demo: fit a %lld x %lld rotation, Constrained<Linear> with orthogonal(expm), Adam lr 0.02\n",
               MANTRA_VERSION, static_cast<long long>(n), static_cast<long long>(n));
   std::printf("%6s %14s %16s\n", "step", "loss", "|W^T W - I|_F");
   const auto start = std::chrono::steady_clock::now();
   double loss_value = 0, orth_error = 0;
   for (int64_t step = 0; step <= steps; ++step) {
-    torch::Tensor x = torch::randn({n, batch}, torch::kFloat64);
-    torch::Tensor y = torch::matmul(target, x) + 0.01 * torch::randn({n, batch}, torch::kFloat64);
-    torch::Tensor W = mantra::expm(S - S.t());
-    torch::Tensor loss = (torch::matmul(W, x) - y).pow(2).sum(0).mean();
+    torch::Tensor x = torch::randn({batch, n}, torch::kFloat64);
+    torch::Tensor y = torch::matmul(x, target.t()) + 0.01 * torch::randn({batch, n}, torch::kFloat64);
+    torch::Tensor loss = (model(x) - y).pow(2).sum(1).mean();
     opt.zero_grad();
     loss.backward();
     opt.step();
     loss_value = loss.item<double>();
+    const torch::Tensor W = model->module->weight.detach();  // the value of this step's forward
     orth_error = (torch::matmul(W.t(), W) - torch::eye(n, torch::kFloat64)).norm().item<double>();
     if (step % 50 == 0) std::printf("%6lld %14.6e %16.3e\n", static_cast<long long>(step), loss_value, orth_error);
   }

@@ -3,5 +3,6 @@
 
 #include <mantra/parametrize/constraint.h>
 #include <mantra/parametrize/constraints.h>
+#include <mantra/parametrize/functional.h>
 #include <mantra/parametrize/parametrization.h>
 #include <mantra/parametrize/parametrize.h>

@@ -14,8 +14,7 @@ _LINEAR_CONSTRAINTS = {
     "oblique": lambda m, o: _pz.oblique(m, "weight"),
     "low_rank": lambda m, o: _pz.low_rank(m, "weight", o["rank"]),
     "fixed_rank": lambda m, o: _pz.fixed_rank(m, "weight", o["rank"]),
-    # C++'s almost_orthogonal map: 1 + λ tanh(s).
-    "almost_orthogonal": lambda m, o: _pz.almost_orthogonal(m, "weight", o["lam"], f="tanh"),
+    "almost_orthogonal": lambda m, o: _pz.almost_orthogonal(m, "weight", o["lam"]),
     "invertible": lambda m, o: _pz.invertible(m, "weight"),
     "positive_definite": lambda m, o: _pz.positive_definite(m, "weight"),
     "positive_definite_cholesky": lambda m, o: _pz.positive_definite(m, "weight", triv="cholesky"),
@@ -34,7 +33,7 @@ class Linear(nn.Linear):
       positive_definite_cholesky, positive_semidefinite, symmetric, skew;
     - ``triv`` (orthogonal: expm, cayley, qr, polar, householder or a callable; grassmannian:
       the first four), ``rank`` (low_rank, fixed_rank), ``lam`` (almost_orthogonal, C++'s
-      ``lambda``: singular values 1 + lam·tanh(s));
+      ``lambda``: singular values 1 + lam·sin(s), geotorch's and C++'s default);
     - ``scale``: "none", "isotropic" (W = g·Q with one learnable g) or "per_row" (one g per
       output feature);
     - ``orthogonality_penalty``: λ of ``penalty()`` = λ/2·‖WᵀW − I‖² (WWᵀ for wide W).

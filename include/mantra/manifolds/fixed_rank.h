@@ -18,6 +18,7 @@ class FixedRank : public Manifold {
   FixedRank(int64_t rank, int64_t n, int64_t k);
   std::string name() const override { return "FixedRank"; }
   int64_t rank() const { return rank_; }
+  std::string spec() const override;
 
   at::Tensor proj_tangent(const at::Tensor& X, const at::Tensor& G) const override;
   std::vector<Retraction> retractions() const override { return {Retraction::Projection}; }

@@ -16,6 +16,7 @@ class GLPlus : public FixedRank {
   // drift: project() lifts them to that floor.
   explicit GLPlus(int64_t n, double min_singular_value = 0.0);
   std::string name() const override { return "GLPlus"; }
+  std::string spec() const override;
 
   at::Tensor proj_tangent(const at::Tensor& X, const at::Tensor& G) const override;
   std::vector<Retraction> retractions() const override { return {Retraction::Projection, Retraction::Exp}; }

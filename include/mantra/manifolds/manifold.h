@@ -36,6 +36,10 @@ class Manifold {
   virtual ~Manifold() = default;
 
   virtual std::string name() const = 0;
+  // The manifold and its options as one canonical string, e.g. "Stiefel(retraction=exp)";
+  // manifold_from_spec(spec()) rebuilds an equal manifold (the dispatcher ops and pickling
+  // name manifolds this way).
+  virtual std::string spec() const;
   // Number of trailing dimensions of one point (2 for matrices, 1 for vectors).
   virtual int64_t point_dims() const { return 2; }
 
@@ -101,6 +105,10 @@ class Manifold {
 };
 
 using ManifoldPtr = std::shared_ptr<const Manifold>;
+
+// The manifold a spec() string names (one shared instance per distinct string); throws naming
+// `arg` for an unknown name or option.
+ManifoldPtr manifold_from_spec(const std::string& spec, const char* arg = "manifold");
 
 // Same shape (and dtype and device) of V as X; the message names `op` and both arguments.
 void check_same_shape(const at::Tensor& X, const char* xname, const at::Tensor& V, const char* vname,

@@ -20,6 +20,7 @@ class SPD : public Manifold {
  public:
   explicit SPD(SPDOptions options = {});
   std::string name() const override { return "SPD"; }
+  std::string spec() const override;
 
   // Onto the symmetric matrices (orthogonal in this metric too: skew ⟂ symmetric).
   at::Tensor proj_tangent(const at::Tensor& X, const at::Tensor& G) const override;

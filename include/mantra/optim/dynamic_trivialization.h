@@ -21,8 +21,9 @@ class DynamicTrivialization {
   // `model`'s parametrizations are found once, here; the optimizer must own their v's.
   DynamicTrivialization(std::shared_ptr<torch::optim::Optimizer> optimizer, torch::nn::Module& model, int64_t K);
 
-  // optimizer.step(), then a rebase every K steps, then the model's attached weights are
-  // refreshed (parametrize.h) so that the next forward sees the new point.
+  // optimizer.step(), then a rebase every K steps, then the values attached to bare modules
+  // are refreshed (parametrize.h), so that their next forward sees the new point. Modules
+  // wrapped in mantra::nn::Constrained and mantra's layers do not depend on this refresh.
   at::Tensor step(torch::optim::Optimizer::LossClosure closure = nullptr);
   void zero_grad(bool set_to_none = true) { optimizer_->zero_grad(set_to_none); }
 

@@ -2,6 +2,8 @@
 // along each step, the second moment one scalar per manifold point (per entry on Euclidean
 // tensors, where this is exactly torch::optim::Adam). Each param group carries its manifold;
 // parameters are updated in place (storage and strides kept).
+// It updates the tensors it is given and knows nothing of parametrize(): values attached to
+// bare torch::nn modules are not refreshed by it (use mantra::nn::Constrained, parametrize.h).
 #pragma once
 
 #include <torch/nn/module.h>

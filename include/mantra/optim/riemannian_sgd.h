@@ -2,6 +2,8 @@
 // momentum buffer, which is transported to each new point (heavy ball / Nesterov, dampening,
 // weight decay as in torch::optim::SGD). Each param group carries its manifold; parameters
 // are updated in place.
+// It updates the tensors it is given and knows nothing of parametrize(): values attached to
+// bare torch::nn modules are not refreshed by it (use mantra::nn::Constrained, parametrize.h).
 #pragma once
 
 #include <torch/nn/module.h>

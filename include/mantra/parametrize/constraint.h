@@ -20,12 +20,18 @@ class ConstraintImpl : public torch::nn::Module {
   // The constrained tensor. Inside a ParametrizationScope it is computed once and reused
   // until one of this constraint's parameters or buffers changes.
   at::Tensor forward();
+  // The versions of this constraint's parameters and buffers (recursively): equal versions
+  // mean an equal value of forward().
+  std::vector<std::pair<const void*, uint32_t>> versions();
   // Makes X the current value; X that violates the constraint is rejected with the reason.
   virtual void set(const at::Tensor& X) = 0;
   // Re-initializes (init names depend on the constraint; "uniform" always exists).
   virtual void sample(const std::string& init = "uniform") = 0;
   // Why X violates the constraint (within the constraint's tolerance), or "".
   virtual std::string check(const at::Tensor& X) const = 0;
+  // Attaching to a parameter whose value is `current`: keeps it when it satisfies the
+  // constraint (functional::keep_on_attach), otherwise the constraint's own value stays.
+  virtual void attach_from(const at::Tensor& current);
 
   const std::vector<int64_t>& shape() const { return shape_; }
 
@@ -34,6 +40,11 @@ class ConstraintImpl : public torch::nn::Module {
     at::Tensor tensor;                  // shares its TensorImpl with the module's member
     std::vector<int64_t> tensor_shape;  // the module's shape (differs when flattened)
     std::string name;
+    std::string owner;  // the module's name(), for error messages
+    // Set by each install: the value forward() returned, and the versions of this
+    // constraint's parameters and buffers it was computed from.
+    at::Tensor installed;
+    std::vector<std::pair<const void*, uint32_t>> versions;
   };
   std::optional<Target>& target() { return target_; }
 
@@ -45,20 +56,22 @@ class ConstraintImpl : public torch::nn::Module {
   void changed();
 
  private:
-  std::vector<std::pair<const void*, uint32_t>> versions();
 
   std::vector<int64_t> shape_;
   std::optional<Target> target_;
   at::Tensor cached_;
   int64_t cached_scope_ = -1;
+  bool cached_grad_mode_ = false;
   std::vector<std::pair<const void*, uint32_t>> cached_versions_;
 };
 
 TORCH_MODULE(Constraint);
 
-// While alive, each constraint computes its map at most once (per change of its parameters),
-// however many times the weight is used (RNN time steps, shared layers). Constructing one
-// with a module also refreshes the tensors attached to it by parametrize().
+// A cache, never needed for correctness: while alive, each constraint computes its map at
+// most once per change of its parameters, however many times the weight is used (RNN time
+// steps, shared layers, a Constrained module called per step). Constructing one with a module
+// also refreshes the tensors attached to it by parametrize(). The cached value carries one
+// autograd graph, so a scope spans one forward and its backward: open a new one per step.
 class ParametrizationScope {
  public:
   ParametrizationScope();

@@ -13,9 +13,12 @@
 // | fixed_rank(r)                       | U diag(softplus(s)+ε) Vᵀ, rank = r  | Spectral                      |
 // | positive_semidefinite(_low_rank(r)) | U diag(s²) Uᵀ                       | Spectral (symmetric)          |
 // | positive_semidefinite_fixed_rank(r) | U diag(softplus(s)+ε) Uᵀ            | Spectral (symmetric)          |
-// | almost_orthogonal(λ)                | U diag(1 + λ tanh(s)) Vᵀ            | Spectral                      |
-// | symmetric, skew                     | (v + vᵀ)/2, (v − vᵀ)/2              | LinearMap                     |
-// U and V are Stiefel Parametrizations, so DynamicTrivialization rebases them too.
+// | almost_orthogonal(λ, f)             | U diag(1 + λ f(s)) Vᵀ, f = sin      | Spectral                      |
+// | symmetric, skew (lower)             | a triangle of v, mirrored           | LinearMap                     |
+// | orthogonal(callable triv)           | (B triv(A))[:, :k]                  | CallableTrivialization        |
+// | sphere(radius, embedded)            | radius · unit vectors               | Parametrization (scale)       |
+// U and V are Stiefel Parametrizations, so DynamicTrivialization rebases them too. The maps
+// are the functions of functional.h, which the Python frontend calls as well.
 #pragma once
 
 #include <mantra/parametrize/parametrization.h>
@@ -26,24 +29,20 @@
 
 namespace mantra::parametrize {
 
-// How singular values (eigenvalues when symmetric) are made from the free vector s.
-enum class SpectrumMap {
-  Identity,   // σ = s (rank ≤ r, any sign)
-  Positive,   // σ = softplus(s) + eps (exactly rank r)
-  Square,     // σ = s² (positive semidefinite, rank ≤ r)
-  NearOne,    // σ = 1 + λ tanh(s) (singular values in (1 − λ, 1 + λ))
-  NearOneSin,      // σ = 1 + λ sin(s) (geotorch's default for almost_orthogonal)
-  NearOneSigmoid,  // σ = 1 + λ (2 sigmoid(s) − 1)
-};
-
 struct SpectralOptions {
   TORCH_ARG(int64_t, rank) = 1;
   TORCH_ARG(bool, symmetric) = false;  // U diag(σ) Uᵀ
   TORCH_ARG(SpectrumMap, map) = SpectrumMap::Identity;
-  TORCH_ARG(double, lambda) = 0.1;   // NearOne, NearOneSin, NearOneSigmoid
-  TORCH_ARG(double, eps) = 1e-5;     // Positive
+  TORCH_ARG(double, lambda) = Defaults::lam;  // NearOne, NearOneSin, NearOneSigmoid
+  TORCH_ARG(double, eps) = Defaults::eps;     // Positive
+  // The factors' trivialization: a retraction of the Stiefel manifold, or (when set) a
+  // callable triv (see CallableTrivialization).
   TORCH_ARG(manifolds::Retraction, retraction) = manifolds::Retraction::Exp;
-  TORCH_ARG(double, atol) = 1e-5;    // tolerance of set()/check()
+  TORCH_ARG(TensorFunction, triv);
+  // A user's f in place of map's function (σ = 1 + λ f(s) for the near-one maps, f(s)
+  // otherwise); `map` still decides what set()/check() accept.
+  TORCH_ARG(SpectrumFunction, f);
+  TORCH_ARG(double, atol) = Defaults::atol;  // tolerance of set()/check()
 };
 
 // X = U diag(f(s)) Vᵀ for tensors of shape (..., n, k).
@@ -116,15 +115,19 @@ class CholeskyImpl : public ConstraintImpl {
 };
 TORCH_MODULE(Cholesky);
 
-// X = (v + vᵀ)/2 or (v − vᵀ)/2: symmetric or skew-symmetric matrices.
+// Symmetric or skew-symmetric matrices from one triangle of v (geotorch's): the lower one
+// (strictly, for skew) mirrored, or the upper one; triangle "both" gives (v ± vᵀ)/2.
 class LinearMapImpl : public ConstraintImpl {
  public:
   LinearMapImpl(std::vector<int64_t> shape, bool skew,
-                const at::TensorOptions& tensor_options = at::TensorOptions().dtype(at::kFloat), double atol = 1e-5);
+                const at::TensorOptions& tensor_options = at::TensorOptions().dtype(at::kFloat),
+                double atol = Defaults::atol, std::string triangle = "lower");
   void set(const at::Tensor& X) override;
   void sample(const std::string& init = "uniform") override;
   std::string check(const at::Tensor& X) const override;
   void pretty_print(std::ostream& stream) const override;
+  // geotorch's: attaching reads the chosen triangle of any current value (v ← current).
+  void attach_from(const at::Tensor& current) override;
   at::Tensor v;
 
  protected:
@@ -133,57 +136,56 @@ class LinearMapImpl : public ConstraintImpl {
  private:
   bool skew_;
   double atol_;
+  std::string triangle_;
 };
 TORCH_MODULE(LinearMap);
 
 // ---------------------------------------------------------------- geotorch-style functions
-// Each constrains module.name and returns the attached constraint.
-// triv: expm, cayley, qr, polar (a Parametrization) or householder (a Householder).
-Constraint orthogonal(torch::nn::Module& module, const std::string& name, const std::string& triv = "expm");
-Parametrization grassmannian(torch::nn::Module& module, const std::string& name, const std::string& triv = "expm");
-Parametrization sphere(torch::nn::Module& module, const std::string& name);
+// Each constrains module.name and returns the attached constraint; names, arguments and
+// defaults (the Defaults table) follow geotorch, as do the Python functions of the same names.
+// triv: "expm", "cayley", "qr", "polar" (a Parametrization), "householder" (Householder), or a
+// callable mapping skew matrices to orthogonal ones (CallableTrivialization).
+Constraint orthogonal(torch::nn::Module& module, const std::string& name, const std::string& triv = Defaults::triv);
+Constraint orthogonal(torch::nn::Module& module, const std::string& name, TensorFunction triv);
+Parametrization grassmannian(torch::nn::Module& module, const std::string& name, const std::string& triv = Defaults::triv);
+// Unit vectors along the last dimension times radius; embedded: retract by projection.
+Parametrization sphere(torch::nn::Module& module, const std::string& name, double radius = Defaults::radius,
+                       bool embedded = false);
 Parametrization oblique(torch::nn::Module& module, const std::string& name);
-Parametrization positive_definite(torch::nn::Module& module, const std::string& name);
+// triv "expm": the SPD manifold (affine-invariant exp); "cholesky": L Lᵀ (Cholesky). With a
+// user's f into (0, ∞): Q diag(f(s)) Qᵀ (a symmetric Spectral).
+Constraint positive_definite(torch::nn::Module& module, const std::string& name,
+                             const std::string& triv = Defaults::positive_definite_triv);
+Spectral positive_definite(torch::nn::Module& module, const std::string& name, SpectrumFunction f,
+                           const std::string& triv = Defaults::triv);
 Cholesky positive_definite_cholesky(torch::nn::Module& module, const std::string& name);
 Parametrization invertible(torch::nn::Module& module, const std::string& name);
-Parametrization hyperbolic(torch::nn::Module& module, const std::string& name, const std::string& model = "lorentz");
-Spectral low_rank(torch::nn::Module& module, const std::string& name, int64_t rank);
-Spectral fixed_rank(torch::nn::Module& module, const std::string& name, int64_t rank);
-Spectral positive_semidefinite(torch::nn::Module& module, const std::string& name);
-Spectral positive_semidefinite_low_rank(torch::nn::Module& module, const std::string& name, int64_t rank);
-Spectral positive_semidefinite_fixed_rank(torch::nn::Module& module, const std::string& name, int64_t rank);
-Spectral almost_orthogonal(torch::nn::Module& module, const std::string& name, double lambda);
-LinearMap symmetric(torch::nn::Module& module, const std::string& name);
-LinearMap skew(torch::nn::Module& module, const std::string& name);
-
-// ---------------------------------------------------------------- functional maps
-// The maps of the constraints above as plain functions of tensors (no module state): the
-// constraint modules compute with them, and the Python frontend binds them (mantra._C), so
-// each formula exists once. All act on leading batch dimensions and are differentiable.
-namespace functional {
-// σ = f(s) for the spectrum map, and a right inverse s = f⁻¹(σ) (clamped into f's range).
-at::Tensor spectrum(const at::Tensor& s, SpectrumMap map, double lambda = 0.1, double eps = 1e-5);
-at::Tensor inverse_spectrum(const at::Tensor& sigma, SpectrumMap map, double lambda = 0.1, double eps = 1e-5);
-// U diag(σ) Vᵀ, or U diag(σ) Uᵀ when V is undefined.
-at::Tensor spectral_compose(const at::Tensor& U, const at::Tensor& sigma, const at::Tensor& V);
-// The top-`rank` singular triple of X (eigenpairs by decreasing eigenvalue when symmetric):
-// U (…, n, r), σ (…, r), V (…, k, r) (undefined when symmetric).
-std::tuple<at::Tensor, at::Tensor, at::Tensor> spectral_factors(const at::Tensor& X, int64_t rank, bool symmetric);
-// Why X (of `shape`) is not a value of the spectral constraint with these options, or "".
-std::string spectral_check(const at::Tensor& X, at::IntArrayRef shape, const SpectralOptions& options);
-// H_1 ⋯ H_k [I; 0] from the reflectors in the strictly lower part of v (…, n, k), n >= k
-// (see Householder); the result is transposed when `wide`. householder_vectors is its inverse
-// (v from a point X; throws when X has no Householder vectors).
-at::Tensor householder(const at::Tensor& v, bool special, bool wide);
-at::Tensor householder_vectors(const at::Tensor& X, bool special, bool wide);
-// L Lᵀ with L = tril(v, −1) + diag(exp(diag v)), and its inverse (v from positive definite X).
-at::Tensor cholesky(const at::Tensor& v);
-at::Tensor cholesky_inverse(const at::Tensor& X);
-std::string positive_definite_check(const at::Tensor& X, at::IntArrayRef shape, double atol);
-// Symmetric (skew = false) or skew-symmetric matrices from v: triangle "both" gives
-// (v ± vᵀ)/2; "lower" / "upper" use that triangle of v (strictly, for skew) and mirror it.
-at::Tensor linear_map(const at::Tensor& v, bool skew, const std::string& triangle = "both");
-std::string linear_map_check(const at::Tensor& X, at::IntArrayRef shape, bool skew, double atol);
-}  // namespace functional
+Parametrization hyperbolic(torch::nn::Module& module, const std::string& name,
+                           const std::string& model = Defaults::hyperbolic_model);
+// The spectral constraints; triv is the factors' (a name of the four above, or a callable).
+Spectral low_rank(torch::nn::Module& module, const std::string& name, int64_t rank,
+                  const std::string& triv = Defaults::triv);
+Spectral fixed_rank(torch::nn::Module& module, const std::string& name, int64_t rank,
+                    const std::string& triv = Defaults::triv);
+Spectral fixed_rank(torch::nn::Module& module, const std::string& name, int64_t rank, SpectrumFunction f,
+                    const std::string& triv = Defaults::triv);
+Spectral positive_semidefinite(torch::nn::Module& module, const std::string& name,
+                               const std::string& triv = Defaults::triv);
+Spectral positive_semidefinite_low_rank(torch::nn::Module& module, const std::string& name, int64_t rank,
+                                        const std::string& triv = Defaults::triv);
+Spectral positive_semidefinite_fixed_rank(torch::nn::Module& module, const std::string& name, int64_t rank,
+                                          const std::string& triv = Defaults::triv);
+Spectral positive_semidefinite_fixed_rank(torch::nn::Module& module, const std::string& name, int64_t rank,
+                                          SpectrumFunction f, const std::string& triv = Defaults::triv);
+// Singular values in [1 − λ, 1 + λ]: U diag(1 + λ f(s)) Vᵀ, f "sin" (default), "tanh",
+// "scaled_sigmoid", or a user's f into [−1, 1].
+Spectral almost_orthogonal(torch::nn::Module& module, const std::string& name, double lambda = Defaults::lam,
+                           const std::string& f = Defaults::almost_orthogonal_f,
+                           const std::string& triv = Defaults::triv);
+Spectral almost_orthogonal(torch::nn::Module& module, const std::string& name, double lambda, SpectrumFunction f,
+                           const std::string& triv = Defaults::triv);
+// Xᵀ = X / Xᵀ = −X from the lower (or upper) triangle.
+LinearMap symmetric(torch::nn::Module& module, const std::string& name, bool lower = Defaults::lower);
+LinearMap skew(torch::nn::Module& module, const std::string& name, bool lower = Defaults::lower);
 
 }  // namespace mantra::parametrize

@@ -6,6 +6,7 @@
 
 #include <mantra/manifolds/manifold.h>
 #include <mantra/parametrize/constraint.h>
+#include <mantra/parametrize/functional.h>
 
 #include <optional>
 #include <string>
@@ -21,6 +22,8 @@ struct ParametrizationOptions {
   TORCH_ARG(int64_t, reproject_every) = 100;
   // Tolerance of set(): a point farther than this from the manifold is rejected.
   TORCH_ARG(double, atol) = 1e-5;
+  // The value is scale · point (e.g. a sphere of this radius).
+  TORCH_ARG(double, scale) = 1.0;
 };
 
 class ParametrizationImpl : public ConstraintImpl {
@@ -64,16 +67,46 @@ class ParametrizationImpl : public ConstraintImpl {
   at::Tensor v;     // parameter: unconstrained, ambient shape
 
  protected:
-  // The retraction hook: φ(v) given the base. Override for maps that are not a manifold
-  // retraction of P_base(v).
+  // A parametrization whose base and v have `chart_shape` (the value has `shape`).
+  ParametrizationImpl(manifolds::ManifoldPtr manifold, std::vector<int64_t> shape, std::vector<int64_t> chart_shape,
+                      ParametrizationOptions options, const at::TensorOptions& tensor_options);
+  // The chart hook: the manifold point given the base and v (rebase() moves the base there).
+  // Override for maps that are not a manifold retraction of P_base(v).
   virtual at::Tensor retract(const at::Tensor& base, const at::Tensor& v) const;
-  at::Tensor compute() override { return retract(base, v); }
-  at::Tensor sample_rotation_log(const std::string& init) const;
+  // The value of a chart point (default: scale · point).
+  virtual at::Tensor output(const at::Tensor& point) const;
+  at::Tensor compute() override { return output(retract(base, v)); }
 
  private:
   manifolds::ManifoldPtr manifold_;
   ParametrizationOptions options_;
   int64_t rebases_ = 0;
+};
+
+// geotorch's custom trivialization: X = (B · triv(A))[:, :k] for an orthogonal n×n base B
+// (n the larger side; transposed for wide X) and A the skew matrix of v's strictly lower
+// triangle, v of shape (…, n, n). triv maps skew matrices to orthogonal ones with triv(0) = I
+// (so that set() and rebase() keep the point). rebase() moves B to B · triv(A).
+class CallableTrivializationImpl : public ParametrizationImpl {
+ public:
+  CallableTrivializationImpl(std::vector<int64_t> shape, TensorFunction triv, bool special,
+                             ParametrizationOptions options = {},
+                             const at::TensorOptions& tensor_options = at::TensorOptions().dtype(at::kFloat));
+  void set(const at::Tensor& X) override;
+  void sample(const std::string& init = "uniform") override;
+  std::string check(const at::Tensor& X) const override;
+  void pretty_print(std::ostream& stream) const override;
+
+ protected:
+  // base · triv(A): the square point rebase() moves the base to.
+  at::Tensor retract(const at::Tensor& base, const at::Tensor& v) const override;
+  at::Tensor compute() override;
+
+ private:
+  TensorFunction triv_;
+  manifolds::ManifoldPtr frames_;  // St(n, k) or SO(n): where the values live
+  int64_t k_;
+  bool wide_;
 };
 
 // Holder (TORCH_MODULE pattern), with a constructor that accepts braced shapes.

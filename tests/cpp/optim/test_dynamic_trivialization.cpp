@@ -186,3 +186,33 @@ TEST(DynamicTrivialization, BadArgumentsAreClearErrors) {
   auto sgd = std::make_shared<torch::optim::SGD>(holder->parameters(), torch::optim::SGDOptions(0.1));
   EXPECT_THROW(optim::DynamicTrivialization(sgd, *holder, -1), c10::Error);
 }
+
+TEST(DynamicTrivialization, KeepsABareModulesWeightCurrentWithoutAScope) {
+  // step() refreshes the values attached to bare torch::nn modules (parametrize.h): three
+  // forwards and backwards of a bare Linear, no scope, a rebase every 2 steps, each matching
+  // φ(v) = R_base(P_base(v)) computed from scratch, to 1e-12 in float64.
+  torch::manual_seed(8);
+  torch::nn::Linear linear(torch::nn::LinearOptions(5, 5).bias(false));
+  linear->to(torch::kFloat64);
+  auto c = parametrize::orthogonal(*linear, "weight");
+  auto p = std::dynamic_pointer_cast<parametrize::ParametrizationImpl>(c.ptr());
+  ASSERT_NE(p, nullptr);
+  auto adam = std::make_shared<torch::optim::Adam>(linear->parameters(), torch::optim::AdamOptions(0.05));
+  optim::DynamicTrivialization opt(adam, *linear, 2);
+  torch::Tensor previous;
+  for (int step = 0; step < 3; ++step) {
+    torch::Tensor x = torch::randn({4, 5}, torch::kFloat64), C = torch::randn({4, 5}, torch::kFloat64);
+    torch::Tensor v = p->v.detach().clone().requires_grad_(true), base = p->base.detach().clone();
+    torch::Tensor W = p->manifold().retract(base, p->manifold().proj_tangent(base, v), p->options().retraction());
+    (torch::matmul(x, W.t()) * C).sum().backward();
+    opt.zero_grad();
+    torch::Tensor y = linear->forward(x);
+    (y * C).sum().backward();
+    EXPECT_LT((y - torch::matmul(x, W.t())).abs().max().item<double>(), 1e-12) << "step " << step;
+    EXPECT_LT((p->v.grad() - v.grad()).abs().max().item<double>(), 1e-12) << "step " << step;
+    if (step > 0) EXPECT_GT((W.detach() - previous).abs().max().item<double>(), 1e-3) << "step " << step;
+    previous = W.detach().clone();
+    opt.step();
+  }
+  EXPECT_EQ(p->rebase_count(), 1);
+}

@@ -146,11 +146,11 @@ TEST(Constraints, BadArgumentsNameTheArgument) {
   expect_error([&] { pz::invertible(*m(), "weight"); }, "'weight' must be square");
   expect_error([&] { pz::orthogonal(*m(), "bias"); }, "has no parameter 'bias'");
   expect_error([&] { pz::orthogonal(*m(), "weight", "householderx"); },
-               "argument 'triv' must be expm, cayley, qr or polar (or householder)");
+               "argument 'triv' must be one of expm, cayley, qr, polar, householder or a callable; got 'householderx'");
   auto sq3 = std::make_shared<Holder>(Shape{3, 3}, torch::kFloat64);
   auto h = pz::orthogonal(*sq3, "weight", "householder");
   expect_error([&] { h->set(torch::eye(3, torch::kFloat64)); }, "has no Householder vectors");
-  expect_error([&] { pz::almost_orthogonal(*m(), "weight", 1.5); }, "argument 'lambda' must be in (0, 1)");
+  expect_error([&] { pz::almost_orthogonal(*m(), "weight", 1.5); }, "argument 'lambda' must be in (0, 1], got 1.5");
   expect_error([&] { pz::hyperbolic(*m(), "weight", "klein"); }, "argument 'model' must be 'lorentz' or 'poincare'");
   auto sq = std::make_shared<Holder>(Shape{3, 3}, torch::kFloat64);
   auto c = pz::symmetric(*sq, "weight");

@@ -1,0 +1,147 @@
+// The constraint maps and their policy as plain functions of tensors: the one home of the
+// parametrization layer's math. The C++ constraint modules (constraints.h, parametrization.h)
+// and the Python torch.nn.utils.parametrize modules (python/mantra/parametrize/) both call
+// exactly these; the maps a forward needs are also dispatcher ops (torch.ops.mantra.*, see
+// csrc/parametrize/functional_ops.cpp) so that torch.compile and torch.export see through a
+// constrained model. Every map acts on leading batch dimensions, is differentiable, and
+// computes float16/bfloat16 in float32 (the result is cast back).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <mantra/manifolds/manifold.h>
+
+#include <functional>
+#include <string>
+#include <tuple>
+#include <utility>
+
+namespace mantra::parametrize {
+
+// ---------------------------------------------------------------- the defaults (one table)
+// Both frontends read these (Python: mantra._C.functional.defaults()); names follow geotorch.
+struct Defaults {
+  static constexpr const char* triv = "expm";           // orthogonal, grassmannian, spectral factors
+  static constexpr const char* init = "uniform";        // sample()
+  static constexpr double atol = 1e-5;                  // assignment and check tolerance
+  static constexpr int64_t reproject_every = 100;       // rebases between re-projections of the base
+  static constexpr double lam = 0.1;                    // almost_orthogonal
+  static constexpr const char* almost_orthogonal_f = "sin";
+  static constexpr const char* positive_f = "softplus";  // fixed_rank, positive_definite, PSD fixed rank
+  static constexpr double eps = 1e-5;                   // softplus(s) + eps
+  static constexpr const char* positive_definite_triv = "expm";
+  static constexpr bool lower = true;                   // symmetric/skew: the triangle v is read from
+  static constexpr double radius = 1.0;                 // sphere
+  static constexpr const char* hyperbolic_model = "lorentz";
+  static constexpr double cholesky_init_std = 0.1;      // Cholesky sample: v ~ N(0, 0.1²), near I
+};
+
+// ---------------------------------------------------------------- spectrum maps
+// How singular values (eigenvalues when symmetric) are made from the free vector s.
+enum class SpectrumMap {
+  Identity,        // σ = s (rank ≤ r, any sign)
+  Positive,        // σ = softplus(s) + eps (exactly rank r)
+  Square,          // σ = s² (positive semidefinite, rank ≤ r)
+  NearOne,         // σ = 1 + λ tanh(s) (singular values in (1 − λ, 1 + λ))
+  NearOneSin,      // σ = 1 + λ sin(s) (geotorch's default for almost_orthogonal)
+  NearOneSigmoid,  // σ = 1 + λ (2 sigmoid(s) − 1)
+};
+// identity, softplus, square, tanh, sin, scaled_sigmoid; throws naming `arg` otherwise.
+SpectrumMap spectrum_map_from_string(const std::string& f, const char* arg = "f");
+std::string to_string(SpectrumMap map);
+bool near_one(SpectrumMap map);
+
+// A user's function in place of the named map's (geotorch's callable f): σ = 1 + λ f(s) for
+// the near-one maps, σ = f(s) otherwise. f_inv (optional) makes assignment possible.
+using TensorFunction = std::function<at::Tensor(const at::Tensor&)>;
+struct SpectrumFunction {
+  TensorFunction f, f_inv;
+};
+
+namespace functional {
+
+// ---------------------------------------------------------------- manifold trivializations
+// φ(v) = scale · R_base(P_base(v)) with the manifold's retraction.
+at::Tensor trivialize(const manifolds::Manifold& manifold, const at::Tensor& base, const at::Tensor& v,
+                      manifolds::Retraction retraction, double scale = 1.0);
+// The base after the `rebases`-th rebase onto `point` (the current chart point): re-projected
+// onto the manifold every `reproject_every` rebases against rounding drift (0: never).
+at::Tensor rebased_base(const manifolds::Manifold& manifold, const at::Tensor& point, int64_t rebases,
+                        int64_t reproject_every);
+// A base converted from dtype `before` to base's dtype: re-projected when the dtype widened,
+// so that a float32 point becomes accurate to float64; unchanged otherwise.
+at::Tensor converted_base(const manifolds::Manifold& manifold, const at::Tensor& base, at::ScalarType before);
+// Why X is not a value of `scale` · manifold (shape, finiteness, the manifold's check), or "".
+std::string point_check(const manifolds::Manifold& manifold, const at::Tensor& X, at::IntArrayRef shape,
+                        double atol, double scale = 1.0);
+// The attach policy: a parameter's current value is kept when it satisfies the constraint
+// (why is empty), else the constraint keeps its sampled value.
+inline bool keep_on_attach(const std::string& why) { return why.empty(); }
+// A point drawn as Parametrization::sample(init): "uniform" (Haar/uniform), "origin", and on
+// square SO(n)/O(n) "torus" / "henaff" (block rotations with angles U(−π, π)) and "cayley"
+// (expRNN's Cayley init).
+at::Tensor sample_point(const manifolds::Manifold& manifold, at::IntArrayRef shape, const std::string& init,
+                        const at::TensorOptions& options);
+// expRNN's static trivialization at the identity: (base = I, v = L), L the block-skew
+// logarithm of a rotation init, so the point is exp(L). Needs square SO(n)/O(n) and `exp`.
+std::pair<at::Tensor, at::Tensor> sample_in_chart(const manifolds::Manifold& manifold, at::IntArrayRef shape,
+                                                  manifolds::Retraction retraction, const std::string& init,
+                                                  const at::TensorOptions& options);
+// The retraction a geotorch triv name ("expm", "cayley", "qr", "polar") means on `manifold`;
+// throws naming `fn` and listing the manifold's retractions when it has no such one.
+manifolds::Retraction triv_retraction(const std::string& triv, const manifolds::Manifold& manifold, const char* fn);
+// True for the Stiefel manifold itself (O(n)/SO(n) when square), not a subclass such as the
+// Grassmannian, whose points are subspaces.
+bool is_stiefel(const manifolds::Manifold& manifold);
+
+// ---------------------------------------------------------------- callable trivializations
+// geotorch's custom triv: X = (B · Q)[:, :k] for Q = triv(A) orthogonal and B an n×n
+// orthogonal base, transposed when `wide`, times scale. A = chart_skew(v) = the skew matrix
+// of v's strictly lower triangle.
+at::Tensor frame_from_chart(const at::Tensor& base, const at::Tensor& Q, int64_t k, bool wide, double scale = 1.0);
+at::Tensor chart_skew(const at::Tensor& v);
+// An orthogonal (…, n, n) whose first k columns are the frame T (…, n, k) (QR of [T, G] with
+// G drawn from the global generator, columns signed so that the first k equal T).
+at::Tensor complete_frame(const at::Tensor& T, int64_t n);
+
+// ---------------------------------------------------------------- spectral U diag(σ) Vᵀ
+at::Tensor spectrum(const at::Tensor& s, SpectrumMap map, double lambda = Defaults::lam, double eps = Defaults::eps);
+// σ from f(s) for a user's f (see SpectrumFunction).
+at::Tensor spectrum_of(const at::Tensor& fs, SpectrumMap map, double lambda = Defaults::lam);
+// A right inverse s = f⁻¹(σ), clamped into f's range; inverse_spectrum_of gives the value a
+// user's f_inv inverts ((σ − 1)/λ for the near-one maps, σ otherwise).
+at::Tensor inverse_spectrum(const at::Tensor& sigma, SpectrumMap map, double lambda = Defaults::lam,
+                            double eps = Defaults::eps);
+at::Tensor inverse_spectrum_of(const at::Tensor& sigma, SpectrumMap map, double lambda = Defaults::lam);
+// U diag(σ) Vᵀ, or U diag(σ) Uᵀ when V is undefined.
+at::Tensor spectral_compose(const at::Tensor& U, const at::Tensor& sigma, const at::Tensor& V);
+// The top-`rank` singular triple of X (eigenpairs by decreasing eigenvalue when symmetric):
+// U (…, n, r), σ (…, r), V (…, k, r) (undefined when symmetric).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> spectral_factors(const at::Tensor& X, int64_t rank, bool symmetric);
+// Why X (of `shape`) is not a value of U diag(map(s)) Vᵀ of rank `rank`, or "".
+std::string spectral_check(const at::Tensor& X, at::IntArrayRef shape, int64_t rank, bool symmetric, SpectrumMap map,
+                           double lambda, double atol);
+// The free vector of singular values 1 (the well-conditioned point U Vᵀ) that sample() uses.
+at::Tensor spectral_initial_s(at::IntArrayRef s_shape, SpectrumMap map, double lambda, double eps,
+                              const SpectrumFunction& custom, const at::TensorOptions& options);
+
+// ---------------------------------------------------------------- Householder, Cholesky, symmetric
+// H_1 ⋯ H_k [I; 0] from the reflectors in the strictly lower part of v (…, n, k), n >= k; on
+// SO(n) with odd n the last column is negated (det = +1); transposed when `wide`.
+// householder_vectors is its inverse (throws when X has no Householder vectors).
+at::Tensor householder(const at::Tensor& v, bool special, bool wide);
+at::Tensor householder_vectors(const at::Tensor& X, bool special, bool wide);
+// L Lᵀ with L = tril(v, −1) + diag(exp(diag v)), its inverse, and sample()'s draw (near I).
+at::Tensor cholesky(const at::Tensor& v);
+at::Tensor cholesky_inverse(const at::Tensor& X);
+at::Tensor cholesky_sample(at::IntArrayRef shape, const at::TensorOptions& options);
+std::string positive_definite_check(const at::Tensor& X, at::IntArrayRef shape, double atol);
+// Symmetric (skew = false) or skew-symmetric matrices from v: "lower" / "upper" use that
+// triangle of v (strictly, for skew) and mirror it; "both" gives (v ± vᵀ)/2.
+at::Tensor linear_map(const at::Tensor& v, bool skew, const std::string& triangle = "lower");
+std::string linear_map_check(const at::Tensor& X, at::IntArrayRef shape, bool skew, double atol);
+// sample()'s draw for symmetric/skew: entries N(0, 1/n).
+at::Tensor linear_map_sample(at::IntArrayRef shape, const at::TensorOptions& options);
+
+}  // namespace functional
+}  // namespace mantra::parametrize
