@@ -135,7 +135,7 @@ std::string point_check(const manifolds::Manifold& manifold, const at::Tensor& X
                         double scale) {
   if (!X.defined()) return "it is undefined";
   if (X.sizes() != shape) return shape_mismatch(X, shape);
-  const at::Tensor P = scale == 1.0 ? X.detach() : X.detach() / scale;
+  const at::Tensor P = up(scale == 1.0 ? X.detach() : X.detach() / scale);
   return manifold.check_point(P, atol);
 }
 
@@ -157,11 +157,21 @@ bool is_stiefel(const manifolds::Manifold& manifold) { return typeid(manifold) =
 at::Tensor sample_point(const manifolds::Manifold& manifold, at::IntArrayRef shape, const std::string& init,
                         const at::TensorOptions& options) {
   at::NoGradGuard no_grad;
-  if (init == "uniform") return manifold.random(shape, options);
-  if (init == "origin") return manifold.origin(shape, options);
-  TORCH_CHECK_VALUE(rotation_init(init), "sample: argument 'init' must be uniform, origin, torus, henaff or cayley; got '",
-                    init, "'");
-  return mantra::expm(rotation_log(manifold, shape, init, options, "sample")).to(options.dtype());
+  // Half precision: drawn in float32 (QR, SVD … have no half kernels) and rounded once.
+  const auto dtype = c10::typeMetaToScalarType(options.dtype());
+  const bool half = dtype == at::kHalf || dtype == at::kBFloat16;
+  const at::TensorOptions o = half ? options.dtype(at::kFloat) : options;
+  at::Tensor X;
+  if (init == "uniform") {
+    X = manifold.random(shape, o);
+  } else if (init == "origin") {
+    X = manifold.origin(shape, o);
+  } else {
+    TORCH_CHECK_VALUE(rotation_init(init), "sample: argument 'init' must be uniform, origin, torus, henaff or cayley; got '",
+                      init, "'");
+    X = mantra::expm(rotation_log(manifold, shape, init, o, "sample"));
+  }
+  return X.to(dtype);
 }
 
 std::pair<at::Tensor, at::Tensor> sample_in_chart(const manifolds::Manifold& manifold, at::IntArrayRef shape,
@@ -195,10 +205,11 @@ at::Tensor complete_frame(const at::Tensor& T, int64_t n) {
   if (k == n) return T;
   std::vector<int64_t> gshape = T.sizes().vec();
   gshape.back() = n - k;
-  at::Tensor G = at::randn(gshape, T.options());
-  auto [Q, R] = at::linalg_qr(at::cat({T, G}, -1));
+  const at::Tensor Tu = up(T);
+  at::Tensor G = at::randn(gshape, Tu.options());
+  auto [Q, R] = at::linalg_qr(at::cat({Tu, G}, -1));
   // Column signs so that Q's first k columns are T itself (T orthonormal: R's top block is ±I).
-  return Q * at::sign(R.diagonal(0, -2, -1)).unsqueeze(-2);
+  return down(Q * at::sign(R.diagonal(0, -2, -1)).unsqueeze(-2), T.scalar_type());
 }
 
 // ---------------------------------------------------------------- spectral
@@ -247,18 +258,19 @@ at::Tensor spectral_compose(const at::Tensor& U, const at::Tensor& sigma, const 
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> spectral_factors(const at::Tensor& X, int64_t r, bool symmetric) {
+  const auto dtype = X.scalar_type();
   if (symmetric) {
-    auto [lambda, Q] = at::linalg_eigh(X);
-    return {Q.flip(-1).narrow(-1, 0, r), lambda.flip(-1).narrow(-1, 0, r), at::Tensor()};
+    auto [lambda, Q] = at::linalg_eigh(up(X));
+    return {down(Q.flip(-1).narrow(-1, 0, r), dtype), down(lambda.flip(-1).narrow(-1, 0, r), dtype), at::Tensor()};
   }
-  auto [Us, S, Vh] = at::linalg_svd(X, /*full_matrices=*/false);
-  return {Us.narrow(-1, 0, r), S.narrow(-1, 0, r), Vh.mT().narrow(-1, 0, r)};
+  auto [Us, S, Vh] = at::linalg_svd(up(X), /*full_matrices=*/false);
+  return {down(Us.narrow(-1, 0, r), dtype), down(S.narrow(-1, 0, r), dtype), down(Vh.mT().narrow(-1, 0, r), dtype)};
 }
 
 std::string spectral_check(const at::Tensor& X, at::IntArrayRef shape, int64_t r, bool symmetric, SpectrumMap map,
                            double lambda, double atol) {
   at::Tensor Xd;
-  std::string common = check_matrix(X, shape, symmetric, atol, &Xd);
+  std::string common = check_matrix(up(X), shape, symmetric, atol, &Xd);
   if (!common.empty()) return common;
   std::ostringstream why;
   at::Tensor sigma;  // descending
@@ -365,13 +377,20 @@ at::Tensor cholesky_inverse(const at::Tensor& X) {
   return down(L.tril(-1) + at::diag_embed(L.diagonal(0, -2, -1).log()), X.scalar_type());
 }
 
+// Draws in float32 at least, so that a half-precision constraint draws what a float32 one does.
+at::Tensor randn_at_least_float(at::IntArrayRef shape, const at::TensorOptions& options) {
+  const auto dtype = c10::typeMetaToScalarType(options.dtype());
+  if (dtype != at::kHalf && dtype != at::kBFloat16) return at::randn(shape, options);
+  return at::randn(shape, options.dtype(at::kFloat)).to(dtype);
+}
+
 at::Tensor cholesky_sample(at::IntArrayRef shape, const at::TensorOptions& options) {
-  return at::randn(shape, options) * Defaults::cholesky_init_std;
+  return randn_at_least_float(shape, options) * Defaults::cholesky_init_std;
 }
 
 std::string positive_definite_check(const at::Tensor& X, at::IntArrayRef shape, double atol) {
   at::Tensor Xd;
-  std::string common = check_matrix(X, shape, /*symmetric=*/true, atol, &Xd);
+  std::string common = check_matrix(up(X), shape, /*symmetric=*/true, atol, &Xd);
   if (!common.empty()) return common;
   const double lowest = at::linalg_eigvalsh(Xd).min().item<double>();
   if (!(lowest > 0)) {
@@ -396,7 +415,8 @@ at::Tensor linear_map(const at::Tensor& v, bool skew, const std::string& triangl
 std::string linear_map_check(const at::Tensor& X, at::IntArrayRef shape, bool skew, double atol) {
   if (X.sizes() != shape) return shape_mismatch(X, shape);
   if (!at::isfinite(X).all().item<bool>()) return "it contains NaN or Inf";
-  const double defect = (skew ? X + X.mT() : X - X.mT()).abs().max().item<double>();
+  const at::Tensor Xu = up(X);
+  const double defect = (skew ? Xu + Xu.mT() : Xu - Xu.mT()).abs().max().item<double>();
   if (!(defect <= atol)) {
     std::ostringstream why;
     why << "it is not " << (skew ? "skew-symmetric: max |X + Xᵀ| = " : "symmetric: max |X − Xᵀ| = ") << defect;
@@ -406,7 +426,7 @@ std::string linear_map_check(const at::Tensor& X, at::IntArrayRef shape, bool sk
 }
 
 at::Tensor linear_map_sample(at::IntArrayRef shape, const at::TensorOptions& options) {
-  return at::randn(shape, options) / std::sqrt(static_cast<double>(shape.back()));
+  return randn_at_least_float(shape, options) / std::sqrt(static_cast<double>(shape.back()));
 }
 
 }  // namespace functional

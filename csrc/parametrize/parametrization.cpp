@@ -24,7 +24,7 @@ ParametrizationImpl::ParametrizationImpl(manifolds::ManifoldPtr manifold, std::v
   TORCH_CHECK_VALUE(std::isfinite(options.scale()) && options.scale() > 0,
                     "Parametrization: option 'scale' must be finite and positive, got ", options.scale());
   manifold_->check_shape(chart_shape, "shape");
-  base = register_buffer("base", manifold_->random(chart_shape, tensor_options));
+  base = register_buffer("base", fn::sample_point(*manifold_, chart_shape, "uniform", tensor_options));
   v = register_parameter("v", at::zeros(chart_shape, tensor_options));
 }
 

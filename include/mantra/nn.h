@@ -1,5 +1,6 @@
 // Layers.
 #pragma once
 
+#include <mantra/nn/constrained.h>
 #include <mantra/nn/linear.h>
 #include <mantra/nn/recurrent.h>
