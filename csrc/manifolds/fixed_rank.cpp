@@ -37,8 +37,7 @@ void FixedRank::check_shape(at::IntArrayRef shape, const char* arg) const {
 }
 
 at::Tensor FixedRank::proj_tangent(const at::Tensor& X, const at::Tensor& G) const {
-  check_same_shape(X, "X", G, "G", name() + ".proj_tangent");
-  check_shape(X.sizes(), "X");
+  check_args("proj_tangent", X, {{G, "G"}});
   const bool wide = is_wide(X);
   const at::Tensor Xt = tall(X, wide), Gt = tall(G, wide);
   // P_V = V_r V_rᵀ and P_U G = U_r U_rᵀ G = X (V_r Σ_r⁻² V_rᵀ) XᵀG: no n×n matrix.
@@ -53,7 +52,7 @@ at::Tensor FixedRank::retract_with(const at::Tensor& X, const at::Tensor& V, Ret
 }
 
 at::Tensor FixedRank::project(const at::Tensor& X) const {
-  check_shape(X.sizes(), "X");
+  check_args("project", X);
   return linalg::truncate_rank(X, rank_);
 }
 
@@ -82,7 +81,7 @@ at::Tensor FixedRank::origin(at::IntArrayRef shape, const at::TensorOptions& opt
 }
 
 std::string FixedRank::check_point(const at::Tensor& X, double atol) const {
-  if (!X.defined()) return "the tensor is undefined";
+  if (std::string why = check_point_common(X, atol); !why.empty()) return why;
   std::ostringstream s;
   if (X.dim() < 2) {
     s << "it must have at least 2 dimensions (..., n, k), got shape " << X.sizes();

@@ -2,6 +2,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <cmath>
 #include <limits>
 #include <sstream>
 
@@ -18,26 +19,33 @@ int64_t checked_n(int64_t n) {
 double eps_of(const at::Tensor& X) {
   return X.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon() : std::numeric_limits<float>::epsilon();
 }
-// X expm(X⁻¹V): stays in GL+ since det expm(A) = e^{tr A} > 0.
+// X expm(X⁻¹V): stays in GL+ since det expm(A) = e^{tr A} > 0. A = X⁻¹V is shortened to
+// ‖A‖_F <= cap (5 in float32, 15 in float64), so that the condition number of expm(A), at
+// most e^{2 cap}, stays far below 1/eps and the sign of its determinant survives rounding:
+// every step lands in GL+. Shorter steps are unchanged.
 at::Tensor group_exp(const at::Tensor& X, const at::Tensor& V) {
-  return at::matmul(X, mantra::expm(at::linalg_solve(X, V)));
+  const at::Tensor A = at::linalg_solve(X, V);
+  const double cap = X.scalar_type() == at::kDouble ? 15.0 : 5.0;
+  const at::Tensor norm = at::linalg_matrix_norm(A.detach()).unsqueeze(-1).unsqueeze(-1);
+  const at::Tensor scale = at::where(norm > cap, cap / norm, at::ones_like(norm));
+  return at::matmul(X, mantra::expm(A * scale));
 }
 }  // namespace
 
 GLPlus::GLPlus(int64_t n, double min_singular_value)
     : FixedRank(checked_n(n), n, n), min_singular_value_(min_singular_value) {
-  TORCH_CHECK_VALUE(min_singular_value >= 0, "GLPlus: argument 'min_singular_value' must be >= 0, got ",
+  TORCH_CHECK_VALUE(min_singular_value >= 0 && std::isfinite(min_singular_value),
+                    "GLPlus: argument 'min_singular_value' must be finite and >= 0, got ",
                     min_singular_value);
 }
 
 at::Tensor GLPlus::proj_tangent(const at::Tensor& X, const at::Tensor& G) const {
-  check_same_shape(X, "X", G, "G", name() + ".proj_tangent");
+  check_args("proj_tangent", X, {{G, "G"}});
   return G;
 }
 
 at::Tensor GLPlus::transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const {
-  check_same_shape(X, "X", V, "V", name() + ".transport");
-  check_same_shape(X, "X", Y, "Y", name() + ".transport");
+  check_args("transport", X, {{V, "V"}, {Y, "Y"}});
   return V;
 }
 
@@ -51,8 +59,9 @@ at::Tensor GLPlus::retract_with(const at::Tensor& X, const at::Tensor& V, Retrac
 }
 
 at::Tensor GLPlus::project(const at::Tensor& X) const {
-  check_shape(X.sizes(), "X");
-  const at::Tensor Xd = X.detach();
+  check_args("project", X);
+  const at::Tensor bad = linalg::nonfinite_matrices(X);  // NaN out, not a finite matrix
+  const at::Tensor Xd = X.detach().masked_fill(bad, 0);
   auto [U, S, Vh] = at::linalg_svd(Xd, /*full_matrices=*/false);
   const int64_t n = S.size(-1);
   const at::Tensor floor =
@@ -67,7 +76,7 @@ at::Tensor GLPlus::project(const at::Tensor& X) const {
   sign.select(-1, n - 1).copy_(at::where(negative, -at::ones_like(floor), at::ones_like(floor)));
   s.select(-1, n - 1).copy_(at::where(negative, floor, s.select(-1, n - 1)));
   const at::Tensor target = at::matmul(U * (sign * s).unsqueeze(-2), Vh);
-  return X + (target - Xd);  // value: target; derivative: the identity
+  return linalg::fill_nan(X + (target - Xd), bad);  // value: target; derivative: the identity
 }
 
 at::Tensor GLPlus::random(at::IntArrayRef shape, const at::TensorOptions& options) const {
@@ -78,8 +87,8 @@ at::Tensor GLPlus::random(at::IntArrayRef shape, const at::TensorOptions& option
   return X;
 }
 
-std::string GLPlus::check_point(const at::Tensor& X, double) const {
-  if (!X.defined()) return "the tensor is undefined";
+std::string GLPlus::check_point(const at::Tensor& X, double atol) const {
+  if (std::string why = check_point_common(X, atol); !why.empty()) return why;
   std::ostringstream s;
   if (X.dim() < 2 || X.size(-1) != X.size(-2) || X.size(-1) != rank()) {
     s << "it must have shape (..., " << rank() << ", " << rank() << "), got " << X.sizes();

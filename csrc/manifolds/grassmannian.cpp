@@ -34,7 +34,7 @@ std::vector<Retraction> Grassmannian::retractions() const {
 }
 
 at::Tensor Grassmannian::proj_tangent(const at::Tensor& X, const at::Tensor& G) const {
-  check_same_shape(X, "X", G, "G", name() + ".proj_tangent");
+  check_args("proj_tangent", X, {{G, "G"}});
   const bool wide = is_wide(X);
   return tall(horizontal(tall(X, wide), tall(G, wide)), wide);
 }
@@ -45,16 +45,16 @@ at::Tensor Grassmannian::retract_with(const at::Tensor& X, const at::Tensor& V, 
   const at::Tensor Vh = horizontal(Xt, tall(V, wide));
   if (method != Retraction::Exp) return tall(Stiefel::retract_with(Xt, Vh, method), wide);  // qr, polar of X + V
   // With S = VᵀV = W Σ² Wᵀ: X W cos Σ Wᵀ + U sin Σ Wᵀ = X cos(√S) + V sinc(√S). YᵀY = I for
-  // horizontal V, since cos² + S sinc² = I.
+  // horizontal V, since cos² + S sinc² = I. The polar factor (a k×k eigh) puts a frame X that
+  // has drifted off back on the manifold, and removes the rounding of long steps.
   const at::Tensor S = linalg::sym(at::matmul(Vh.mT(), Vh));
   const at::Tensor Y = at::matmul(Xt, linalg::sym_funm(S, SymFunction::CosSqrt)) +
                        at::matmul(Vh, linalg::sym_funm(S, SymFunction::SincSqrt));
-  return tall(Y, wide);
+  return tall(linalg::polar_factor_near_frame(Y), wide);
 }
 
 at::Tensor Grassmannian::parallel_transport(const at::Tensor& X, const at::Tensor& V, const at::Tensor& U) const {
-  check_same_shape(X, "X", V, "V", name() + ".parallel_transport");
-  check_same_shape(X, "X", U, "U", name() + ".parallel_transport");
+  check_args("parallel_transport", X, {{V, "V"}, {U, "U"}});
   const bool wide = is_wide(X);
   const at::Tensor Xt = tall(X, wide);
   const at::Tensor Vh = horizontal(Xt, tall(V, wide));

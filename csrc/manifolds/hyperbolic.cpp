@@ -3,6 +3,7 @@
 #include <c10/util/Exception.h>
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 namespace mantra::manifolds {
@@ -30,6 +31,9 @@ at::Tensor tanh_over(const at::Tensor& t) {
 at::Tensor spatial(const at::Tensor& X) { return X.narrow(-1, 1, X.size(-1) - 1); }
 at::Tensor time_part(const at::Tensor& X) { return X.narrow(-1, 0, 1); }
 double ball_eps(const at::Tensor& X) { return X.scalar_type() == at::kDouble ? 1e-10 : 1e-5; }
+// The largest distance from the origin a Lorentz point may have: x_0² = cosh²(r) must stay
+// finite (in float32 cosh(40)² ≈ 1e34; in float64 cosh(300)² ≈ 1e260).
+double lorentz_max_radius(const at::Tensor& X) { return X.scalar_type() == at::kDouble ? 300.0 : 40.0; }
 }  // namespace
 
 // ------------------------------------------------------------------ Lorentz
@@ -44,21 +48,18 @@ void Lorentz::check_shape(at::IntArrayRef shape, const char* arg) const {
 }
 
 at::Tensor Lorentz::proj_tangent(const at::Tensor& X, const at::Tensor& G) const {
-  check_same_shape(X, "X", G, "G", name() + ".proj_tangent");
-  check_shape(X.sizes(), "X");
+  check_args("proj_tangent", X, {{G, "G"}});
   return G + minkowski(X, G) * X;
 }
 
 at::Tensor Lorentz::egrad_to_rgrad(const at::Tensor& X, const at::Tensor& G) const {
-  check_same_shape(X, "X", G, "G", name() + ".egrad_to_rgrad");
-  check_shape(X.sizes(), "X");
+  check_args("egrad_to_rgrad", X, {{G, "G"}});
   const at::Tensor JG = at::cat({-time_part(G), spatial(G)}, -1);
   return JG + minkowski(X, JG) * X;
 }
 
 at::Tensor Lorentz::inner(const at::Tensor& X, const at::Tensor& U, const at::Tensor& V) const {
-  check_same_shape(X, "X", U, "U", name() + ".inner");
-  check_same_shape(X, "X", V, "V", name() + ".inner");
+  check_args("inner", X, {{U, "U"}, {V, "V"}});
   return minkowski(U, V).squeeze(-1);
 }
 
@@ -68,23 +69,31 @@ at::Tensor Lorentz::retract_with(const at::Tensor& X, const at::Tensor& V, Retra
   // exp_x(v) = cosh‖v‖_L x + sinh‖v‖_L v/‖v‖_L, for the tangent part of v.
   const at::Tensor Vt = V + minkowski(X, V) * X;
   const at::Tensor t = safe_norm(minkowski(Vt, Vt));
-  // project() removes the drift of repeated steps; a no-op to first order.
-  return project(t.cosh() * X + sinh_over(t) * Vt);
+  // A step longer than the largest representable radius is shortened to it along the same
+  // geodesic (cosh t · x would overflow); project() then clamps the radius and removes the
+  // drift of repeated steps (a no-op to first order).
+  const at::Tensor tc = t.clamp_max(lorentz_max_radius(X));
+  return project(tc.cosh() * X + (sinh_over(tc) * (tc / t)) * Vt);
 }
 
 at::Tensor Lorentz::transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const {
-  check_same_shape(X, "X", V, "V", name() + ".transport");
-  check_same_shape(X, "X", Y, "Y", name() + ".transport");
-  check_shape(X.sizes(), "X");
+  check_args("transport", X, {{V, "V"}, {Y, "Y"}});
   // 1 − ⟨x, y⟩_L = 1 + cosh d >= 2: no cancellation. The final projection removes rounding.
   const at::Tensor P = V + minkowski(Y, V) / (1 - minkowski(X, Y)) * (X + Y);
   return P + minkowski(Y, P) * Y;
 }
 
 at::Tensor Lorentz::project(const at::Tensor& X) const {
-  check_shape(X.sizes(), "X");
-  const at::Tensor xs = spatial(X);
-  return at::cat({(1 + dot_last(xs, xs)).sqrt(), xs}, -1);
+  check_args("project", X);
+  // Spatial norm at most sinh(r_max), so that x_0² stays finite (see lorentz_max_radius).
+  const double max_norm = std::sinh(lorentz_max_radius(X));
+  at::Tensor xs = spatial(X);
+  // ‖x_{1:}‖ through a scaled copy: the plain sum of squares overflows for long steps.
+  const at::Tensor m = xs.detach().abs().amax(-1, true).clamp_min(1e-30);
+  const at::Tensor norm = m * safe_norm(dot_last(xs / m, xs / m));
+  xs = at::where(norm > max_norm, xs * (max_norm / norm), xs);
+  // + 0·x_0: x_0 is recomputed, but a NaN/Inf there must still come out as NaN.
+  return at::cat({(1 + dot_last(xs, xs)).sqrt() + 0 * time_part(X), xs}, -1);
 }
 
 at::Tensor Lorentz::random(at::IntArrayRef shape, const at::TensorOptions& options) const {
@@ -100,7 +109,7 @@ at::Tensor Lorentz::origin(at::IntArrayRef shape, const at::TensorOptions& optio
 }
 
 std::string Lorentz::check_point(const at::Tensor& X, double atol) const {
-  if (!X.defined()) return "the tensor is undefined";
+  if (std::string why = check_point_common(X, atol); !why.empty()) return why;
   std::ostringstream s;
   if (X.dim() < 1 || X.size(-1) < 2) {
     s << "its last dimension must have size d + 1 >= 2, got shape " << X.sizes();
@@ -124,11 +133,11 @@ std::string Lorentz::check_point(const at::Tensor& X, double atol) const {
 }
 
 at::Tensor Lorentz::distance(const at::Tensor& X, const at::Tensor& Y) const {
-  check_same_shape(X, "X", Y, "Y", name() + ".distance");
-  check_shape(X.sizes(), "X");
+  check_args("distance", X, {{Y, "Y"}});
   const at::Tensor D = X - Y;
   const at::Tensor sq = minkowski(D, D).squeeze(-1);  // 4 sinh²(d/2) on the hyperboloid
-  return at::where(sq > 1e-30, 2 * at::asinh(0.5 * safe_norm(sq)), at::zeros_like(sq));
+  // (sq <= tiny) is false for NaN, so a NaN distance stays NaN (sq > tiny would zero it).
+  return at::where(sq <= 1e-30, at::zeros_like(sq), 2 * at::asinh(0.5 * safe_norm(sq)));
 }
 
 // ------------------------------------------------------------------ Poincaré ball
@@ -138,8 +147,17 @@ at::Tensor PoincareBall::conformal_factor(const at::Tensor& X) {
 }
 
 at::Tensor PoincareBall::mobius_add(const at::Tensor& X, const at::Tensor& Y) {
+  // ((1 + 2⟨x,y⟩ + ‖y‖²) x + (1 − ‖x‖²) y) / (1 + 2⟨x,y⟩ + ‖x‖²‖y‖²), with both coefficients
+  // and the denominator written as sums of non-negative terms (s = ⟨x,y⟩ + ‖x‖‖y‖ >= 0):
+  // 1 + 2⟨x,y⟩ + b² = (b − a)² + (1 − a²) + 2s and 1 + 2⟨x,y⟩ + a²b² = (1 − ab)² + 2s. Near the
+  // boundary with y ≈ −x the plain form cancels to 0 or below (inf/NaN in float32).
   const at::Tensor xy = dot_last(X, Y), xx = dot_last(X, X), yy = dot_last(Y, Y);
-  return ((1 + 2 * xy + yy) * X + (1 - xx) * Y) / (1 + 2 * xy + xx * yy);
+  const at::Tensor a = safe_norm(xx), b = safe_norm(yy);
+  const at::Tensor s = (xy + a * b).clamp_min(0);
+  const at::Tensor one_xx = (1 - a) * (1 + a);
+  const at::Tensor cx = (b - a) * (b - a) + one_xx + 2 * s;
+  const at::Tensor den = (1 - a * b) * (1 - a * b) + 2 * s;
+  return (cx * X + one_xx * Y) / den;
 }
 
 at::Tensor PoincareBall::gyration(const at::Tensor& U, const at::Tensor& V, const at::Tensor& W) {
@@ -157,19 +175,18 @@ void PoincareBall::check_shape(at::IntArrayRef shape, const char* arg) const {
 }
 
 at::Tensor PoincareBall::proj_tangent(const at::Tensor& X, const at::Tensor& G) const {
-  check_same_shape(X, "X", G, "G", name() + ".proj_tangent");
+  check_args("proj_tangent", X, {{G, "G"}});
   return G;
 }
 
 at::Tensor PoincareBall::egrad_to_rgrad(const at::Tensor& X, const at::Tensor& G) const {
-  check_same_shape(X, "X", G, "G", name() + ".egrad_to_rgrad");
+  check_args("egrad_to_rgrad", X, {{G, "G"}});
   const at::Tensor lam = conformal_factor(X);
   return G / (lam * lam);
 }
 
 at::Tensor PoincareBall::inner(const at::Tensor& X, const at::Tensor& U, const at::Tensor& V) const {
-  check_same_shape(X, "X", U, "U", name() + ".inner");
-  check_same_shape(X, "X", V, "V", name() + ".inner");
+  check_args("inner", X, {{U, "U"}, {V, "V"}});
   const at::Tensor lam = conformal_factor(X);
   return (lam * lam * dot_last(U, V)).squeeze(-1);
 }
@@ -184,13 +201,12 @@ at::Tensor PoincareBall::retract_with(const at::Tensor& X, const at::Tensor& V, 
 }
 
 at::Tensor PoincareBall::transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const {
-  check_same_shape(X, "X", V, "V", name() + ".transport");
-  check_same_shape(X, "X", Y, "Y", name() + ".transport");
+  check_args("transport", X, {{V, "V"}, {Y, "Y"}});
   return conformal_factor(X) / conformal_factor(Y) * gyration(Y, -X, V);
 }
 
 at::Tensor PoincareBall::project(const at::Tensor& X) const {
-  check_shape(X.sizes(), "X");
+  check_args("project", X);
   const double max_norm = 1 - ball_eps(X);
   const at::Tensor norm = safe_norm(dot_last(X, X));
   return at::where(norm > max_norm, X * (max_norm / norm), X);
@@ -208,8 +224,8 @@ at::Tensor PoincareBall::origin(at::IntArrayRef shape, const at::TensorOptions& 
   return at::zeros(shape, options);
 }
 
-std::string PoincareBall::check_point(const at::Tensor& X, double) const {
-  if (!X.defined()) return "the tensor is undefined";
+std::string PoincareBall::check_point(const at::Tensor& X, double atol) const {
+  if (std::string why = check_point_common(X, atol); !why.empty()) return why;
   std::ostringstream s;
   if (X.dim() < 1 || X.size(-1) < 1) {
     s << "its last dimension must have size d >= 1, got shape " << X.sizes();
@@ -226,12 +242,14 @@ std::string PoincareBall::check_point(const at::Tensor& X, double) const {
 }
 
 at::Tensor PoincareBall::distance(const at::Tensor& X, const at::Tensor& Y) const {
-  check_same_shape(X, "X", Y, "Y", name() + ".distance");
-  check_shape(X.sizes(), "X");
+  check_args("distance", X, {{Y, "Y"}});
   const at::Tensor D = X - Y;
   const at::Tensor sq = dot_last(D, D) * (0.25 * conformal_factor(X) * conformal_factor(Y));  // sinh²(d/2)
   const at::Tensor sqz = sq.squeeze(-1);
-  return at::where(sqz > 1e-30, 2 * at::asinh(safe_norm(sqz)), at::zeros_like(sqz));
+  const at::Tensor d = at::where(sqz <= 1e-30, at::zeros_like(sqz), 2 * at::asinh(safe_norm(sqz)));  // NaN stays NaN
+  // A point outside the open ball has no distance: NaN, not the finite value of the clamped λ.
+  const at::Tensor inside = (dot_last(X, X) < 1).logical_and(dot_last(Y, Y) < 1).squeeze(-1);
+  return at::where(inside, d, at::full_like(d, std::numeric_limits<double>::quiet_NaN()));
 }
 
 at::Tensor lorentz_to_poincare(const at::Tensor& X) { return spatial(X) / (1 + time_part(X)); }

@@ -14,6 +14,19 @@ at::Tensor eye_like(const at::Tensor& like) {
   return at::eye(like.size(-2), like.size(-1), like.options()).expand(like.sizes());
 }
 
+at::Tensor nonfinite_matrices(const at::Tensor& A) {
+  return at::isfinite(A).logical_not().any(-1, true).any(-2, true);
+}
+
+at::Tensor fill_nan(const at::Tensor& T, const at::Tensor& mask) {
+  return T.masked_fill(mask, std::numeric_limits<double>::quiet_NaN());
+}
+
+at::Tensor newton_schulz_step(const at::Tensor& Y) {
+  const at::Tensor G = at::matmul(Y.mT(), Y);
+  return at::matmul(Y, eye_like(G) * 1.5 - 0.5 * G);
+}
+
 namespace {
 
 // Σ_{n≥1} (−1)^n n s^{n−1} / (2n + 1 + offset)!: the derivative of Σ (−1)^n s^n / (2n + 1 + offset)!
@@ -43,6 +56,9 @@ at::Tensor eval_f(const at::Tensor& lambda, SymFunction f, const at::Tensor& flo
       return 0.5 * half * half;
     }
     case SymFunction::ClampMin: return at::maximum(lambda, floor);
+    case SymFunction::SqrtFloor: return at::maximum(lambda, floor).sqrt();
+    case SymFunction::InvSqrtFloor: return at::maximum(lambda, floor).rsqrt();
+    case SymFunction::ExpClamp: return at::minimum(at::maximum(lambda, -floor), floor).exp();
   }
   return lambda;
 }
@@ -67,6 +83,16 @@ at::Tensor eval_df(const at::Tensor& lambda, SymFunction f, const at::Tensor& fl
       return at::where(s < kSeriesBelow, series_derivative(s, f == SymFunction::SincSqrt ? 0 : 1), closed);
     }
     case SymFunction::ClampMin: return (lambda > floor).to(lambda.scalar_type());
+    case SymFunction::SqrtFloor:
+    case SymFunction::InvSqrtFloor: {
+      const at::Tensor l = at::maximum(lambda, floor);
+      const at::Tensor d = f == SymFunction::SqrtFloor ? 0.5 * l.rsqrt() : -0.5 * l.rsqrt() / l;
+      return at::where(lambda > floor, d, at::zeros_like(d));
+    }
+    case SymFunction::ExpClamp: {
+      const at::Tensor e = eval_f(lambda, f, floor);
+      return at::where(lambda.abs() < floor, e, at::zeros_like(e));
+    }
   }
   return lambda;
 }
@@ -96,7 +122,8 @@ class SymFunm : public torch::autograd::Function<SymFunm> {
     const at::Tensor diff = lambda.unsqueeze(-1) - lambda.unsqueeze(-2);
     // Sqrt, InvSqrt, Log vary on the scale of λ itself (closeness is relative); the others on
     // a unit scale (closeness is absolute near 0, where f(λi) − f(λj) would round to 0).
-    const bool relative = f == SymFunction::Sqrt || f == SymFunction::InvSqrt || f == SymFunction::Log;
+    const bool relative = f == SymFunction::Sqrt || f == SymFunction::InvSqrt || f == SymFunction::Log ||
+                          f == SymFunction::SqrtFloor || f == SymFunction::InvSqrtFloor;
     const at::Tensor scale = at::maximum(lambda.abs().unsqueeze(-1), lambda.abs().unsqueeze(-2))
                                  .clamp_min(relative ? std::numeric_limits<double>::min() : 1.0);
     // Balance the two errors: a divided difference loses eps/|λi − λj| relative, the mean of
@@ -161,10 +188,41 @@ class GramTop : public torch::autograd::Function<GramTop> {
   }
 };
 
+// The polar factor U Wᵀ of M = U Σ Wᵀ (thin SVD). Through the SVD rather than (MᵀM)^{-1/2}:
+// the Gram matrix squares the condition number, so float32 steps with ‖V‖ ≳ 1e3 lost
+// orthonormality (and NaN for larger ones). Its backward is finite at repeated singular
+// values (V = 0): with B = Uᵀ Ḡ W, M̄ = U (F ∘ (B − Bᵀ)) Wᵀ + (I − UUᵀ) Ḡ W Σ⁻¹ Wᵀ,
+// F_ij = 1/(σ_i + σ_j).
+class PolarFactor : public torch::autograd::Function<PolarFactor> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& M) {
+    auto [U, S, Vh] = at::linalg_svd(M, /*full_matrices=*/false);
+    ctx->save_for_backward({U, S, Vh});
+    return at::matmul(U, Vh);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &U = saved[0], &S = saved[1], &Vh = saved[2];
+    const at::Tensor& G = grads[0];
+    const at::Tensor W = Vh.mT();
+    const at::Tensor UtG = at::matmul(U.mT(), G);
+    const at::Tensor B = at::matmul(UtG, W);
+    const at::Tensor F = (S.unsqueeze(-1) + S.unsqueeze(-2)).reciprocal();
+    const at::Tensor inner = at::matmul(at::matmul(U, F * (B - B.mT())), Vh);
+    const at::Tensor perp = at::matmul(at::matmul(G - at::matmul(U, UtG), W / S.unsqueeze(-2)), Vh);
+    return {inner + perp};
+  }
+};
+
 }  // namespace
 
 at::Tensor sym_funm(const at::Tensor& S, SymFunction f, const at::Tensor& floor) {
-  TORCH_CHECK_VALUE(f != SymFunction::ClampMin || floor.defined(), "sym_funm: argument 'floor' is needed for ClampMin");
+  TORCH_CHECK_VALUE((f != SymFunction::ClampMin && f != SymFunction::SqrtFloor && f != SymFunction::InvSqrtFloor &&
+                     f != SymFunction::ExpClamp) ||
+                        floor.defined(),
+                    "sym_funm: argument 'floor' is needed for ClampMin, SqrtFloor, InvSqrtFloor and ExpClamp");
   // autograd::Function takes no undefined tensors; the placeholder is ignored unless ClampMin.
   return SymFunm::apply(S, static_cast<int64_t>(f), floor.defined() ? floor.detach() : at::zeros({}, S.options()));
 }
@@ -173,14 +231,24 @@ std::pair<at::Tensor, at::Tensor> gram_top(const at::Tensor& A, int64_t r) {
   TORCH_CHECK_VALUE(A.dim() >= 2 && A.size(-2) >= A.size(-1), "gram_top: argument 'A' must be tall (..., n, k), n >= k, got ",
                     A.sizes());
   TORCH_CHECK_VALUE(r >= 1 && r <= A.size(-1), "gram_top: argument 'r' must be in [1, ", A.size(-1), "], got ", r);
-  auto out = GramTop::apply(A, r);
-  return {out[0], out[1]};
+  const at::Tensor bad = nonfinite_matrices(A);
+  auto out = GramTop::apply(A.masked_fill(bad, 0), r);
+  return {fill_nan(out[0], bad), fill_nan(out[1], bad)};
 }
 
 at::Tensor truncate_rank(const at::Tensor& A, int64_t r) {
   const bool wide = is_wide(A);
   const at::Tensor At = tall(A, wide);
   return tall(at::matmul(At, gram_top(At, r).first), wide);
+}
+
+at::Tensor polar_factor(const at::Tensor& M) {
+  const at::Tensor bad = nonfinite_matrices(M);  // LAPACK's SVD throws on NaN
+  return fill_nan(PolarFactor::apply(M.masked_fill(bad, 0)), bad);
+}
+
+at::Tensor polar_factor_near_frame(const at::Tensor& M) {
+  return at::matmul(M, sym_funm(sym(at::matmul(M.mT(), M)), SymFunction::InvSqrt));
 }
 
 at::Tensor qr_positive(const at::Tensor& A) {

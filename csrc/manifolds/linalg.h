@@ -14,8 +14,11 @@ at::Tensor skew(const at::Tensor& A);
 // near-equal pairs). InvSqrt and Log need S positive definite.
 // CosSqrt, SincSqrt, VersSqrt are cos(√s), sin(√s)/√s and (1 − cos√s)/s: entire functions of
 // s, so maps of VᵀV built from them (Grassmann geodesics) are smooth at V = 0.
-// ClampMin is max(s, floor) with `floor` of the batch shape (...) (or a scalar tensor).
-enum class SymFunction { Sqrt, InvSqrt, Log, Exp, CosSqrt, SincSqrt, VersSqrt, ClampMin };
+// ClampMin is max(s, floor) with `floor` of the batch shape (...) (or a scalar tensor);
+// SqrtFloor and InvSqrtFloor are the roots of max(s, floor), defined for every symmetric S
+// (the SPD retraction uses them so that a point drifted to the edge of the cone is lifted);
+// ExpClamp is exp(clamp(s, −floor, floor)): finite for every step (floor > 0 is the cap).
+enum class SymFunction { Sqrt, InvSqrt, Log, Exp, CosSqrt, SincSqrt, VersSqrt, ClampMin, SqrtFloor, InvSqrtFloor, ExpClamp };
 at::Tensor sym_funm(const at::Tensor& S, SymFunction f, const at::Tensor& floor = {});
 
 // Spectral functions of the Gram matrix AᵀA of a tall A (..., n, k), n >= k, restricted to its
@@ -34,6 +37,27 @@ inline at::Tensor tall(const at::Tensor& T, bool wide) { return wide ? T.mT() : 
 // Q factor of the reduced QR of A (..., n, k), n >= k, with diag(R) > 0 (unique; the Stiefel
 // QR retraction and Haar sampling rely on it).
 at::Tensor qr_positive(const at::Tensor& A);
+
+// One Newton–Schulz step toward the closest frame, Y (3I − YᵀY)/2, for tall Y: a frame off by
+// E = YᵀY − I comes out off by about (3/4)E² (contractive for ‖E‖ < 1), and the derivative at
+// a frame is the tangent projection, so a retraction followed by it keeps its first-order
+// terms. Two matmuls, O(nk²).
+at::Tensor newton_schulz_step(const at::Tensor& Y);
+
+// The matrices of A (..., n, k) that hold a NaN or Inf, as a mask (..., 1, 1). LAPACK's SVD
+// throws on NaN and returns a finite frame for Inf, so the SVD-based maps run on
+// A.masked_fill(mask, 0) and return NaN for those matrices (no host synchronization).
+at::Tensor nonfinite_matrices(const at::Tensor& A);
+at::Tensor fill_nan(const at::Tensor& T, const at::Tensor& mask);
+
+// The polar factor M (MᵀM)^{-1/2} of a tall M of full column rank: the closest frame to M,
+// computed through the SVD (accurate at any condition number), with a backward that stays
+// finite at repeated singular values; NaN for matrices that hold a NaN or Inf.
+at::Tensor polar_factor(const at::Tensor& M);
+// The same map as M (MᵀM)^{-1/2} through a k×k eigh: cheaper, and as accurate as polar_factor
+// for the nearly orthonormal M it is used on (the end of exp/cayley), where MᵀM is well
+// conditioned. Not for ill-conditioned M (the Gram matrix squares the condition number).
+at::Tensor polar_factor_near_frame(const at::Tensor& M);
 
 // Identity matrices shaped like the last two dims of `like` (n x k), broadcast over batch.
 at::Tensor eye_like(const at::Tensor& like);

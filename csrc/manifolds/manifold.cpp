@@ -3,6 +3,7 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <sstream>
 
@@ -39,19 +40,18 @@ at::Tensor Manifold::retract(const at::Tensor& X, const at::Tensor& V, Retractio
     TORCH_CHECK_VALUE(false, name(), ".retract: argument 'method' must be one of ", names.str(), "; got ",
                       to_string(method));
   }
-  check_same_shape(X, "X", V, "V", name() + ".retract");
+  check_args("retract", X, {{V, "V"}});
   return retract_with(X, V, method);
 }
 
 at::Tensor Manifold::transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const {
-  check_same_shape(X, "X", V, "V", name() + ".transport");
-  check_same_shape(X, "X", Y, "Y", name() + ".transport");
+  check_args("transport", X, {{V, "V"}, {Y, "Y"}});
   return proj_tangent(Y, V);
 }
 
 std::pair<at::Tensor, at::Tensor> Manifold::retract_transport(const at::Tensor& X, const at::Tensor& V,
                                                               const at::Tensor& U, Retraction method) const {
-  check_same_shape(X, "X", U, "U", name() + ".retract_transport");
+  check_args("retract_transport", X, {{U, "U"}});
   at::Tensor Y = retract(X, V, method);
   if (method == Retraction::Default) method = retractions().front();
   if (method == Retraction::Exp) {
@@ -62,8 +62,7 @@ std::pair<at::Tensor, at::Tensor> Manifold::retract_transport(const at::Tensor& 
 }
 
 at::Tensor Manifold::inner(const at::Tensor& X, const at::Tensor& U, const at::Tensor& V) const {
-  check_same_shape(X, "X", U, "U", name() + ".inner");
-  check_same_shape(X, "X", V, "V", name() + ".inner");
+  check_args("inner", X, {{U, "U"}, {V, "V"}});
   return sum_point(U * V);
 }
 
@@ -79,11 +78,59 @@ void Manifold::check_shape(at::IntArrayRef shape, const char* arg) const {
                     point_dims(), " dimensions, got shape ", shape);
 }
 
+namespace {
+const char* dtype_name(at::ScalarType t) { return c10::toString(t); }
+}  // namespace
+
 void check_same_shape(const at::Tensor& X, const char* xname, const at::Tensor& V, const char* vname,
                       const std::string& op) {
-  TORCH_CHECK_VALUE(X.defined() && V.defined(), op, ": arguments '", xname, "' and '", vname, "' must be defined");
+  TORCH_CHECK_VALUE(X.defined(), op, ": argument '", xname, "' must be a defined tensor, got an undefined one");
+  TORCH_CHECK_VALUE(V.defined(), op, ": argument '", vname, "' must be a defined tensor, got an undefined one");
   TORCH_CHECK_VALUE(X.sizes() == V.sizes(), op, ": argument '", vname, "' must have the shape of '", xname, "' ",
                     X.sizes(), ", got ", V.sizes());
+  TORCH_CHECK_VALUE(V.scalar_type() == X.scalar_type(), op, ": argument '", vname, "' must have the dtype of '", xname,
+                    "' (", dtype_name(X.scalar_type()), "), got ", dtype_name(V.scalar_type()));
+  TORCH_CHECK_VALUE(V.device() == X.device(), op, ": argument '", vname, "' must be on the device of '", xname, "' (",
+                    X.device(), "), got ", V.device());
+}
+
+void Manifold::check_args(const char* method, const at::Tensor& X, std::initializer_list<Arg> others) const {
+  const std::string op = name() + "." + method;
+  TORCH_CHECK_VALUE(X.defined(), op, ": argument 'X' must be a defined tensor, got an undefined one");
+  const at::ScalarType t = X.scalar_type();
+  TORCH_CHECK_VALUE(t == at::kFloat || t == at::kDouble ||
+                        (accepts_reduced_precision() && (t == at::kHalf || t == at::kBFloat16)),
+                    op, ": argument 'X' must be a real floating tensor (float32 or float64",
+                    accepts_reduced_precision() ? ", float16, bfloat16" : "", "), got ", dtype_name(t));
+  TORCH_CHECK_VALUE(X.dim() >= point_dims(), op, ": argument 'X' must have at least ", point_dims(),
+                    " dimensions (one point), got shape ", X.sizes());
+  for (const Arg& a : others) check_same_shape(X, "X", a.tensor, a.name, op);
+  try {
+    check_shape(X.sizes(), "X");
+  } catch (const c10::ValueError& e) {
+    // check_shape names the manifold ("SO: argument 'X' …"); name the method too.
+    std::string why = e.what_without_backtrace();
+    const std::string prefix = name() + ": ";
+    if (why.rfind(prefix, 0) == 0) why = why.substr(prefix.size());
+    TORCH_CHECK_VALUE(false, op, ": ", why);
+  }
+}
+
+std::string Manifold::check_point_common(const at::Tensor& X, double atol) const {
+  TORCH_CHECK_VALUE(std::isfinite(atol) && atol >= 0, name(), ".check_point: argument 'atol' must be finite and >= 0, got ",
+                    atol);
+  if (!X.defined()) return "the tensor is undefined";
+  std::ostringstream s;
+  if (!at::isFloatingType(X.scalar_type())) {
+    s << "its dtype is " << dtype_name(X.scalar_type()) << " (points are real floating tensors)";
+    return s.str();
+  }
+  if (X.dim() < point_dims()) {
+    s << "it must have at least " << point_dims() << " dimensions (one point), got shape " << X.sizes();
+    return s.str();
+  }
+  if (X.numel() && !at::isfinite(X).all().item<bool>()) return "it contains NaN or Inf";
+  return "";
 }
 
 }  // namespace mantra::manifolds

@@ -8,33 +8,42 @@
 
 namespace mantra::manifolds {
 
-void PSD::check_shape(at::IntArrayRef shape, const char* arg) const {
+void FixedRankPSD::check_shape(at::IntArrayRef shape, const char* arg) const {
   FixedRank::check_shape(shape, arg);
   TORCH_CHECK_VALUE(shape[shape.size() - 1] == shape[shape.size() - 2], name(), ": argument '", arg,
                     "' must be square (..., n, n), got shape ", shape);
 }
 
-at::Tensor PSD::proj_tangent(const at::Tensor& X, const at::Tensor& G) const {
-  check_same_shape(X, "X", G, "G", name() + ".proj_tangent");
+at::Tensor FixedRankPSD::proj_tangent(const at::Tensor& X, const at::Tensor& G) const {
+  check_args("proj_tangent", X, {{G, "G"}});
   return FixedRank::proj_tangent(X, linalg::sym(G));
 }
 
-at::Tensor PSD::retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const {
-  // Near a rank-r PSD point the r leading singular triplets are eigenpairs with positive
-  // eigenvalues, so the truncated SVD is the truncated eigendecomposition.
-  return linalg::sym(FixedRank::retract_with(X, linalg::sym(V), method));
+at::Tensor FixedRankPSD::retract_with(const at::Tensor& X, const at::Tensor& V, Retraction) const {
+  // The factor form (see psd.h), through gram_top: at a PSD X the top-r right singular vectors
+  // are the top-r eigenvectors, P = V_r V_rᵀ, and X·Pinv = V_r Λ_r⁻¹ V_rᵀ = X⁺. O(n³), no SVD
+  // of X + V, differentiable in X and V (gram_top's backward at rank-r X).
+  check_shape(X.sizes(), "X");
+  const at::Tensor S = linalg::sym(X), Vs = linalg::sym(V);
+  auto [P, Pinv] = linalg::gram_top(S, rank_);
+  const at::Tensor Xr = linalg::sym(at::matmul(S, P));
+  const at::Tensor Xp = linalg::sym(at::matmul(S, Pinv));
+  const at::Tensor W = Vs - 0.5 * at::matmul(P, Vs);
+  const at::Tensor WP = at::matmul(W, P);
+  return linalg::sym(Xr + WP + WP.mT() + at::matmul(at::matmul(W, Xp), W.mT()));
 }
 
-at::Tensor PSD::project(const at::Tensor& X) const {
-  check_shape(X.sizes(), "X");
-  auto [lambda, Q] = at::linalg_eigh(linalg::sym(X));
+at::Tensor FixedRankPSD::project(const at::Tensor& X) const {
+  check_args("project", X);
+  const at::Tensor bad = linalg::nonfinite_matrices(X);  // NaN out, not a finite matrix
+  auto [lambda, Q] = at::linalg_eigh(linalg::sym(X.masked_fill(bad, 0)));
   const int64_t n = X.size(-1);
   const at::Tensor top = lambda.narrow(-1, n - rank_, rank_).clamp_min(0);
   const at::Tensor Qr = Q.narrow(-1, n - rank_, rank_);
-  return at::matmul(Qr * top.unsqueeze(-2), Qr.mT());
+  return linalg::fill_nan(at::matmul(Qr * top.unsqueeze(-2), Qr.mT()), bad);
 }
 
-at::Tensor PSD::random(at::IntArrayRef shape, const at::TensorOptions& options) const {
+at::Tensor FixedRankPSD::random(at::IntArrayRef shape, const at::TensorOptions& options) const {
   check_shape(shape, "shape");
   std::vector<int64_t> su(shape.begin(), shape.end());
   su[su.size() - 1] = rank_;
@@ -45,7 +54,7 @@ at::Tensor PSD::random(at::IntArrayRef shape, const at::TensorOptions& options) 
   return at::matmul(U * s.unsqueeze(-2), U.mT());
 }
 
-std::string PSD::check_point(const at::Tensor& X, double atol) const {
+std::string FixedRankPSD::check_point(const at::Tensor& X, double atol) const {
   std::string why = FixedRank::check_point(X, atol);
   if (!why.empty()) return why;
   std::ostringstream s;

@@ -2,6 +2,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <cmath>
 #include <limits>
 #include <sstream>
 
@@ -15,10 +16,23 @@ using linalg::SymFunction;
 
 namespace {
 at::Tensor congruence(const at::Tensor& A, const at::Tensor& M) { return at::matmul(at::matmul(A, M), A); }  // A M A, A symmetric
+double eps_of(const at::Tensor& X) {
+  return X.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon() : std::numeric_limits<float>::epsilon();
+}
+// The eigenvalue floor below which an eigenvalue of S is rounding: n·eps·‖S‖_F (per matrix,
+// no gradient), at least the smallest normal number.
+at::Tensor rounding_floor(const at::Tensor& S, double at_least = 0.0) {
+  return (at::linalg_matrix_norm(S.detach()) * (S.size(-1) * eps_of(S)))
+      .clamp_min(at_least)
+      .clamp_min(S.scalar_type() == at::kDouble ? 1e-300 : 1e-37);
+}
+// The cap on the exponent of the retraction's expm: e^cap·e^cap stays far from overflow.
+double exp_cap(const at::Tensor& X) { return X.scalar_type() == at::kDouble ? 170.0 : 20.0; }
 }  // namespace
 
 SPD::SPD(SPDOptions options) : options_(options) {
-  TORCH_CHECK_VALUE(options.min_eigenvalue >= 0, "SPD: argument 'min_eigenvalue' must be >= 0, got ",
+  TORCH_CHECK_VALUE(options.min_eigenvalue >= 0 && std::isfinite(options.min_eigenvalue),
+                    "SPD: argument 'min_eigenvalue' must be finite and >= 0, got ",
                     options.min_eigenvalue);
 }
 
@@ -30,28 +44,31 @@ void SPD::check_shape(at::IntArrayRef shape, const char* arg) const {
 }
 
 at::Tensor SPD::proj_tangent(const at::Tensor& X, const at::Tensor& G) const {
-  check_same_shape(X, "X", G, "G", name() + ".proj_tangent");
-  check_shape(X.sizes(), "X");
+  check_args("proj_tangent", X, {{G, "G"}});
   return sym(G);
 }
 
 at::Tensor SPD::egrad_to_rgrad(const at::Tensor& X, const at::Tensor& G) const {
-  check_same_shape(X, "X", G, "G", name() + ".egrad_to_rgrad");
-  check_shape(X.sizes(), "X");
+  check_args("egrad_to_rgrad", X, {{G, "G"}});
   return sym(at::matmul(at::matmul(X, sym(G)), X));
 }
 
 at::Tensor SPD::retract_with(const at::Tensor& X, const at::Tensor& V, Retraction) const {
   check_shape(X.sizes(), "X");
+  // The roots of X use its eigenvalues lifted to the rounding floor, and the result is lifted
+  // too (project): a point whose smallest eigenvalue has rounded to ~0 or below comes back
+  // positive definite, and every step lands positive definite in float32 and float64. The
+  // exponent is capped (exp_cap) so that a long step stays finite.
   const at::Tensor S = sym(X);
-  const at::Tensor half = sym_funm(S, SymFunction::Sqrt), ihalf = sym_funm(S, SymFunction::InvSqrt);
-  return sym(congruence(half, sym_funm(sym(congruence(ihalf, sym(V))), SymFunction::Exp)));
+  const at::Tensor floor = rounding_floor(S);
+  const at::Tensor half = sym_funm(S, SymFunction::SqrtFloor, floor);
+  const at::Tensor ihalf = sym_funm(S, SymFunction::InvSqrtFloor, floor);
+  const at::Tensor cap = at::full({}, exp_cap(X), X.options());
+  return project(congruence(half, sym_funm(sym(congruence(ihalf, sym(V))), SymFunction::ExpClamp, cap)));
 }
 
 at::Tensor SPD::transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const {
-  check_same_shape(X, "X", V, "V", name() + ".transport");
-  check_same_shape(X, "X", Y, "Y", name() + ".transport");
-  check_shape(X.sizes(), "X");
+  check_args("transport", X, {{V, "V"}, {Y, "Y"}});
   const at::Tensor S = sym(X);
   const at::Tensor half = sym_funm(S, SymFunction::Sqrt), ihalf = sym_funm(S, SymFunction::InvSqrt);
   // (Y X⁻¹)^{1/2} = X^{1/2} M^{1/2} X^{-1/2} with M = X^{-1/2} Y X^{-1/2}.
@@ -62,7 +79,7 @@ at::Tensor SPD::transport(const at::Tensor& X, const at::Tensor& Y, const at::Te
 
 std::pair<at::Tensor, at::Tensor> SPD::retract_transport(const at::Tensor& X, const at::Tensor& V, const at::Tensor& U,
                                                          Retraction method) const {
-  check_same_shape(X, "X", U, "U", name() + ".retract_transport");
+  check_args("retract_transport", X, {{U, "U"}});
   at::Tensor Y = retract(X, V, method);
   // Along exp_X(V), M = expm(W) with W = X^{-1/2} V X^{-1/2}, so M^{1/2} = expm(W/2): no second root.
   const at::Tensor S = sym(X);
@@ -73,21 +90,16 @@ std::pair<at::Tensor, at::Tensor> SPD::retract_transport(const at::Tensor& X, co
 }
 
 at::Tensor SPD::inner(const at::Tensor& X, const at::Tensor& U, const at::Tensor& V) const {
-  check_same_shape(X, "X", U, "U", name() + ".inner");
-  check_same_shape(X, "X", V, "V", name() + ".inner");
+  check_args("inner", X, {{U, "U"}, {V, "V"}});
   const at::Tensor A = at::linalg_solve(X, U), B = at::linalg_solve(X, V);
   return sum_point(A * B.mT());  // tr(AB)
 }
 
 at::Tensor SPD::project(const at::Tensor& X) const {
-  check_shape(X.sizes(), "X");
-  const at::Tensor S = sym(X);
-  const double eps =
-      X.scalar_type() == at::kDouble ? std::numeric_limits<double>::epsilon() : std::numeric_limits<float>::epsilon();
-  const at::Tensor floor = (at::linalg_matrix_norm(S.detach()) * (X.size(-1) * eps))
-                               .clamp_min(options_.min_eigenvalue)
-                               .clamp_min(X.scalar_type() == at::kDouble ? 1e-300 : 1e-37);
-  return sym(sym_funm(S, SymFunction::ClampMin, floor));
+  check_args("project", X);
+  const at::Tensor bad = linalg::nonfinite_matrices(X);  // NaN out, not a lifted finite matrix
+  const at::Tensor S = sym(X.masked_fill(bad, 0));
+  return linalg::fill_nan(sym(sym_funm(S, SymFunction::ClampMin, rounding_floor(S, options_.min_eigenvalue))), bad);
 }
 
 at::Tensor SPD::random(at::IntArrayRef shape, const at::TensorOptions& options) const {
@@ -104,7 +116,7 @@ at::Tensor SPD::origin(at::IntArrayRef shape, const at::TensorOptions& options) 
 }
 
 std::string SPD::check_point(const at::Tensor& X, double atol) const {
-  if (!X.defined()) return "the tensor is undefined";
+  if (std::string why = check_point_common(X, atol); !why.empty()) return why;
   std::ostringstream s;
   if (X.dim() < 2 || X.size(-1) != X.size(-2)) {
     s << "it must be square (..., n, n), got shape " << X.sizes();
@@ -128,21 +140,27 @@ std::string SPD::check_point(const at::Tensor& X, double atol) const {
 }
 
 at::Tensor SPD::log(const at::Tensor& X, const at::Tensor& Y) const {
-  check_same_shape(X, "X", Y, "Y", name() + ".log");
-  check_shape(X.sizes(), "X");
+  check_args("log", X, {{Y, "Y"}});
   const at::Tensor S = sym(X);
   const at::Tensor half = sym_funm(S, SymFunction::Sqrt), ihalf = sym_funm(S, SymFunction::InvSqrt);
   return sym(congruence(half, sym_funm(sym(congruence(ihalf, Y)), SymFunction::Log)));
 }
 
 at::Tensor SPD::distance(const at::Tensor& X, const at::Tensor& Y) const {
-  check_same_shape(X, "X", Y, "Y", name() + ".distance");
-  check_shape(X.sizes(), "X");
+  check_args("distance", X, {{Y, "Y"}});
   const at::Tensor ihalf = sym_funm(sym(X), SymFunction::InvSqrt);
   const at::Tensor L = sym_funm(sym(congruence(ihalf, Y)), SymFunction::Log);
   // The Frobenius norm; the floor inside the root keeps its gradient finite (zero) at X = Y.
   const at::Tensor sq = (L * L).sum({-2, -1});
-  return at::where(sq > 1e-30, sq.clamp_min(1e-30).sqrt(), at::zeros_like(sq));
+  const at::Tensor d = at::where(sq <= 1e-30, at::zeros_like(sq), sq.clamp_min(1e-30).sqrt());  // NaN stays NaN
+  // Points off the manifold have no distance: NaN, not the distance of their symmetric parts.
+  // Not positive definite already gives NaN (the root or log of a negative eigenvalue), a
+  // matrix asymmetric beyond 1e-5·max(1, max|X|) (check_point's default) gives it here.
+  auto symmetric = [](const at::Tensor& A) {
+    const at::Tensor Ad = A.detach();
+    return (Ad - Ad.mT()).abs().amax({-2, -1}) <= 1e-5 * Ad.abs().amax({-2, -1}).clamp_min(1);
+  };
+  return at::where(symmetric(X).logical_and(symmetric(Y)), d, at::full_like(d, std::numeric_limits<double>::quiet_NaN()));
 }
 
 }  // namespace mantra::manifolds

@@ -36,7 +36,7 @@ std::vector<Retraction> Sphere::retractions() const {
 at::Tensor Sphere::dot(const at::Tensor& U, const at::Tensor& V) const { return (U * V).sum(axis_, true); }
 
 at::Tensor Sphere::proj_tangent(const at::Tensor& X, const at::Tensor& G) const {
-  check_same_shape(X, "X", G, "G", name() + ".proj_tangent");
+  check_args("proj_tangent", X, {{G, "G"}});
   return G - X * dot(X, G);
 }
 
@@ -58,6 +58,7 @@ at::Tensor Sphere::parallel_transport(const at::Tensor& X, const at::Tensor& V, 
 }
 
 at::Tensor Sphere::project(const at::Tensor& X) const {
+  check_args("project", X);
   return X / dot(X, X).sqrt().clamp_min(X.scalar_type() == at::kDouble ? 1e-300 : 1e-30);
 }
 
@@ -81,7 +82,7 @@ at::Tensor Sphere::origin(at::IntArrayRef shape, const at::TensorOptions& option
 }
 
 std::string Sphere::check_point(const at::Tensor& X, double atol) const {
-  if (!X.defined()) return "the tensor is undefined";
+  if (std::string why = check_point_common(X, atol); !why.empty()) return why;
   if (X.dim() < point_dims_) {
     std::ostringstream s;
     s << "it must have at least " << point_dims_ << " dimensions, got shape " << X.sizes();

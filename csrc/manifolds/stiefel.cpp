@@ -30,38 +30,61 @@ std::vector<Retraction> Stiefel::retractions() const {
 }
 
 at::Tensor Stiefel::proj_tangent(const at::Tensor& X, const at::Tensor& G) const {
-  check_same_shape(X, "X", G, "G", name() + ".proj_tangent");
+  check_args("proj_tangent", X, {{G, "G"}});
   const bool wide = is_wide(X);
   const at::Tensor Xt = tall(X, wide), Gt = tall(G, wide);
   return tall(Gt - at::matmul(Xt, sym(at::matmul(Xt.mT(), Gt))), wide);
 }
 
+namespace {
+// exp and cayley keep XᵀX, so a frame X that has drifted by E = XᵀX − I comes out off by E
+// (and rounding grows with ‖V‖: about u·‖V‖ from expm's squarings). Tall frames are then
+// replaced by their polar factor (O(nk²) + the k×k eigh of YᵀY, well conditioned here): on
+// the manifold to rounding, for every step. Square ones by a Newton–Schulz step (two n×n
+// matmuls, no n×n eigh on the hot path of the orthogonal constraint): the error E becomes
+// about (3/4)E². Both have the tangent
+// projection as derivative at a frame, so the retraction keeps its first-order terms.
+at::Tensor back_to_frame(const at::Tensor& Y, bool square) {
+  return square ? linalg::newton_schulz_step(Y) : linalg::polar_factor_near_frame(Y);
+}
+}  // namespace
+
 at::Tensor Stiefel::retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const {
   const bool wide = is_wide(X);
-  const at::Tensor Xt = tall(X, wide), Vt = tall(V, wide);
+  const at::Tensor Xt = tall(X, wide), Vv = tall(V, wide);
   const int64_t n = Xt.size(-2), k = Xt.size(-1);
   const bool square = n == k;
+  const at::Tensor XtV = at::matmul(Xt.mT(), Vv);
+  // The retractions act on the tangent part of V (the square exp and cayley use skew(XᵀV),
+  // which is that part already). X + V_t has singular values >= 1 at a point X, so qr and
+  // polar are defined for every V, also one with X + V rank deficient.
+  const at::Tensor Vt = square && (method == Retraction::Exp || method == Retraction::Cayley)
+                            ? Vv
+                            : Vv - at::matmul(Xt, sym(XtV));
   at::Tensor Y;
   switch (method) {
     case Retraction::Exp: {
-      // Only the skew part of XᵀV enters, so the result is orthogonal even for a V that is
-      // tangent only up to rounding.
-      const at::Tensor A = skew(at::matmul(Xt.mT(), Vt));
+      const at::Tensor A = skew(XtV);
       if (square) {
         Y = at::matmul(Xt, mantra::expm(A));  // V = XA on O(n)
       } else {
         // Geodesic of the embedded metric (Edelman, Arias & Smith 1998, eq. 2.45):
         // Y = [X, V] exp([[A, −S], [I, A]]) [I; 0] exp(−A), with S = VᵀV. O(nk²) + O(k³).
+        // Written in the basis [X, V/c], c = max(1, ‖V‖): the block becomes
+        // [[A, −S/c], [cI, A]], of norm O(‖V‖) instead of O(‖V‖²), so its exponential stays
+        // finite and accurate for long steps.
         const at::Tensor S = at::matmul(Vt.mT(), Vt);
+        const at::Tensor c =
+            S.diagonal(0, -2, -1).sum(-1, true).unsqueeze(-1).detach().sqrt().clamp_min(1.0);
         const at::Tensor I = linalg::eye_like(A);
-        const at::Tensor block = at::cat({at::cat({A, -S}, -1), at::cat({I, A}, -1)}, -2);
+        const at::Tensor block = at::cat({at::cat({A, -S / c}, -1), at::cat({I * c, A}, -1)}, -2);
         const at::Tensor M = mantra::expm(block).narrow(-1, 0, k);  // (2k, k)
-        Y = at::matmul(at::matmul(at::cat({Xt, Vt}, -1), M), mantra::expm(-A));
+        Y = at::matmul(at::matmul(at::cat({Xt, Vt / c}, -1), M), mantra::expm(-A));
       }
+      Y = back_to_frame(Y, square);
       break;
     }
     case Retraction::Cayley: {
-      const at::Tensor XtV = at::matmul(Xt.mT(), Vt);
       if (square) {
         // Y = X (I − Ω/2)⁻¹ (I + Ω/2), Ω = skew(XᵀV).
         const at::Tensor half = skew(XtV) * 0.5;
@@ -70,13 +93,14 @@ at::Tensor Stiefel::retract_with(const at::Tensor& X, const at::Tensor& V, Retra
       } else {
         // Cayley transform of W = ĜXᵀ − XĜᵀ (Ĝ = V − X XᵀV/2) in its rank-2k form
         // (Wen & Yin 2013): Y = X + U (I − ZᵀU/2)⁻¹ ZᵀX with U = [Ĝ, X], Z = [X, −Ĝ].
-        const at::Tensor Gh = Vt - 0.5 * at::matmul(Xt, XtV);
+        const at::Tensor Gh = Vt - 0.5 * at::matmul(Xt, at::matmul(Xt.mT(), Vt));
         const at::Tensor U = at::cat({Gh, Xt}, -1);
         const at::Tensor Z = at::cat({Xt, -Gh}, -1);
         const at::Tensor ZtU = at::matmul(Z.mT(), U);
         const at::Tensor I = linalg::eye_like(ZtU);
         Y = Xt + at::matmul(U, at::linalg_solve(I - 0.5 * ZtU, at::matmul(Z.mT(), Xt)));
       }
+      Y = back_to_frame(Y, square);
       break;
     }
     case Retraction::QR:
@@ -84,30 +108,42 @@ at::Tensor Stiefel::retract_with(const at::Tensor& X, const at::Tensor& V, Retra
       break;
     case Retraction::Polar: {
       // (X + V)((X + V)ᵀ(X + V))^{-1/2}: the closest frame to X + V.
-      const at::Tensor M = Xt + Vt;
-      Y = at::matmul(M, linalg::sym_funm(at::matmul(M.mT(), M), linalg::SymFunction::InvSqrt));
+      Y = linalg::polar_factor(Xt + Vt);
       break;
     }
     default:
       TORCH_CHECK(false, "Stiefel: unsupported retraction ", to_string(method));
   }
-  // SO(n) is connected: exp and cayley stay in it; qr and polar of X + V stay in it too for
-  // the small steps they are used with (det changes sign only through singular X + V).
+  // SO(n) is connected: exp and cayley stay in it. qr and polar of X + V leave it only where
+  // det(X + V) < 0 (long steps); there the last column is negated, back into SO(n).
+  if (options_.special && (method == Retraction::QR || method == Retraction::Polar)) Y = to_rotation(Y);
   return tall(Y, wide);
 }
 
+at::Tensor Stiefel::to_rotation(const at::Tensor& Q) {
+  // The sign of slogdet, not det < 0: det of a large float32 orthogonal matrix underflows to ±0.
+  const at::Tensor sign = std::get<0>(at::linalg_slogdet(Q.detach()));
+  const at::Tensor flip = at::where(sign < 0, -at::ones_like(sign), at::ones_like(sign));
+  at::Tensor cols = at::ones({Q.size(-1)}, Q.options()).expand(Q.sizes()).clone();
+  cols.select(-1, Q.size(-1) - 1).copy_(flip.unsqueeze(-1).expand(cols.select(-1, Q.size(-1) - 1).sizes()));
+  return Q * cols;
+}
+
 at::Tensor Stiefel::project(const at::Tensor& X) const {
+  check_args("project", X);
   const bool wide = is_wide(X);
   const at::Tensor Xt = tall(X, wide);
-  auto [U, S, Vh] = at::linalg_svd(Xt, /*full_matrices=*/false);
+  const at::Tensor bad = linalg::nonfinite_matrices(Xt);  // NaN out, not a finite frame
+  auto [U, S, Vh] = at::linalg_svd(Xt.masked_fill(bad, 0), /*full_matrices=*/false);
   if (options_.special) {
     // The closest rotation: flip the singular vector of the smallest singular value if needed.
-    const at::Tensor det = at::linalg_det(at::matmul(U, Vh));
+    // The sign of slogdet: det of a large float32 orthogonal matrix underflows to ±0.
+    const at::Tensor det = std::get<0>(at::linalg_slogdet(at::matmul(U, Vh).detach()));
     at::Tensor flip = at::ones_like(S);
     flip.select(-1, S.size(-1) - 1).copy_(at::where(det < 0, -at::ones_like(det), at::ones_like(det)));
     U = U * flip.unsqueeze(-2);
   }
-  return tall(at::matmul(U, Vh), wide);
+  return tall(linalg::fill_nan(at::matmul(U, Vh), bad), wide);
 }
 
 void Stiefel::check_shape(at::IntArrayRef shape, const char* arg) const {
@@ -126,14 +162,8 @@ at::Tensor Stiefel::random(at::IntArrayRef shape, const at::TensorOptions& optio
   if (wide) std::swap(s[s.size() - 2], s[s.size() - 1]);
   // Q of the QR of a Gaussian, with diag(R) > 0, is Haar distributed.
   at::Tensor Q = linalg::qr_positive(at::randn(s, options));
-  if (options_.special) {
-    // Flip one column where det = −1: the result is Haar on SO(n).
-    const at::Tensor det = at::linalg_det(Q);
-    at::Tensor sign = at::ones({Q.size(-1)}, Q.options()).expand(Q.sizes()).clone();
-    sign.select(-1, 0).copy_(at::where(det < 0, -at::ones_like(det), at::ones_like(det)).unsqueeze(-1).expand(
-        sign.select(-1, 0).sizes()));
-    Q = Q * sign;
-  }
+  // Negate one column where det = −1: the result is Haar on SO(n).
+  if (options_.special) Q = to_rotation(Q);
   return tall(Q, wide);
 }
 
@@ -144,7 +174,7 @@ at::Tensor Stiefel::origin(at::IntArrayRef shape, const at::TensorOptions& optio
 }
 
 std::string Stiefel::check_point(const at::Tensor& X, double atol) const {
-  if (!X.defined()) return "the tensor is undefined";
+  if (std::string why = check_point_common(X, atol); !why.empty()) return why;
   std::ostringstream s;
   if (X.dim() < 2) {
     s << "it must have at least 2 dimensions (..., n, k), got shape " << X.sizes();
@@ -165,9 +195,9 @@ std::string Stiefel::check_point(const at::Tensor& X, double atol) const {
     return s.str();
   }
   if (options_.special) {
-    const double det = at::linalg_det(Xt).min().item<double>();
+    const double det = std::get<0>(at::linalg_slogdet(Xt)).min().item<double>();
     if (det < 0) {
-      s << "its determinant is " << det << " (SO(n) needs +1)";
+      s << "its determinant is negative (SO(n) needs +1)";
       return s.str();
     }
   }

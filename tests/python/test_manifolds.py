@@ -81,3 +81,54 @@ def test_bad_input_is_a_value_error_naming_the_argument():
     assert "NaN" in St.check_point(nan)
     assert "determinant" in mf.Stiefel(special=True).check_point(torch.diag(torch.tensor([-1.0, 1.0, 1.0])))
     assert repr(St) == "mantra.manifolds.Stiefel()"
+
+
+def test_check_point_rejects_complex_and_an_invalid_atol():
+    for M, shape in CASES:
+        X = M.random(*shape, dtype=torch.float64)
+        assert "dtype is ComplexDouble" in M.check_point(X.to(torch.complex128)), M.name
+        for atol in (float("nan"), -1.0, float("inf")):
+            with pytest.raises(ValueError, match="check_point: argument 'atol' must be finite and >= 0"):
+                M.check_point(X, atol)
+
+
+def test_mixed_devices_dtypes_and_ranks_are_value_errors_naming_the_argument():
+    St = mf.Stiefel()
+    X = St.random(5, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"Stiefel.retract: argument 'V' must be on the device of 'X' \(cpu\), got meta"):
+        St.retract(X, torch.zeros(5, 3, dtype=torch.float64, device="meta"))
+    with pytest.raises(ValueError, match=r"Stiefel.retract: argument 'V' must have the dtype of 'X' \(Double\), got Float"):
+        St.retract(X, torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="SO.retract: argument 'X' must be square"):
+        mf.Stiefel(special=True).retract(X, torch.zeros_like(X))
+    with pytest.raises(ValueError, match="Sphere.retract: argument 'X' must have at least 1 dimensions"):
+        mf.Sphere().retract(torch.tensor(1.0), torch.tensor(0.0))
+    with pytest.raises(ValueError, match="argument 'X' must be a real floating tensor"):
+        St.project(X.to(torch.complex128))
+
+
+def test_project_and_distances_do_not_hide_points_off_the_manifold():
+    for M in (mf.Stiefel(), mf.Stiefel(special=True), mf.Grassmannian()):
+        X = torch.eye(4, dtype=torch.float64)
+        X[0, 0] = float("inf")
+        P = M.project(X)
+        assert not torch.isfinite(P).all() and M.check_point(P) != "", M.name
+    A = torch.eye(3, dtype=torch.float64)
+    A[0, 1] = 0.5
+    assert torch.isnan(mf.SPD().distance(torch.eye(3, dtype=torch.float64), A))
+    assert torch.isnan(mf.PoincareBall().distance(torch.zeros(2), torch.tensor([3.0, 4.0])))
+
+
+def test_stiefel_exp_pulls_a_drifted_frame_back():
+    # The zero step X ← R_X(−P_X(X)/2) reached ‖XᵀX − I‖ ≈ 1 after 60 steps.
+    St = mf.Stiefel()
+    torch.manual_seed(3)
+    X = St.random(20, 5, dtype=torch.float64) + 1e-6 * torch.randn(20, 5, dtype=torch.float64)
+    for _ in range(60):
+        X = St.retract(X, -0.5 * St.proj_tangent(X, X))
+    assert (X.mT @ X - torch.eye(5, dtype=torch.float64)).abs().max() < 1e-14
+    # Long float32 steps stay finite and on the manifold (inf/NaN from ‖V‖ = 1e4 before).
+    X = St.random(20, 5)
+    V = St.proj_tangent(X, torch.randn(20, 5))
+    for size in (1e4, 1e6):
+        assert St.check_point(St.retract(X, size * V / V.norm()), 1e-5) == ""

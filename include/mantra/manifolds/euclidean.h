@@ -14,12 +14,13 @@ class Euclidean : public Manifold {
   at::Tensor proj_tangent(const at::Tensor& X, const at::Tensor& G) const override;
   std::vector<Retraction> retractions() const override { return {Retraction::Exp}; }
   at::Tensor transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const override;
-  at::Tensor project(const at::Tensor& X) const override { return X; }
+  at::Tensor project(const at::Tensor& X) const override;
   at::Tensor random(at::IntArrayRef shape, const at::TensorOptions& options = {}) const override;
   at::Tensor origin(at::IntArrayRef shape, const at::TensorOptions& options = {}) const override;
   std::string check_point(const at::Tensor& X, double atol = 1e-5) const override;
 
  protected:
+  bool accepts_reduced_precision() const override { return true; }
   at::Tensor retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const override;
 };
 

@@ -1,10 +1,17 @@
 // The manifold protocol: one abstract class, one file per manifold (see DESIGN.md).
 // Points are tensors whose trailing `point_dims()` dimensions form one point; every method
 // acts on any leading batch dimensions and is differentiable (built from ATen/mantra ops).
+// Every public method validates its arguments in one shared helper (check_args): X and the
+// other tensors are defined, of one real floating dtype and one device, of one shape, with at
+// least point_dims() dimensions and a shape the manifold accepts (check_shape); the message
+// names the method, the argument, the expected and the actual value. Finiteness is not
+// checked (that would synchronize with the device): a non-finite entry gives NaN or Inf in the
+// result of that point, never a finite value, and check_point rejects it.
 #pragma once
 
 #include <ATen/ATen.h>
 
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,13 +78,28 @@ class Manifold {
   virtual at::Tensor random(at::IntArrayRef shape, const at::TensorOptions& options = {}) const = 0;
   // A deterministic point of the given full shape.
   virtual at::Tensor origin(at::IntArrayRef shape, const at::TensorOptions& options = {}) const = 0;
-  // Why X is not a point of this manifold (within atol), or "" when it is.
+  // Why X is not a point of this manifold (within atol), or "" when it is: undefined,
+  // non-floating (integer, bool, complex) and non-finite tensors are not points. Throws when
+  // atol is NaN, infinite or negative.
   virtual std::string check_point(const at::Tensor& X, double atol = 1e-5) const = 0;
   // Throws (naming `arg`) when a tensor of this shape cannot hold points of this manifold.
   virtual void check_shape(at::IntArrayRef shape, const char* arg) const;
 
  protected:
   virtual at::Tensor retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const = 0;
+  // The shared argument check of the public methods (see the top of this file): `method` is
+  // the method's name ("retract"), X the point, `others` the tensors that must match it.
+  struct Arg {
+    const at::Tensor& tensor;
+    const char* name;
+  };
+  void check_args(const char* method, const at::Tensor& X, std::initializer_list<Arg> others = {}) const;
+  // The part of check_point every manifold shares: the reason X is not a point because it is
+  // undefined, not floating, of too few dimensions or not finite ("" otherwise). Throws for
+  // an invalid atol.
+  std::string check_point_common(const at::Tensor& X, double atol) const;
+  // Whether float16/bfloat16 points are accepted (only where no LAPACK routine is used).
+  virtual bool accepts_reduced_precision() const { return false; }
   // Sum over the point dimensions (keeps the batch dimensions).
   at::Tensor sum_point(const at::Tensor& T) const;
 };
@@ -88,7 +110,7 @@ using ManifoldPtr = std::shared_ptr<const Manifold>;
 // `arg` for an unknown name or option.
 ManifoldPtr manifold_from_spec(const std::string& spec, const char* arg = "manifold");
 
-// Shared by the manifolds' argument checks: same shape, floating, finite where asked.
+// Same shape (and dtype and device) of V as X; the message names `op` and both arguments.
 void check_same_shape(const at::Tensor& X, const char* xname, const at::Tensor& V, const char* vname,
                       const std::string& op);
 

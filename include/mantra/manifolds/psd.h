@@ -1,16 +1,22 @@
-// PSD(r): symmetric positive semidefinite n×n matrices of rank r, stored dense: the symmetric
-// part of FixedRank(r) (at X = U Λ Uᵀ both factors are U). Tangent projection
-// P_U G + G P_U − P_U G P_U of sym(G); retraction: the rank-r truncation of X + V,
-// symmetrized; project keeps the r largest eigenvalues, floored at 0.
+// FixedRankPSD(r): symmetric positive semidefinite n×n matrices of rank exactly r, stored
+// dense: the symmetric part of FixedRank(r) (at X = U Λ Uᵀ both factors are U). (Not geotorch's
+// "PSD", which is positive definite: that is SPD here.) Tangent projection
+// P G + G P − P G P of sym(G), P = U Uᵀ. Retraction (named projection, the only one): the
+// factor form X = L Lᵀ, L = U Λ^{1/2}, moved to L' = L + (I − P/2) V L⁺ᵀ, R_X(V) = L' L'ᵀ
+// = X_r + W P + P Wᵀ + W X⁺ Wᵀ with W = (I − P/2) V and X_r, X⁺ the rank-r part and
+// pseudo-inverse of X: positive semidefinite of rank r for every step (a truncation of
+// X + V is not, for steps with ‖V‖ ≫ ‖X‖), X + V + O(‖V‖²), and for X off the manifold its
+// rank-r part. project keeps the r largest eigenvalues, floored at 0. The old name PSD is an
+// alias (name() stays "PSD", which saved optimizer states carry).
 #pragma once
 
 #include <mantra/manifolds/fixed_rank.h>
 
 namespace mantra::manifolds {
 
-class PSD : public FixedRank {
+class FixedRankPSD : public FixedRank {
  public:
-  explicit PSD(int64_t rank) : FixedRank(rank) {}
+  explicit FixedRankPSD(int64_t rank) : FixedRank(rank) {}
   std::string name() const override { return "PSD"; }
 
   at::Tensor proj_tangent(const at::Tensor& X, const at::Tensor& G) const override;
@@ -24,5 +30,7 @@ class PSD : public FixedRank {
  protected:
   at::Tensor retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const override;
 };
+
+using PSD = FixedRankPSD;  // the former name
 
 }  // namespace mantra::manifolds

@@ -1,7 +1,9 @@
 // The Stiefel manifold St(n, k) = {X ∈ R^{n×k} : XᵀX = I} with the Euclidean metric; when
 // n == k it is O(n), and with special = true SO(n) (det X = +1, square only). A wide matrix
 // (n < k) is a point when its rows are orthonormal: every method works on the transpose.
-// Retractions: exp (geodesic), cayley, qr, polar. For tall frames every map costs
+// Retractions: exp (geodesic), cayley, qr, polar, each of the tangent part of V; exp and
+// cayley end with the polar factor (tall) or a Newton–Schulz step (square), so that a frame
+// that has drifted comes back (see stiefel.cpp). For tall frames every map costs
 // O(nk²) + O(k³) and never forms an n×n matrix.
 #pragma once
 
@@ -35,6 +37,8 @@ class Stiefel : public Manifold {
   at::Tensor retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const override;
 
  private:
+  // Q with its last column negated where det Q < 0 (by the sign of slogdet).
+  static at::Tensor to_rotation(const at::Tensor& Q);
   StiefelOptions options_;
 };
 
