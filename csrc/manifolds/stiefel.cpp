@@ -44,8 +44,21 @@ namespace {
 // matmuls, no n×n eigh on the hot path of the orthogonal constraint): the error E becomes
 // about (3/4)E². Both have the tangent
 // projection as derivative at a frame, so the retraction keeps its first-order terms.
-at::Tensor back_to_frame(const at::Tensor& Y, bool square) {
-  return square ? linalg::newton_schulz_step(Y) : linalg::polar_factor_near_frame(Y);
+// Where X needs no gradient (a parametrization's base, an optimizer's update) the square
+// correction is added as a constant: its derivative at a frame vanishes on the tangent space,
+// where the step's derivative with respect to V lies (YᵀẎ is skew), so the gradient stays
+// exact to the drift and the backward costs nothing extra.
+at::Tensor back_to_frame(const at::Tensor& Y, bool square, bool x_needs_grad) {
+  if (!square) return linalg::polar_factor_near_frame(Y);
+  if (x_needs_grad) return linalg::newton_schulz_step(Y);
+  at::Tensor correction;
+  {
+    at::NoGradGuard no_grad;
+    const at::Tensor Yd = Y.detach();
+    const at::Tensor G = at::matmul(Yd.mT(), Yd);
+    correction = at::matmul(Yd, linalg::eye_like(G) - G) * 0.5;  // newton_schulz_step(Y) − Y
+  }
+  return Y + correction;
 }
 }  // namespace
 
@@ -81,7 +94,7 @@ at::Tensor Stiefel::retract_with(const at::Tensor& X, const at::Tensor& V, Retra
         const at::Tensor M = mantra::expm(block).narrow(-1, 0, k);  // (2k, k)
         Y = at::matmul(at::matmul(at::cat({Xt, Vt / c}, -1), M), mantra::expm(-A));
       }
-      Y = back_to_frame(Y, square);
+      Y = back_to_frame(Y, square, X.requires_grad());
       break;
     }
     case Retraction::Cayley: {
@@ -100,7 +113,7 @@ at::Tensor Stiefel::retract_with(const at::Tensor& X, const at::Tensor& V, Retra
         const at::Tensor I = linalg::eye_like(ZtU);
         Y = Xt + at::matmul(U, at::linalg_solve(I - 0.5 * ZtU, at::matmul(Z.mT(), Xt)));
       }
-      Y = back_to_frame(Y, square);
+      Y = back_to_frame(Y, square, X.requires_grad());
       break;
     }
     case Retraction::QR:

@@ -379,7 +379,7 @@ Example::
     >>> int(torch.linalg.matrix_rank(X))
     2
 )doc").def(py::init<int64_t>(), py::arg("rank"));
-  Class<PSD>(mm, "PSD", R"doc(Symmetric positive semidefinite n×n matrices of rank exactly r (fixed rank, not positive definite).
+  Class<FixedRankPSD>(mm, "FixedRankPSD", R"doc(Symmetric positive semidefinite n×n matrices of rank exactly r (fixed rank, not positive definite).
 
 .. math:: \{X = U \Lambda U^\top : U \in \mathrm{St}(n, r), \ \Lambda \text{ diagonal} > 0\}, \quad P_X(G) = P_U S + S P_U - P_U S P_U, \ S = \mathrm{sym}(G)
 

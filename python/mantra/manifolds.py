@@ -21,7 +21,8 @@ Grassmannian = _m.Grassmannian
 Sphere = _m.Sphere
 Oblique = _m.Oblique
 FixedRank = _m.FixedRank
-PSD = _m.PSD
+FixedRankPSD = _m.FixedRankPSD
+PSD = FixedRankPSD  # the old name (fixed rank; the positive definite matrices are SPD)
 GLPlus = _m.GLPlus
 SPD = _m.SPD
 Hyperbolic = _m.Hyperbolic
@@ -94,7 +95,7 @@ def _reduce(self):
     return (_rebuild, (type(self), args, kwargs))
 
 
-for _cls in (Euclidean, Stiefel, Grassmannian, Sphere, Oblique, FixedRank, PSD, GLPlus, SPD, Lorentz, PoincareBall):
+for _cls in (Euclidean, Stiefel, Grassmannian, Sphere, Oblique, FixedRank, FixedRankPSD, GLPlus, SPD, Lorentz, PoincareBall):
     _record_arguments(_cls)
 Manifold.__reduce__ = _reduce
 Manifold.random = _random
@@ -103,5 +104,5 @@ Manifold.origin = _origin
 Manifold.__copy__ = lambda self: self
 Manifold.__deepcopy__ = lambda self, memo: self
 
-__all__ = ["Manifold", "Euclidean", "Stiefel", "Grassmannian", "Sphere", "Oblique", "FixedRank", "PSD", "GLPlus",
+__all__ = ["Manifold", "Euclidean", "Stiefel", "Grassmannian", "Sphere", "Oblique", "FixedRank", "FixedRankPSD", "PSD", "GLPlus",
            "SPD", "Hyperbolic", "Lorentz", "PoincareBall"]
