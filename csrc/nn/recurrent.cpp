@@ -61,21 +61,19 @@ std::vector<torch::Tensor> OrthogonalRNNImpl::unconstrained_parameters() {
   return out;
 }
 
-namespace {
-void check_sizes(int64_t input_size, int64_t hidden_size, int64_t output_size, const char* who) {
+void check_recurrent_sizes(int64_t input_size, int64_t hidden_size, int64_t output_size, const char* who) {
   TORCH_CHECK_VALUE(input_size > 0, who, ": argument 'input_size' must be positive, got ", input_size);
   TORCH_CHECK_VALUE(hidden_size > 0, who, ": argument 'hidden_size' must be positive, got ", hidden_size);
   TORCH_CHECK_VALUE(output_size >= 0, who, ": argument 'output_size' must be >= 0, got ", output_size);
 }
-void check_input(const torch::Tensor& x, int64_t input_size, const char* who) {
+void check_sequence_input(const torch::Tensor& x, int64_t input_size, const char* who) {
   TORCH_CHECK_VALUE(x.dim() == 3 && x.size(2) == input_size, who, ": argument 'x' must have shape (T, N, ", input_size,
                     "), got ", x.sizes());
 }
-}  // namespace
 
 OrthogonalRNNImpl::OrthogonalRNNImpl(const OrthogonalRNNOptions& options_) : options(options_) {
   const char* who = "mantra::nn::OrthogonalRNN";
-  check_sizes(options.input_size(), options.hidden_size(), options.output_size(), who);
+  check_recurrent_sizes(options.input_size(), options.hidden_size(), options.output_size(), who);
   const std::string& init = options.init();
   TORCH_CHECK_VALUE(init == "henaff" || init == "cayley" || init == "torus" || init == "uniform" || init == "origin", who,
                     ": argument 'init' must be henaff, cayley, torus, uniform or origin; got '", init, "'");
@@ -116,7 +114,7 @@ void OrthogonalRNNImpl::reset_parameters() {
 torch::Tensor OrthogonalRNNImpl::recurrent_matrix() { return recurrent->forward(); }
 
 torch::Tensor OrthogonalRNNImpl::hidden_states(const torch::Tensor& x, const torch::Tensor& h0) {
-  check_input(x, options.input_size(), "mantra::nn::OrthogonalRNN");
+  check_sequence_input(x, options.input_size(), "mantra::nn::OrthogonalRNN");
   const int64_t N = x.size(1), H = options.hidden_size();
   const torch::Tensor u = input_kernel->forward(x);
   torch::Tensor h = h0;

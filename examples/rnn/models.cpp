@@ -5,17 +5,8 @@
 #include <unordered_set>
 
 namespace mantra::examples {
-namespace {
-void check_sizes(int64_t input_size, int64_t hidden_size, int64_t output_size, const char* who) {
-  TORCH_CHECK_VALUE(input_size > 0, who, ": argument 'input_size' must be positive, got ", input_size);
-  TORCH_CHECK_VALUE(hidden_size > 0, who, ": argument 'hidden_size' must be positive, got ", hidden_size);
-  TORCH_CHECK_VALUE(output_size >= 0, who, ": argument 'output_size' must be >= 0, got ", output_size);
-}
-void check_input(const torch::Tensor& x, int64_t input_size, const char* who) {
-  TORCH_CHECK_VALUE(x.dim() == 3 && x.size(2) == input_size, who, ": argument 'x' must have shape (T, N, ", input_size,
-                    "), got ", x.sizes());
-}
-}  // namespace
+using mantra::nn::check_recurrent_sizes;
+using mantra::nn::check_sequence_input;
 
 std::vector<torch::Tensor> RecurrentNetImpl::unconstrained_parameters() {
   std::unordered_set<const void*> constrained;
@@ -38,7 +29,7 @@ OrthogonalRNNNetImpl::OrthogonalRNNNetImpl(const nn::OrthogonalRNNOptions& optio
 torch::Tensor OrthogonalRNNNetImpl::forward(const torch::Tensor& x) { return rnn->forward(x); }
 
 LSTMBaselineImpl::LSTMBaselineImpl(const RecurrentBaselineOptions& options_) : options(options_) {
-  check_sizes(options.input_size(), options.hidden_size(), options.output_size(), "LSTMBaseline");
+  check_recurrent_sizes(options.input_size(), options.hidden_size(), options.output_size(), "LSTMBaseline");
   lstm = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(options.input_size(), options.hidden_size())));
   if (options.output_size() > 0) {
     output_layer = register_module("output_layer", torch::nn::Linear(options.hidden_size(), options.output_size()));
@@ -51,13 +42,13 @@ void LSTMBaselineImpl::reset_parameters() {
 }
 
 torch::Tensor LSTMBaselineImpl::forward(const torch::Tensor& x) {
-  check_input(x, options.input_size(), "LSTMBaseline");
+  check_sequence_input(x, options.input_size(), "LSTMBaseline");
   torch::Tensor h = std::get<0>(lstm->forward(x));
   return output_layer ? output_layer->forward(h) : h;
 }
 
 RNNBaselineImpl::RNNBaselineImpl(const RecurrentBaselineOptions& options_) : options(options_) {
-  check_sizes(options.input_size(), options.hidden_size(), options.output_size(), "RNNBaseline");
+  check_recurrent_sizes(options.input_size(), options.hidden_size(), options.output_size(), "RNNBaseline");
   rnn = register_module(
       "rnn", torch::nn::RNN(torch::nn::RNNOptions(options.input_size(), options.hidden_size()).nonlinearity(torch::kTanh)));
   if (options.output_size() > 0) {
@@ -71,7 +62,7 @@ void RNNBaselineImpl::reset_parameters() {
 }
 
 torch::Tensor RNNBaselineImpl::forward(const torch::Tensor& x) {
-  check_input(x, options.input_size(), "RNNBaseline");
+  check_sequence_input(x, options.input_size(), "RNNBaseline");
   torch::Tensor h = std::get<0>(rnn->forward(x));
   return output_layer ? output_layer->forward(h) : h;
 }

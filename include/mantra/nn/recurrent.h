@@ -94,4 +94,8 @@ class OrthogonalRNNImpl : public torch::nn::Module {
 };
 TORCH_MODULE(OrthogonalRNN);
 
+// The argument checks of recurrent layers (shared with the training program's baselines).
+void check_recurrent_sizes(int64_t input_size, int64_t hidden_size, int64_t output_size, const char* who);
+void check_sequence_input(const torch::Tensor& x, int64_t input_size, const char* who);
+
 }  // namespace mantra::nn
