@@ -31,17 +31,28 @@ Retraction retraction_from_string(const std::string& name, const char* arg) {
                     name, "'");
 }
 
-at::Tensor Manifold::retract(const at::Tensor& X, const at::Tensor& V, Retraction method) const {
+Retraction Manifold::resolve_retraction(Retraction method, const char* fn) const {
   const auto supported = retractions();
   if (method == Retraction::Default) method = supported.front();
   if (std::find(supported.begin(), supported.end(), method) == supported.end()) {
     std::ostringstream names;
     for (size_t i = 0; i < supported.size(); ++i) names << (i ? ", " : "") << to_string(supported[i]);
-    TORCH_CHECK_VALUE(false, name(), ".retract: argument 'method' must be one of ", names.str(), "; got ",
+    TORCH_CHECK_VALUE(false, name(), ".", fn, ": argument 'method' must be one of ", names.str(), "; got ",
                       to_string(method));
   }
+  return method;
+}
+
+at::Tensor Manifold::retract(const at::Tensor& X, const at::Tensor& V, Retraction method) const {
+  method = resolve_retraction(method, "retract");
   check_args("retract", X, {{V, "V"}});
   return retract_with(X, V, method);
+}
+
+at::Tensor Manifold::retract_from_point(const at::Tensor& X, const at::Tensor& V, Retraction method) const {
+  method = resolve_retraction(method, "retract");
+  check_args("retract", X, {{V, "V"}});
+  return retract_from_point_with(X, V, method);
 }
 
 at::Tensor Manifold::transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const {

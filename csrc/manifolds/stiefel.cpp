@@ -63,6 +63,14 @@ at::Tensor back_to_frame(const at::Tensor& Y, bool square, bool x_needs_grad) {
 }  // namespace
 
 at::Tensor Stiefel::retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const {
+  return retract_impl(X, V, method, /*pull_back=*/true);
+}
+
+at::Tensor Stiefel::retract_from_point_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const {
+  return retract_impl(X, V, method, /*pull_back=*/false);
+}
+
+at::Tensor Stiefel::retract_impl(const at::Tensor& X, const at::Tensor& V, Retraction method, bool pull_back) const {
   const bool wide = is_wide(X);
   const at::Tensor Xt = tall(X, wide), Vv = tall(V, wide);
   const int64_t n = Xt.size(-2), k = Xt.size(-1);
@@ -94,7 +102,7 @@ at::Tensor Stiefel::retract_with(const at::Tensor& X, const at::Tensor& V, Retra
         const at::Tensor M = mantra::expm(block).narrow(-1, 0, k);  // (2k, k)
         Y = at::matmul(at::matmul(at::cat({Xt, Vt / c}, -1), M), mantra::expm(-A));
       }
-      Y = back_to_frame(Y, square, X.requires_grad());
+      if (pull_back || !square) Y = back_to_frame(Y, square, X.requires_grad());
       break;
     }
     case Retraction::Cayley: {
@@ -113,7 +121,7 @@ at::Tensor Stiefel::retract_with(const at::Tensor& X, const at::Tensor& V, Retra
         const at::Tensor I = linalg::eye_like(ZtU);
         Y = Xt + at::matmul(U, at::linalg_solve(I - 0.5 * ZtU, at::matmul(Z.mT(), Xt)));
       }
-      Y = back_to_frame(Y, square, X.requires_grad());
+      if (pull_back || !square) Y = back_to_frame(Y, square, X.requires_grad());
       break;
     }
     case Retraction::QR:

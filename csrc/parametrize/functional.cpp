@@ -115,15 +115,19 @@ at::Tensor trivialize(const manifolds::Manifold& manifold, const at::Tensor& bas
                       Retraction retraction, double scale) {
   const auto dtype = v.scalar_type();
   const at::Tensor b = up(base).to(up(v).scalar_type()), u = up(v);
-  at::Tensor X = manifold.retract(b, manifold.proj_tangent(b, u), retraction);
+  // The base is a point (checked on set and load, pulled back at each rebase).
+  at::Tensor X = manifold.retract_from_point(b, manifold.proj_tangent(b, u), retraction);
   if (scale != 1.0) X = X * scale;
   return down(X, dtype);
 }
 
 at::Tensor rebased_base(const manifolds::Manifold& manifold, const at::Tensor& point, int64_t rebases,
                         int64_t reproject_every) {
-  if (reproject_every > 0 && rebases % reproject_every == 0) return down(manifold.project(up(point)), point.scalar_type());
-  return point;
+  const at::Tensor p = up(point);
+  if (reproject_every > 0 && rebases % reproject_every == 0) return down(manifold.project(p), point.scalar_type());
+  // Every rebase pulls the new base back toward the manifold (a zero step of the contractive
+  // retraction), so that trivialize may start from it as from a point.
+  return down(manifold.retract(p, at::zeros_like(p)), point.scalar_type());
 }
 
 at::Tensor converted_base(const manifolds::Manifold& manifold, const at::Tensor& base, at::ScalarType before) {

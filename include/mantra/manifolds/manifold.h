@@ -51,6 +51,11 @@ class Manifold {
 
   // A retraction R_X(V). `method` must be one of retractions() (or Default).
   at::Tensor retract(const at::Tensor& X, const at::Tensor& V, Retraction method = Retraction::Default) const;
+  // R_X(V) for X known to be a point to rounding (a parametrization's base, re-pulled at each
+  // rebase): the same map without the pull-back toward the manifold that retract() adds for a
+  // drifted X, where a manifold's pull-back costs extra work on the hot path (Stiefel's square
+  // exp/cayley). Default: retract().
+  at::Tensor retract_from_point(const at::Tensor& X, const at::Tensor& V, Retraction method = Retraction::Default) const;
   // Supported retractions; the first is the default.
   virtual std::vector<Retraction> retractions() const = 0;
 
@@ -87,6 +92,11 @@ class Manifold {
 
  protected:
   virtual at::Tensor retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const = 0;
+  virtual at::Tensor retract_from_point_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const {
+    return retract_with(X, V, method);
+  }
+  // The retraction a method names (Default: the first of retractions()); throws naming `fn`.
+  Retraction resolve_retraction(Retraction method, const char* fn) const;
   // The shared argument check of the public methods (see the top of this file): `method` is
   // the method's name ("retract"), X the point, `others` the tensors that must match it.
   struct Arg {

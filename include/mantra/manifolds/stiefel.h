@@ -35,6 +35,9 @@ class Stiefel : public Manifold {
 
  protected:
   at::Tensor retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const override;
+  // Without the square exp/cayley pull-back (X is a point): Y = X·Q, Q orthogonal.
+  at::Tensor retract_from_point_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const override;
+  at::Tensor retract_impl(const at::Tensor& X, const at::Tensor& V, Retraction method, bool pull_back) const;
 
  private:
   // Q with its last column negated where det Q < 0 (by the sign of slogdet).

@@ -61,11 +61,13 @@ struct SpectrumFunction {
 namespace functional {
 
 // ---------------------------------------------------------------- manifold trivializations
-// φ(v) = scale · R_base(P_base(v)) with the manifold's retraction.
+// φ(v) = scale · R_base(P_base(v)) with the manifold's retraction, from the base as from a point
+// (Manifold::retract_from_point: the base is checked on set/load and pulled back at rebases).
 at::Tensor trivialize(const manifolds::Manifold& manifold, const at::Tensor& base, const at::Tensor& v,
                       manifolds::Retraction retraction, double scale = 1.0);
-// The base after the `rebases`-th rebase onto `point` (the current chart point): re-projected
-// onto the manifold every `reproject_every` rebases against rounding drift (0: never).
+// The base after the `rebases`-th rebase onto `point` (the current chart point): pulled back
+// toward the manifold (a zero step of its retraction), and re-projected onto it every
+// `reproject_every` rebases against rounding drift (0: never).
 at::Tensor rebased_base(const manifolds::Manifold& manifold, const at::Tensor& point, int64_t rebases,
                         int64_t reproject_every);
 // A base converted from dtype `before` to base's dtype: re-projected when the dtype widened,
