@@ -114,7 +114,7 @@ def test_cpp_and_python_give_the_same_weights(fn, kwargs, shape):
     assert value.shape == cpp_value.shape == shape
     assert (value - cpp_value).abs().max().item() <= 1e-12
     assert (rebased - cpp_rebased).abs().max().item() <= 1e-12
-    # The perturbation moved the weight, and rebasing did not.
+    # Rebasing does not move the weight.
     assert (rebased - value).abs().max().item() <= 1e-10
 
 
