@@ -73,6 +73,17 @@ void LinearImpl::reset() {
                       "oblique, low_rank, fixed_rank, almost_orthogonal, invertible, positive_definite, ",
                       "positive_definite_cholesky, positive_semidefinite, symmetric or skew; got '", c, "'");
   }
+  // An option the chosen constraint does not use must keep its default: a value there would be
+  // silently ignored.
+  const bool uses_triv = c == "orthogonal" || c == "grassmannian";
+  const bool uses_rank = c == "low_rank" || c == "fixed_rank";
+  TORCH_CHECK_VALUE(uses_triv || options.triv() == pz::Defaults::triv, "mantra::nn::Linear: argument 'triv' has no ",
+                    "effect with constraint '", c, "' (it must stay '", pz::Defaults::triv, "'), got '", options.triv(), "'");
+  TORCH_CHECK_VALUE(uses_rank || options.rank() == 1, "mantra::nn::Linear: argument 'rank' has no effect with constraint '",
+                    c, "' (it must stay 1), got ", options.rank());
+  TORCH_CHECK_VALUE(c == "almost_orthogonal" || options.lambda() == pz::Defaults::lam,
+                    "mantra::nn::Linear: argument 'lambda' has no effect with constraint '", c, "' (it must stay ",
+                    pz::Defaults::lam, "), got ", options.lambda());
   if (s == "isotropic") {
     scale = register_parameter("scale", torch::ones({1}));
   } else if (s == "per_row") {

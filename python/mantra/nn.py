@@ -76,6 +76,13 @@ class Linear(nn.Linear):
         if constraint != "none" and constraint not in _LINEAR_CONSTRAINTS:
             raise ValueError(f"mantra.nn.Linear: argument 'constraint' must be none, {', '.join(_LINEAR_CONSTRAINTS)}; "
                              f"got {constraint!r}")
+        # An option the chosen constraint does not use must keep its default (C++ refuses it too).
+        for arg, value, default, users in (("triv", triv, _pz.DEFAULTS["triv"], ("orthogonal", "grassmannian")),
+                                           ("rank", rank, 1, ("low_rank", "fixed_rank")),
+                                           ("lam", lam, _pz.DEFAULTS["lam"], ("almost_orthogonal",))):
+            if constraint not in users and value != default:
+                raise ValueError(f"mantra.nn.Linear: argument '{arg}' has no effect with constraint {constraint!r} "
+                                 f"(it must stay {default!r}), got {value!r}")
         super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
         self.constraint, self.triv, self.rank, self.lam = constraint, triv, rank, lam
         self.scale_mode, self.orthogonality_penalty = scale, orthogonality_penalty

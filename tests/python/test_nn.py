@@ -29,7 +29,8 @@ def test_constraint_none_is_torch_linear_exactly():
     ("symmetric", 4, 4), ("skew", 4, 4)])
 def test_every_constraint_trains(constraint, in_f, out_f):
     torch.manual_seed(1)
-    lin = mantra.nn.Linear(in_f, out_f, constraint=constraint, rank=2, lam=0.2, dtype=torch.float64)
+    options = {"low_rank": dict(rank=2), "fixed_rank": dict(rank=2), "almost_orthogonal": dict(lam=0.2)}
+    lin = mantra.nn.Linear(in_f, out_f, constraint=constraint, dtype=torch.float64, **options.get(constraint, {}))
     x, y = torch.randn(16, in_f, dtype=torch.float64), torch.randn(16, out_f, dtype=torch.float64)
     opt = torch.optim.Adam(lin.parameters(), lr=0.01)
     first = None
@@ -78,3 +79,10 @@ def test_errors():
         mantra.nn.Linear(3, 3, triv="exp2")
     with pytest.raises(ValueError, match="argument 'rank'"):
         mantra.nn.Linear(3, 3, constraint="low_rank", rank=4)
+    # Options the constraint does not use are refused, not ignored.
+    with pytest.raises(ValueError, match="argument 'triv' has no effect with constraint 'sphere'"):
+        mantra.nn.Linear(3, 3, constraint="sphere", triv="foo")
+    with pytest.raises(ValueError, match="argument 'rank' has no effect with constraint 'sphere'"):
+        mantra.nn.Linear(3, 3, constraint="sphere", rank=-5)
+    with pytest.raises(ValueError, match="argument 'lam' has no effect with constraint 'orthogonal'"):
+        mantra.nn.Linear(3, 3, lam=0.5)

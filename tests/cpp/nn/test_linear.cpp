@@ -74,14 +74,15 @@ TEST(Linear, OrthogonalityPenalty) {
 TEST(Linear, SaveLoadAndOtherConstraints) {
   torch::manual_seed(3);
   for (const char* c : {"low_rank", "fixed_rank", "almost_orthogonal", "sphere", "oblique", "grassmannian"}) {
-    nn::Linear a(nn::LinearOptions(6, 5).constraint(c).rank(2));
+    const bool ranked = std::string(c) == "low_rank" || std::string(c) == "fixed_rank";
+    nn::Linear a(nn::LinearOptions(6, 5).constraint(c).rank(ranked ? 2 : 1));
     for (auto& p : a->parameters()) {
       torch::NoGradGuard ng;
       p.add_(torch::randn_like(p) * 0.1);
     }
     std::stringstream buffer;
     torch::save(a, buffer);
-    nn::Linear b(nn::LinearOptions(6, 5).constraint(c).rank(2));
+    nn::Linear b(nn::LinearOptions(6, 5).constraint(c).rank(ranked ? 2 : 1));
     torch::load(b, buffer);
     torch::Tensor x = torch::randn({2, 6});
     EXPECT_TRUE(torch::equal(a->forward(x), b->forward(x))) << c;
@@ -94,4 +95,11 @@ TEST(Linear, BadOptionsAreClearErrors) {
   expect_error([] { nn::Linear(nn::LinearOptions(3, 3).scale("columns")); }, "argument 'scale'");
   expect_error([] { nn::Linear(nn::LinearOptions(0, 3)); }, "must be positive");
   expect_error([] { nn::Linear(nn::LinearOptions(3, 4).constraint("low_rank").rank(5)); }, "argument 'rank'");
+  // Options the constraint does not use are refused, not ignored.
+  expect_error([] { nn::Linear(nn::LinearOptions(3, 3).constraint("sphere").triv("foo")); },
+               "argument 'triv' has no effect with constraint 'sphere'");
+  expect_error([] { nn::Linear(nn::LinearOptions(3, 3).constraint("sphere").rank(-5)); },
+               "argument 'rank' has no effect with constraint 'sphere' (it must stay 1), got -5");
+  expect_error([] { nn::Linear(nn::LinearOptions(3, 3).constraint("orthogonal").lambda(0.5)); },
+               "argument 'lambda' has no effect with constraint 'orthogonal'");
 }
