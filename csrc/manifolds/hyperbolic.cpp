@@ -91,7 +91,8 @@ at::Tensor Lorentz::project(const at::Tensor& X) const {
   // ‖x_{1:}‖ through a scaled copy: the plain sum of squares overflows for long steps.
   const at::Tensor m = xs.detach().abs().amax(-1, true).clamp_min(1e-30);
   const at::Tensor norm = m * safe_norm(dot_last(xs / m, xs / m));
-  xs = at::where(norm > max_norm, xs * (max_norm / norm), xs);
+  // Scaled by min(1, max_norm/‖x‖) (not a where: inductor's C++ codegen fails on that form).
+  xs = xs * (max_norm / norm).clamp_max(1.0);
   // + 0·x_0: x_0 is recomputed, but a NaN/Inf there must still come out as NaN.
   return at::cat({(1 + dot_last(xs, xs)).sqrt() + 0 * time_part(X), xs}, -1);
 }
