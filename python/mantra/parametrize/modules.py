@@ -160,14 +160,18 @@ class ManifoldParametrization(MantraParametrization):
             self.base.copy_(X / self.scale if self.scale != 1.0 else X)
         return torch.zeros_like(self.base)
 
+    def _chart_point(self, v):
+        """The manifold point of v (unscaled): where update_base moves the base."""
+        return ops.trivialize(self.base, v, self.spec, self.retraction, 1.0)
+
     @torch.no_grad()
     def update_base(self, v):
-        """Rebase: base = R_B(P_B(v)) (re-projected every ``reproject_every`` rebases), v = 0.
+        """Rebase: base = R_B(P_B(v)) (pulled back to the manifold, re-projected every ``reproject_every`` rebases), v = 0.
 
         Args:
             v (Tensor): the unconstrained tensor, zeroed in place.
         """
-        point = ops.trivialize(self.base, v, self.spec, self.retraction, 1.0)
+        point = self._chart_point(v)
         self.rebases += 1
         self.base.copy_(F.rebased_base(self.spec, point, self.rebases, self.reproject_every))
         v.zero_()
@@ -274,13 +278,9 @@ class CallableTrivialization(ManifoldParametrization):
             self.base.copy_(F.complete_frame(T.to(self.base.dtype), self.base.shape[-1]))
         return torch.zeros_like(self.base)
 
-    @torch.no_grad()
-    def update_base(self, v):
-        point = ops.frame_from_chart(self.base, self.triv(ops.linear_map(v, True, "lower")), self.base.shape[-1],
-                                     False)
-        self.rebases += 1
-        self.base.copy_(F.rebased_base(self.spec, point, self.rebases, self.reproject_every))
-        v.zero_()
+    def _chart_point(self, v):
+        # B · triv(A): the square point update_base moves the base to (C++ retract hook).
+        return ops.frame_from_chart(self.base, self.triv(ops.linear_map(v, True, "lower")), self.base.shape[-1], False)
 
     @torch.no_grad()
     def sample(self, v, init="uniform"):
