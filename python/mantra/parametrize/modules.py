@@ -166,7 +166,8 @@ class ManifoldParametrization(MantraParametrization):
 
     @torch.no_grad()
     def update_base(self, v):
-        """Rebase: base = R_B(P_B(v)) (pulled back to the manifold, re-projected every ``reproject_every`` rebases), v = 0.
+        """Rebase: base = R_B(P_B(v)), pulled back to the manifold (and re-projected every
+        ``reproject_every`` rebases), v = 0.
 
         Args:
             v (Tensor): the unconstrained tensor, zeroed in place.
