@@ -23,8 +23,13 @@ double eps_of(const at::Tensor& X) {
 // ‖A‖_F <= cap (5 in float32, 15 in float64), so that the condition number of expm(A), at
 // most e^{2 cap}, stays far below 1/eps and the sign of its determinant survives rounding:
 // every step lands in GL+. Shorter steps are unchanged.
-at::Tensor group_exp(const at::Tensor& X, const at::Tensor& V) {
-  const at::Tensor A = at::linalg_solve(X, V);
+// With `traceless`, A's trace is removed first (the exponential of SL(n)).
+at::Tensor group_exp(const at::Tensor& X, const at::Tensor& V, bool traceless = false) {
+  at::Tensor A = at::linalg_solve(X, V);
+  if (traceless) {
+    const at::Tensor mean = A.diagonal(0, -2, -1).mean(-1).unsqueeze(-1).unsqueeze(-1);
+    A = A - mean * at::eye(A.size(-1), A.options());
+  }
   const double cap = X.scalar_type() == at::kDouble ? 15.0 : 5.0;
   const at::Tensor norm = at::linalg_matrix_norm(A.detach()).unsqueeze(-1).unsqueeze(-1);
   const at::Tensor scale = at::where(norm > cap, cap / norm, at::ones_like(norm));
@@ -99,6 +104,55 @@ std::string GLPlus::check_point(const at::Tensor& X, double atol) const {
   const at::Tensor sign = std::get<0>(at::linalg_slogdet(X.to(at::kDouble)));
   if ((sign == 0).any().item<bool>()) return "it is singular (det = 0)";
   if ((sign < 0).any().item<bool>()) return "its determinant is negative (GL+ needs det > 0)";
+  return "";
+}
+
+namespace {
+// Y / det(Y)^{1/n} for det Y > 0 (differentiable through slogdet).
+at::Tensor unit_det(const at::Tensor& Y) {
+  const at::Tensor logdet = std::get<1>(at::linalg_slogdet(Y));
+  return Y * at::exp(-logdet / Y.size(-1)).unsqueeze(-1).unsqueeze(-1);
+}
+}  // namespace
+
+SL::SL(int64_t n) : GLPlus(n) {}
+
+at::Tensor SL::proj_tangent(const at::Tensor& X, const at::Tensor& G) const {
+  check_args("proj_tangent", X, {{G, "G"}});
+  const at::Tensor N = at::linalg_inv(X).mT();  // the normal X⁻ᵀ
+  const at::Tensor coef = sum_point(N * G) / sum_point(N * N);
+  return G - coef.unsqueeze(-1).unsqueeze(-1) * N;
+}
+
+at::Tensor SL::transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const {
+  check_args("transport", X, {{V, "V"}, {Y, "Y"}});
+  return proj_tangent(Y, V);
+}
+
+at::Tensor SL::retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const {
+  check_shape(X.sizes(), "X");
+  if (method == Retraction::Exp) return unit_det(group_exp(X, V, /*traceless=*/true));
+  const at::Tensor Y = X + V;
+  const at::Tensor ok = std::get<0>(at::linalg_slogdet(Y.detach())) > 0;
+  return unit_det(at::where(ok.unsqueeze(-1).unsqueeze(-1), Y, group_exp(X, V, /*traceless=*/true)));
+}
+
+at::Tensor SL::project(const at::Tensor& X) const { return unit_det(GLPlus::project(X)); }
+
+at::Tensor SL::random(at::IntArrayRef shape, const at::TensorOptions& options) const {
+  return unit_det(GLPlus::random(shape, options));
+}
+
+std::string SL::check_point(const at::Tensor& X, double atol) const {
+  if (std::string why = GLPlus::check_point(X, atol); !why.empty()) return why;
+  if (X.numel() == 0) return "";
+  const at::Tensor logdet = std::get<1>(at::linalg_slogdet(X.to(at::kDouble)));
+  const double worst = logdet.abs().max().item<double>();
+  if (worst > X.size(-1) * atol) {
+    std::ostringstream s;
+    s << "its determinant is not 1 (|log det| = " << worst << " > n·atol = " << X.size(-1) * atol << ")";
+    return s.str();
+  }
   return "";
 }
 

@@ -144,7 +144,10 @@ at::Tensor Lorentz::distance(const at::Tensor& X, const at::Tensor& Y) const {
 // ------------------------------------------------------------------ Poincaré ball
 
 at::Tensor PoincareBall::conformal_factor(const at::Tensor& X) {
-  return 2 / (1 - dot_last(X, X)).clamp_min(X.scalar_type() == at::kDouble ? 1e-300 : 1e-37);
+  // The clamp keeps points at the boundary finite; `0 * d` makes an infinite X give NaN
+  // (1 − inf would clamp to a finite factor and hide it).
+  const at::Tensor d = dot_last(X, X);
+  return 2 / ((1 - d).clamp_min(X.scalar_type() == at::kDouble ? 1e-300 : 1e-37) + 0 * d);
 }
 
 at::Tensor PoincareBall::mobius_add(const at::Tensor& X, const at::Tensor& Y) {

@@ -43,16 +43,33 @@ Retraction Manifold::resolve_retraction(Retraction method, const char* fn) const
   return method;
 }
 
+void Manifold::rethrow_naming_nonfinite(const char* method, std::initializer_list<Arg> args) const {
+  // The caller's names instead of the inner routine's argument (expm's 'A', eigh's "failed to
+  // converge"); the check runs only on this error path.
+  for (const Arg& a : args)
+    TORCH_CHECK_VALUE(!a.tensor.defined() || a.tensor.is_meta() || at::isfinite(a.tensor).all().item<bool>(), name(),
+                      ".", method, ": argument '", a.name, "' contains NaN or Inf");
+  throw;
+}
+
 at::Tensor Manifold::retract(const at::Tensor& X, const at::Tensor& V, Retraction method) const {
   method = resolve_retraction(method, "retract");
   check_args("retract", X, {{V, "V"}});
-  return retract_with(X, V, method);
+  try {
+    return retract_with(X, V, method);
+  } catch (const c10::Error&) {
+    rethrow_naming_nonfinite("retract", {{X, "X"}, {V, "V"}});
+  }
 }
 
 at::Tensor Manifold::retract_from_point(const at::Tensor& X, const at::Tensor& V, Retraction method) const {
   method = resolve_retraction(method, "retract");
   check_args("retract", X, {{V, "V"}});
-  return retract_from_point_with(X, V, method);
+  try {
+    return retract_from_point_with(X, V, method);
+  } catch (const c10::Error&) {
+    rethrow_naming_nonfinite("retract", {{X, "X"}, {V, "V"}});
+  }
 }
 
 at::Tensor Manifold::transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const {
@@ -140,6 +157,7 @@ std::string Manifold::check_point_common(const at::Tensor& X, double atol) const
     s << "it must have at least " << point_dims() << " dimensions (one point), got shape " << X.sizes();
     return s.str();
   }
+  if (X.is_meta()) return "it is a meta tensor (it has no values to check)";
   if (X.numel() && !at::isfinite(X).all().item<bool>()) return "it contains NaN or Inf";
   return "";
 }

@@ -53,6 +53,12 @@ at::Tensor SPD::egrad_to_rgrad(const at::Tensor& X, const at::Tensor& G) const {
   return sym(at::matmul(at::matmul(X, sym(G)), X));
 }
 
+at::Tensor SPD::chart_vector(const at::Tensor& B, const at::Tensor& u) const {
+  check_args("chart_vector", B, {{u, "u"}});
+  const at::Tensor S = sym(B);
+  return sym(congruence(sym_funm(S, SymFunction::SqrtFloor, rounding_floor(S)), sym(u)));
+}
+
 at::Tensor SPD::retract_with(const at::Tensor& X, const at::Tensor& V, Retraction) const {
   check_shape(X.sizes(), "X");
   // The roots of X use its eigenvalues lifted to the rounding floor, and the result is lifted
@@ -69,6 +75,14 @@ at::Tensor SPD::retract_with(const at::Tensor& X, const at::Tensor& V, Retractio
 
 at::Tensor SPD::transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const {
   check_args("transport", X, {{V, "V"}, {Y, "Y"}});
+  try {
+    return transport_unchecked(X, Y, V);
+  } catch (const c10::Error&) {
+    rethrow_naming_nonfinite("transport", {{X, "X"}, {Y, "Y"}, {V, "V"}});
+  }
+}
+
+at::Tensor SPD::transport_unchecked(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const {
   const at::Tensor S = sym(X);
   const at::Tensor half = sym_funm(S, SymFunction::Sqrt), ihalf = sym_funm(S, SymFunction::InvSqrt);
   // (Y X⁻¹)^{1/2} = X^{1/2} M^{1/2} X^{-1/2} with M = X^{-1/2} Y X^{-1/2}.

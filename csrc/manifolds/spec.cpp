@@ -96,6 +96,8 @@ ManifoldPtr build(const std::string& spec, const char* arg) {
   } else if (name == "GLPlus") {
     const auto n = static_cast<int64_t>(o.number("n", 0));
     m = std::make_shared<GLPlus>(n, o.number("min_singular_value", 0.0));
+  } else if (name == "SL") {
+    m = std::make_shared<SL>(static_cast<int64_t>(o.number("n", 0)));
   } else if (name == "SPD") {
     m = std::make_shared<SPD>(SPDOptions().set_min_eigenvalue(o.number("min_eigenvalue", 0.0)));
   } else if (name == "Lorentz") {
@@ -105,7 +107,7 @@ ManifoldPtr build(const std::string& spec, const char* arg) {
   } else {
     TORCH_CHECK_VALUE(false, "argument '", arg, "': unknown manifold '", name, "' in spec '", spec,
                       "' (known: Euclidean, Stiefel, SO, Grassmannian, Sphere, Oblique, FixedRank, FixedRankPSD, ",
-                      "GLPlus, SPD, Lorentz, PoincareBall)");
+                      "GLPlus, SL, SPD, Lorentz, PoincareBall)");
   }
   // A manifold without a retraction option still writes its fixed default in spec().
   const std::string r = o.take("retraction", "");
@@ -128,6 +130,8 @@ std::string FixedRank::spec() const { return name() + "(rank=" + std::to_string(
 std::string GLPlus::spec() const {
   return name() + "(n=" + std::to_string(n_) + ",min_singular_value=" + number(min_singular_value_) + ")";
 }
+
+std::string SL::spec() const { return name() + "(n=" + std::to_string(n_) + ")"; }
 
 std::string SPD::spec() const { return name() + "(min_eigenvalue=" + number(options_.min_eigenvalue) + ")"; }
 

@@ -44,8 +44,9 @@ void check_modrelu_arguments(const at::Tensor& z, const at::Tensor& bias, const 
   check_floating(z, op, "z");
   TORCH_CHECK_VALUE(bias.defined(), op, ": argument 'bias' is an undefined tensor");
   TORCH_CHECK_VALUE(bias.dim() == 1, op, ": argument 'bias' must have shape (H,), got ", bias.sizes());
-  TORCH_CHECK_VALUE(z.size(-1) == bias.size(0), op, ": argument 'z' must have bias.size(0) = ", bias.size(0),
-                    " features in its last dimension, got shape ", z.sizes());
+  TORCH_CHECK_VALUE(z.size(-1) == bias.size(0), op, ": arguments 'z' and 'bias' disagree on the number of features: ",
+                    "'z' has shape ", z.sizes(), " (", z.size(-1), " in its last dimension), 'bias' has ", bias.size(0),
+                    " entries");
   check_like(bias, "bias", z, "z", op);
 }
 

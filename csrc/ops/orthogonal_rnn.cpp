@@ -47,6 +47,10 @@ void check_recurrence(const at::Tensor& first, const char* first_name, const at:
   TORCH_CHECK_VALUE(at::isFloatingType(first.scalar_type()), op, ": argument '", first_name,
                     "' must be floating point, got ", first.scalar_type());
   const int64_t N = first.size(1), H = first.size(2);
+  // A square recurrent of another size: 'first' and 'recurrent' disagree on H (name both).
+  TORCH_CHECK_VALUE(!(recurrent.dim() == 2 && recurrent.size(0) == recurrent.size(1) && recurrent.size(0) != H), op,
+                    ": arguments '", first_name, "' and 'recurrent' disagree on the hidden size H: '", first_name,
+                    "' has shape ", first.sizes(), " (H = ", H, "), 'recurrent' has shape ", recurrent.sizes());
   TORCH_CHECK_VALUE(h0.dim() == 2 && h0.size(0) == N && h0.size(1) == H, op,
                     ": argument 'h0' must have shape (N, H) = (", N, ", ", H, "), got ", h0.sizes());
   TORCH_CHECK_VALUE(recurrent.dim() == 2 && recurrent.size(0) == H && recurrent.size(1) == H, op,

@@ -112,6 +112,11 @@ Parametrization invertible(torch::nn::Module& module, const std::string& name) {
   return on_manifold(module, name, std::make_shared<manifolds::GLPlus>(t.size(-1)));
 }
 
+Parametrization sln(torch::nn::Module& module, const std::string& name) {
+  const at::Tensor& t = matrix_of(module, name, "sln", true);
+  return on_manifold(module, name, std::make_shared<manifolds::SL>(t.size(-1)));
+}
+
 Parametrization hyperbolic(torch::nn::Module& module, const std::string& name, const std::string& model) {
   parameter_of(module, name, "hyperbolic");
   TORCH_CHECK_VALUE(model == "lorentz" || model == "poincare",

@@ -139,9 +139,11 @@ void HouseholderImpl::set(const at::Tensor& X) {
 }
 
 void HouseholderImpl::sample(const std::string& init) {
-  TORCH_CHECK_VALUE(init == "uniform", "Householder.sample: argument 'init' must be 'uniform', got '", init, "'");
-  // A Haar point; its Householder vectors exist with probability one.
-  set(manifold_->random(shape(), v.options()));
+  // The identity has no Householder vectors under this map (each reflector is a true reflection).
+  TORCH_CHECK_VALUE(init != "origin", "Householder.sample: argument 'init' cannot be 'origin' (the identity is not a ",
+                    "product of reflections of this map); use uniform, henaff, cayley or torus");
+  // A Haar point or a rotation init; its Householder vectors exist with probability one.
+  set(fn::sample_point(*manifold_, shape(), init, v.options()));
 }
 
 void HouseholderImpl::pretty_print(std::ostream& stream) const {

@@ -116,7 +116,7 @@ at::Tensor trivialize(const manifolds::Manifold& manifold, const at::Tensor& bas
   const auto dtype = v.scalar_type();
   const at::Tensor b = up(base).to(up(v).scalar_type()), u = up(v);
   // The base is a point (checked on set and load, pulled back at each rebase).
-  at::Tensor X = manifold.retract_from_point(b, manifold.proj_tangent(b, u), retraction);
+  at::Tensor X = manifold.retract_from_point(b, manifold.chart_vector(b, u), retraction);
   if (scale != 1.0) X = X * scale;
   return down(X, dtype);
 }

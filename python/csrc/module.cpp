@@ -419,6 +419,28 @@ Example::
     True
 )doc")
       .def(py::init<int64_t, double>(), py::arg("n"), py::arg("min_singular_value") = 0.0);
+  py::class_<SL, GLPlus, std::shared_ptr<SL>>(mm, "SL", R"doc(The special linear group: n×n matrices of determinant one, with the Euclidean metric.
+
+.. math:: \mathrm{SL}(n) = \{X \in \mathbb{R}^{n \times n} : \det X = 1\}, \quad
+          P_X(G) = G - \frac{\mathrm{tr}(X^{-1} G)}{\lVert X^{-\top} \rVert_F^2} X^{-\top}
+
+A hypersurface of GL+(n) whose normal at X is X⁻ᵀ; transport projects onto the new tangent
+space. Retractions divide by det^{1/n}, so every step lands on det = 1, tangent or not:
+projection (default) (X + V)/det(X + V)^{1/n}, falling back to exp where det(X + V) <= 0;
+exp: X expm(A − tr(A)/n·I), A = X⁻¹V (the group exponential for tangent V), rescaled.
+project: GL+'s projection, then divided by det^{1/n}.
+
+Args:
+    n (int): the matrix size.
+
+Example::
+
+    >>> S = mantra.manifolds.SL(3)
+    >>> X = S.random(3, 3, dtype=torch.float64)
+    >>> abs(torch.linalg.det(X).item() - 1) < 1e-12
+    True
+)doc")
+      .def(py::init<int64_t>(), py::arg("n"));
   Class<SPD>(mm, "SPD", R"doc(Symmetric positive definite matrices with the affine-invariant metric.
 
 .. math:: \langle U, V \rangle_X = \mathrm{tr}(X^{-1} U X^{-1} V), \quad \exp_X(V) = X^{1/2} \exp(X^{-1/2} V X^{-1/2}) X^{1/2}
@@ -778,6 +800,8 @@ std::pair<at::Tensor, at::Tensor> cpp_constraint(const std::string& fn_name, std
     c = erase(pz::positive_definite_cholesky(module, "weight"));
   } else if (fn_name == "invertible") {
     c = erase(pz::invertible(module, "weight"));
+  } else if (fn_name == "sln") {
+    c = erase(pz::sln(module, "weight"));
   } else if (fn_name == "hyperbolic") {
     c = erase(pz::hyperbolic(module, "weight", get("model", std::string("lorentz"))));
   } else if (fn_name == "low_rank") {

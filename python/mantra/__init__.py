@@ -24,6 +24,7 @@ from .parametrize import (
     positive_semidefinite_low_rank,
     sample,
     skew,
+    sln,
     sphere,
     symmetric,
     update_base,
@@ -33,6 +34,6 @@ __version__ = _C.__version__
 cuda_enabled = _C.cuda_enabled
 
 __all__ = ["expm", "expm_backward", "manifolds", "nn", "optim", "orthogonal", "grassmannian", "sphere", "oblique",
-           "positive_definite", "positive_definite_cholesky", "invertible", "hyperbolic", "low_rank", "fixed_rank",
+           "positive_definite", "positive_definite_cholesky", "invertible", "sln", "hyperbolic", "low_rank", "fixed_rank",
            "positive_semidefinite", "positive_semidefinite_low_rank", "positive_semidefinite_fixed_rank",
            "almost_orthogonal", "symmetric", "skew", "update_base", "sample", "cuda_enabled", "__version__"]

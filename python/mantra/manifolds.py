@@ -10,6 +10,8 @@ through the C++ ATen operations)::
     assert St.check_point(Y) == ""
 """
 
+import functools
+
 import torch
 
 from ._C import manifolds as _m
@@ -24,6 +26,7 @@ FixedRank = _m.FixedRank
 FixedRankPSD = _m.FixedRankPSD
 PSD = FixedRankPSD  # the old name (fixed rank; the positive definite matrices are SPD)
 GLPlus = _m.GLPlus
+SL = _m.SL
 SPD = _m.SPD
 Hyperbolic = _m.Hyperbolic
 Lorentz = _m.Lorentz
@@ -95,7 +98,35 @@ def _reduce(self):
     return (_rebuild, (type(self), args, kwargs))
 
 
-for _cls in (Euclidean, Stiefel, Grassmannian, Sphere, Oblique, FixedRank, FixedRankPSD, GLPlus, SPD, Lorentz, PoincareBall):
+# The tensor arguments of each method, in order: a call with anything else is a TypeError that
+# names the argument (pybind11 alone answers with a dump of the signature).
+_TENSOR_ARGS = {
+    Manifold: {"proj_tangent": ("X", "G"), "egrad_to_rgrad": ("X", "G"), "retract": ("X", "V"),
+               "retract_transport": ("X", "V", "U"), "transport": ("X", "Y", "V"), "inner": ("X", "U", "V"),
+               "norm": ("X", "U"), "project": ("X",), "check_point": ("X",)},
+    SPD: {"distance": ("X", "Y"), "log": ("X", "Y")},
+    Hyperbolic: {"distance": ("X", "Y")},
+}
+
+
+def _checked(method, names):
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        for i, name in enumerate(names):
+            value = args[i] if i < len(args) else kwargs.get(name, torch.empty(0))
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"{type(self).__name__}.{method.__name__}: argument '{name}' must be a torch.Tensor, "
+                                f"got {type(value).__name__}")
+        return method(self, *args, **kwargs)
+    return call
+
+
+for _cls, _methods in _TENSOR_ARGS.items():
+    for _name, _names in _methods.items():
+        setattr(_cls, _name, _checked(getattr(_cls, _name), _names))
+
+for _cls in (Euclidean, Stiefel, Grassmannian, Sphere, Oblique, FixedRank, FixedRankPSD, GLPlus, SL, SPD, Lorentz,
+             PoincareBall):
     _record_arguments(_cls)
 Manifold.__reduce__ = _reduce
 Manifold.random = _random
@@ -105,4 +136,4 @@ Manifold.__copy__ = lambda self: self
 Manifold.__deepcopy__ = lambda self, memo: self
 
 __all__ = ["Manifold", "Euclidean", "Stiefel", "Grassmannian", "Sphere", "Oblique", "FixedRank", "FixedRankPSD", "PSD", "GLPlus",
-           "SPD", "Hyperbolic", "Lorentz", "PoincareBall"]
+           "SL", "SPD", "Hyperbolic", "Lorentz", "PoincareBall"]

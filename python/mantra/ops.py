@@ -3,6 +3,14 @@
 import torch
 
 
+def _tensors(op, **named):
+    # A TypeError naming the argument (the dispatcher's own message for None is "tensor does not
+    # have a device").
+    for name, value in named.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"mantra.{op}: argument '{name}' must be a torch.Tensor, got {type(value).__name__}")
+
+
 def expm(A: torch.Tensor) -> torch.Tensor:
     r"""Matrix exponential of each (n, n) matrix of a batch (``torch.ops.mantra.expm``).
 
@@ -23,6 +31,7 @@ def expm(A: torch.Tensor) -> torch.Tensor:
         >>> torch.allclose(mantra.expm(A), torch.linalg.matrix_exp(A))
         True
     """
+    _tensors("expm", A=A)
     return torch.ops.mantra.expm(A)
 
 
@@ -46,6 +55,7 @@ def expm_backward(grad: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         >>> torch.allclose(mantra.expm_backward(G, A.detach()), g)
         True
     """
+    _tensors("expm_backward", grad=grad, A=A)
     return torch.ops.mantra.expm_backward(grad, A)
 
 
@@ -60,4 +70,29 @@ def modrelu(z: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         >>> mantra.ops.modrelu(torch.tensor([1.0, -2.0, 0.1]), torch.full((3,), -0.5))
         tensor([ 0.5000, -1.5000,  0.0000])
     """
+    _tensors("modrelu", z=z, bias=bias)
     return torch.ops.mantra.modrelu(z, bias)
+
+
+def orthogonal_rnn(input: torch.Tensor, h0: torch.Tensor, recurrent: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    r"""The orthogonal-RNN recurrence over a whole sequence (``torch.ops.mantra.orthogonal_rnn``):
+    every hidden state, (T, N, H). NaN/Inf in any argument propagate; differentiable in all four.
+
+    .. math:: h_t = \mathrm{modReLU}(u_t + h_{t-1} W^\top, b), \quad t = 1, \dots, T, \quad h_0 = \text{h0}
+
+    Args:
+        input (Tensor): the input projections u, (T, N, H).
+        h0 (Tensor): the initial state, (N, H).
+        recurrent (Tensor): W, (H, H) (orthogonal in an orthogonal RNN).
+        bias (Tensor): the modReLU bias, (H,).
+
+    Example::
+
+        >>> u = torch.randn(5, 2, 4, dtype=torch.float64)
+        >>> h = mantra.ops.orthogonal_rnn(u, torch.zeros(2, 4, dtype=torch.float64),
+        ...                               torch.eye(4, dtype=torch.float64), torch.zeros(4, dtype=torch.float64))
+        >>> h.shape
+        torch.Size([5, 2, 4])
+    """
+    _tensors("orthogonal_rnn", input=input, h0=h0, recurrent=recurrent, bias=bias)
+    return torch.ops.mantra.orthogonal_rnn(input, h0, recurrent, bias)

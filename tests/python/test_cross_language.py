@@ -41,6 +41,7 @@ CASES = [
     ("positive_definite", {"f_fn": "softplus", "f_inv": "softplus_inverse"}, SQUARE_SHAPES),
     ("positive_definite_cholesky", {}, SQUARE_SHAPES),
     ("invertible", {}, SQUARE_SHAPES),
+    ("sln", {}, SQUARE_SHAPES),
     ("hyperbolic", {}, ALL_SHAPES),
     ("hyperbolic", {"model": "poincare"}, ALL_SHAPES),
     ("low_rank", {"rank": 2}, ALL_SHAPES),

@@ -76,7 +76,7 @@ def test_manifold_methods_have_args_and_example(method):
 # The examples whose outputs are exact (or checks that print True/''): run them as doctests.
 EXACT = [mantra.expm, mantra.expm_backward, mantra.manifolds.Manifold, mantra.manifolds.Euclidean,
          mantra.manifolds.Stiefel, mantra.manifolds.Grassmannian, mantra.manifolds.Sphere, mantra.manifolds.Oblique,
-         mantra.manifolds.FixedRank, mantra.manifolds.PSD, mantra.manifolds.GLPlus, mantra.manifolds.SPD,
+         mantra.manifolds.FixedRank, mantra.manifolds.PSD, mantra.manifolds.GLPlus, mantra.manifolds.SL, mantra.manifolds.SPD,
          mantra.manifolds.Hyperbolic, mantra.manifolds.Lorentz, mantra.manifolds.PoincareBall,
          mantra.optim.RiemannianSGD, mantra.optim.RiemannianAdam, mantra.nn.Linear,
          mantra.parametrize.MantraParametrization, mantra.parametrize.ManifoldParametrization,

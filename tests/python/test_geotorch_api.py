@@ -22,6 +22,7 @@ GEOTORCH = {
     "low_rank": [("module", E), ("tensor_name", E), ("rank", E), ("triv", "expm")],
     "fixed_rank": [("module", E), ("tensor_name", E), ("rank", E), ("f", "softplus"), ("triv", "expm")],
     "invertible": [("module", E), ("tensor_name", "weight"), ("f", "softplus"), ("triv", "expm")],
+    "sln": [("module", E), ("tensor_name", "weight"), ("f", "softplus"), ("triv", "expm")],
     "positive_definite": [("module", E), ("tensor_name", "weight"), ("f", "softplus"), ("triv", "expm")],
     "positive_semidefinite": [("module", E), ("tensor_name", "weight"), ("triv", "expm")],
     "positive_semidefinite_low_rank": [("module", E), ("tensor_name", E), ("rank", E), ("triv", "expm")],
@@ -46,6 +47,7 @@ CALLS = {
     "low_rank": lambda m: mantra.low_rank(m, "weight", 2),
     "fixed_rank": lambda m: mantra.fixed_rank(m, "weight", 2),
     "invertible": lambda m: mantra.invertible(m),
+    "sln": lambda m: mantra.sln(m),
     "positive_definite": lambda m: mantra.positive_definite(m),
     "positive_semidefinite": lambda m: mantra.positive_semidefinite(m),
     "positive_semidefinite_low_rank": lambda m: mantra.positive_semidefinite_low_rank(m, "weight", 2),
@@ -79,6 +81,9 @@ def test_geotorch_documented_examples():
     layer = nn.Linear(20, 20)
     mantra.invertible(layer, "weight")
     assert torch.det(layer.weight) > 0
+    layer = nn.Linear(20, 20)  # geotorch's sln example: det(layer.weight) = 1.0000
+    mantra.sln(layer, "weight")
+    assert abs(torch.det(layer.weight.double()).item() - 1) < 1e-4
     layer = nn.Linear(20, 20)
     mantra.positive_definite(layer, "weight")
     assert (torch.linalg.eigvalsh(layer.weight) > 0).all()
@@ -115,6 +120,8 @@ def test_geotorch_documented_examples():
     lambda: mantra.positive_definite(nn.Linear(4, 3), "weight"),
     lambda: mantra.positive_semidefinite(nn.Linear(4, 3), "weight"),
     lambda: mantra.invertible(nn.Linear(4, 3), "weight"),
+    lambda: mantra.sln(nn.Linear(4, 3), "weight"),
+    lambda: mantra.sln(nn.Linear(4, 4), "weight", triv="cayley"),
     lambda: mantra.low_rank(nn.Linear(4, 3), "weight", 4),                 # rank too large (RankError)
     lambda: mantra.fixed_rank(nn.Linear(4, 3), "weight", 0),
     lambda: mantra.positive_semidefinite_low_rank(nn.Linear(4, 4), "weight", 5),

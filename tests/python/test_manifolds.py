@@ -14,6 +14,7 @@ CASES = [
     (mf.FixedRank(2), (5, 4)),
     (mf.PSD(2), (4, 4)),
     (mf.GLPlus(3), (3, 3)),
+    (mf.SL(3), (3, 3)),
     (mf.SPD(), (3, 3)),
     (mf.Lorentz(), (2, 4)),
     (mf.PoincareBall(), (2, 4)),

@@ -20,6 +20,7 @@ CONSTRAINTS = {
     "hyperbolic": (lambda m: mantra.hyperbolic(m, "weight"), False),
     "positive_definite": (lambda m: mantra.positive_definite(m, "weight"), True),
     "invertible": (lambda m: mantra.invertible(m, "weight"), True),
+    "sln": (lambda m: mantra.sln(m, "weight"), True),
 }
 PARAMS = [(name, shape, dtype) for name, (_, square) in CONSTRAINTS.items() for shape in SHAPES
           for dtype in (torch.float32, torch.float64) if not square or shape[-1] == shape[-2]]

@@ -84,7 +84,7 @@ def test_modrelu():
     torch.testing.assert_close(m(z), expected, rtol=0, atol=1e-15)
 
 
-@pytest.mark.parametrize("triv", ["expm", "cayley", "qr", "polar"])
+@pytest.mark.parametrize("triv", ["expm", "cayley", "qr", "polar", "householder"])  # default init: henaff
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_orthogonal_rnn_module(triv, dtype):
     torch.manual_seed(0)
@@ -125,6 +125,11 @@ def test_dynamic_trivialization_trains_the_rnn_and_keeps_it_orthogonal():
     assert last < 0.2 * first, (first, last)
     B = rnn.recurrent_kernel.detach()
     assert (B.T @ B - torch.eye(16)).abs().max() < 1e-5
+
+
+def test_householder_rnn_refuses_the_identity_init_naming_it():
+    with pytest.raises(ValueError, match="argument 'init' cannot be 'origin'"):
+        OrthogonalRNN(3, 4, triv="householder", init="origin")
 
 
 def test_state_dict_round_trip_and_errors():
@@ -202,7 +207,7 @@ def test_modrelu_gradcheck_and_opcheck():
 
 
 def test_modrelu_bad_input_names_the_argument():
-    with pytest.raises(ValueError, match="mantra::modrelu: argument 'z' must have bias.size\\(0\\) = 3 features"):
+    with pytest.raises(ValueError, match="mantra::modrelu: arguments 'z' and 'bias' disagree on the number of features"):
         ModReLU(3)(torch.zeros(2, 4))
     with pytest.raises(ValueError, match="argument 'bias' must have the dtype of 'z'"):
         torch.ops.mantra.modrelu(torch.zeros(2, 3), torch.zeros(3, dtype=torch.float64))

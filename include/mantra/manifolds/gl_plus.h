@@ -37,4 +37,33 @@ class GLPlus : public FixedRank {
   double min_singular_value_;
 };
 
+// SL(n) = {X ∈ R^{n×n} : det X = 1}, the special linear group: a hypersurface of GL+(n) with
+// the Euclidean metric. Its normal at X is ∇det = X⁻ᵀ, so the tangent projection is
+// G − (tr(X⁻¹G)/‖X⁻ᵀ‖²) X⁻ᵀ and transport is the projection at the new point.
+// Retractions land on det = 1 for any V (not only tangent ones), dividing by det^{1/n}:
+// projection (default): (X + V)/det(X + V)^{1/n}, falling back to the exp retraction where
+// det(X + V) <= 0; exp: X expm(A − tr(A)/n·I) with A = X⁻¹V (the group exponential for
+// tangent V, where tr A = 0), rescaled the same way so that rounding does not accumulate.
+// For tangent V both are first order: det(X + tV) = 1 + O(t²).
+class SL : public GLPlus {
+ public:
+  explicit SL(int64_t n);
+  std::string name() const override { return "SL"; }
+  std::string spec() const override;
+
+  at::Tensor proj_tangent(const at::Tensor& X, const at::Tensor& G) const override;
+  at::Tensor transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const override;
+  // GL+'s projection (sign and singular-value floor), then divided by det^{1/n}: fixes every
+  // point of SL; not the Frobenius-closest point of SL in general.
+  at::Tensor project(const at::Tensor& X) const override;
+  // GL+'s random point divided by det^{1/n}.
+  at::Tensor random(at::IntArrayRef shape, const at::TensorOptions& options = {}) const override;
+  // A point of GL+ (see there) with |log det X| <= n·atol: the geometric mean of the singular
+  // values is 1 within atol.
+  std::string check_point(const at::Tensor& X, double atol = 1e-5) const override;
+
+ protected:
+  at::Tensor retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const override;
+};
+
 }  // namespace mantra::manifolds

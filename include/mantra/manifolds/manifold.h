@@ -59,6 +59,14 @@ class Manifold {
   // Supported retractions; the first is the default.
   virtual std::vector<Retraction> retractions() const = 0;
 
+  // The tangent vector at a base point B that a trivialization's unconstrained coordinates u
+  // name (φ_B(u) = R_B(chart_vector(B, u))). Default: proj_tangent(B, u), an isometry where the
+  // metric is the embedding's. A manifold with another metric maps u through an isometry from
+  // the metric at its origin (SPD: B^{1/2} sym(u) B^{1/2}), so that a gradient step on u with
+  // a rebase every step (dynamic trivialization, K = 1) is Riemannian gradient descent, and
+  // an adaptive optimizer's steps have the same size relative to B at every base.
+  virtual at::Tensor chart_vector(const at::Tensor& B, const at::Tensor& u) const { return proj_tangent(B, u); }
+
   // Vector transport of V (tangent at X) to Y. Default: projection onto the tangent space at Y.
   virtual at::Tensor transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const;
   // Y = R_X(V) and U transported to Y, fused where that is cheaper. Default: along the exp
@@ -104,6 +112,9 @@ class Manifold {
     const char* name;
   };
   void check_args(const char* method, const at::Tensor& X, std::initializer_list<Arg> others = {}) const;
+  // Called from a catch block around a method's inner routines (expm, eigh, ...): throws a
+  // ValueError naming the first of `args` that holds NaN or Inf, else rethrows the error.
+  [[noreturn]] void rethrow_naming_nonfinite(const char* method, std::initializer_list<Arg> args) const;
   // The part of check_point every manifold shares: the reason X is not a point because it is
   // undefined, not floating, of too few dimensions or not finite ("" otherwise). Throws for
   // an invalid atol.

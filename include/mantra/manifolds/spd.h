@@ -27,6 +27,9 @@ class SPD : public Manifold {
   // X sym(G) X: the vector whose metric pairing with ξ is tr(Gᵀξ).
   at::Tensor egrad_to_rgrad(const at::Tensor& X, const at::Tensor& G) const override;
   std::vector<Retraction> retractions() const override { return {Retraction::Exp}; }
+  // B^{1/2} sym(u) B^{1/2}: the isometry from T_I (where the metric is tr(UV)) to T_B, so
+  // φ_B(u) = B^{1/2} expm(sym u) B^{1/2}.
+  at::Tensor chart_vector(const at::Tensor& B, const at::Tensor& u) const override;
   // Parallel transport along the geodesic from X to Y: E V Eᵀ with E = (Y X⁻¹)^{1/2}.
   at::Tensor transport(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const override;
   std::pair<at::Tensor, at::Tensor> retract_transport(const at::Tensor& X, const at::Tensor& V, const at::Tensor& U,
@@ -50,6 +53,7 @@ class SPD : public Manifold {
   at::Tensor retract_with(const at::Tensor& X, const at::Tensor& V, Retraction method) const override;
 
  private:
+  at::Tensor transport_unchecked(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const;
   SPDOptions options_;
 };
 

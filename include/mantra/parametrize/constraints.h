@@ -8,6 +8,7 @@
 // | positive_definite                   | SPD (affine-invariant exp)          | Parametrization               |
 // | positive_definite_cholesky          | L Lᵀ, L = tril(v,−1) + diag(e^{diag v}) | Cholesky                  |
 // | invertible                          | GL+(n), det > 0                     | Parametrization               |
+// | sln                                 | SL(n), det = 1                      | Parametrization               |
 // | hyperbolic(model)                   | Lorentz / Poincaré ball (last dim)  | Parametrization               |
 // | low_rank(r)                         | U diag(s) Vᵀ, rank ≤ r              | Spectral                      |
 // | fixed_rank(r)                       | U diag(softplus(s)+ε) Vᵀ, rank = r  | Spectral                      |
@@ -160,6 +161,8 @@ Spectral positive_definite(torch::nn::Module& module, const std::string& name, S
                            const std::string& triv = Defaults::triv);
 Cholesky positive_definite_cholesky(torch::nn::Module& module, const std::string& name);
 Parametrization invertible(torch::nn::Module& module, const std::string& name);
+// The special linear group SL(n) = {det X = 1} (geotorch's sln).
+Parametrization sln(torch::nn::Module& module, const std::string& name);
 Parametrization hyperbolic(torch::nn::Module& module, const std::string& name,
                            const std::string& model = Defaults::hyperbolic_model);
 // The spectral constraints; triv is the factors' (a name of the four above, or a callable).

@@ -61,8 +61,10 @@ struct SpectrumFunction {
 namespace functional {
 
 // ---------------------------------------------------------------- manifold trivializations
-// φ(v) = scale · R_base(P_base(v)) with the manifold's retraction, from the base as from a point
-// (Manifold::retract_from_point: the base is checked on set/load and pulled back at rebases).
+// φ(v) = scale · R_base(ι_base(v)) with the manifold's retraction, from the base as from a point
+// (Manifold::retract_from_point: the base is checked on set/load and pulled back at rebases);
+// ι = Manifold::chart_vector, the tangent projection P_base except where the metric is not the
+// embedding's (SPD: base^{1/2} sym(v) base^{1/2}).
 at::Tensor trivialize(const manifolds::Manifold& manifold, const at::Tensor& base, const at::Tensor& v,
                       manifolds::Retraction retraction, double scale = 1.0);
 // The base after the `rebases`-th rebase onto `point` (the current chart point): pulled back

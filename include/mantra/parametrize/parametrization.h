@@ -1,5 +1,6 @@
-// Trivializations: a constrained weight is φ(v) = R_base(P_base(v)), a retraction of the
-// manifold applied at a base point to the tangent projection of an unconstrained tensor v.
+// Trivializations: a constrained weight is φ(v) = R_base(ι_base(v)), a retraction of the
+// manifold applied at a base point to the tangent vector an unconstrained tensor v names
+// (Manifold::chart_vector: its tangent projection, or for SPD base^{1/2} sym(v) base^{1/2}).
 // rebase() moves the base to the current point and zeroes v (dynamic trivialization); with
 // base = identity and no rebase it is a static trivialization (e.g. expRNN's exp(A)).
 #pragma once

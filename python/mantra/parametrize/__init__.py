@@ -28,7 +28,7 @@ from .modules import (DEFAULTS, CallableTrivialization, CholeskyParametrization,
 from .pickling import make_picklable
 
 __all__ = ["orthogonal", "grassmannian", "sphere", "oblique", "positive_definite", "positive_definite_cholesky",
-           "invertible", "hyperbolic", "low_rank", "fixed_rank", "positive_semidefinite",
+           "invertible", "sln", "hyperbolic", "low_rank", "fixed_rank", "positive_semidefinite",
            "positive_semidefinite_low_rank", "positive_semidefinite_fixed_rank", "almost_orthogonal", "symmetric",
            "skew", "update_base", "sample", "originals", "MantraParametrization", "ManifoldParametrization",
            "CallableTrivialization", "SpectralParametrization", "HouseholderParametrization",
@@ -211,7 +211,8 @@ def oblique(module, tensor_name="weight"):
 def positive_definite(module, tensor_name="weight", f=_D["positive_f"], triv=_D["positive_definite_triv"]):
     r"""Symmetric positive definite matrices.
 
-    .. math:: X = R_B(P_B(v)) \ (\text{SPD, affine-invariant exp}), \quad X = LL^\top \ (\text{cholesky}),
+    .. math:: X = B^{1/2} \exp(\mathrm{sym}\,v) B^{1/2} \ (\text{SPD, affine-invariant exp}), \quad
+              X = LL^\top \ (\text{cholesky}),
               \quad X = Q\,\mathrm{diag}(f(s))\,Q^\top \ (\text{callable } f)
 
     Args:
@@ -279,6 +280,31 @@ def invertible(module, tensor_name="weight", f=_D["positive_f"], triv=_D["triv"]
     if triv != "expm":
         raise ValueError(f"invertible: argument 'triv' must be 'expm', got {triv!r}")
     return _register(module, tensor_name, mf.GLPlus(X.shape[-1]), "default", "invertible")
+
+
+def sln(module, tensor_name="weight", f=_D["positive_f"], triv=_D["triv"]):
+    r"""Matrices of determinant one (the special linear group SL(n)).
+
+    .. math:: X = R_B(v) = \frac{B + v}{\det(B + v)^{1/n}}, \quad \det X = 1
+
+    Args:
+        module (nn.Module): the module holding the tensor.
+        tensor_name (str): the tensor to constrain. Default: ``"weight"``.
+        f, triv: geotorch's defaults only (``"softplus"``, ``"expm"``).
+
+    Example::
+
+        >>> layer = nn.Linear(6, 6)
+        >>> mantra.sln(layer, "weight")
+        >>> abs(torch.linalg.det(layer.weight.double()).item() - 1) < 1e-5
+        True
+    """
+    X = _matrix(module, tensor_name, "sln", square=True)
+    if f != "softplus":
+        raise ValueError(f"sln: argument 'f' must be 'softplus' (mantra's SL manifold has no spectrum map), got {f!r}")
+    if triv != "expm":
+        raise ValueError(f"sln: argument 'triv' must be 'expm', got {triv!r}")
+    return _register(module, tensor_name, mf.SL(X.shape[-1]), "default", "sln")
 
 
 def hyperbolic(module, tensor_name="weight", model=_D["hyperbolic_model"]):

@@ -416,7 +416,9 @@ class HouseholderParametrization(MantraParametrization):
 
     with u_i the i-th column of v below the diagonal and a one on it (transposed for wide
     tensors); ``special`` gives det = +1 on square tensors. Assignment computes the vectors of
-    X; there is no base, so ``update_base`` does nothing. ``sample`` accepts only ``"uniform"``.
+    X; there is no base, so ``update_base`` does nothing. ``sample`` draws a point (``"uniform"``,
+    or a rotation init ``"henaff"``, ``"cayley"``, ``"torus"``) and takes its vectors; ``"origin"``
+    is refused: the identity is not a product of reflections of this map.
 
     Args:
         shape (tuple of int): the shape (..., n, k) of the constrained tensor.
@@ -456,9 +458,10 @@ class HouseholderParametrization(MantraParametrization):
 
     @torch.no_grad()
     def sample(self, v, init="uniform"):
-        if init != "uniform":
-            raise ValueError(f"Householder.sample: argument 'init' must be 'uniform', got {init!r}")
-        v.copy_(self._vectors(F.sample_point(self.spec, list(self.shape), "uniform", v)))
+        if init == "origin":
+            raise ValueError("Householder.sample: argument 'init' cannot be 'origin' (the identity is not a product of "
+                             "reflections of this map); use uniform, henaff, cayley or torus")
+        v.copy_(self._vectors(F.sample_point(self.spec, list(self.shape), init, v)))
 
 
 class CholeskyParametrization(MantraParametrization):

@@ -38,6 +38,7 @@ std::vector<DCase> drift_cases() {
       {"FixedRank", [] { return std::make_shared<FixedRank>(2); }, {4, 3}, 0.02},
       {"FixedRankPSD", [] { return std::make_shared<FixedRankPSD>(2); }, {4, 4}, 0.02},
       {"GLPlus", [] { return std::make_shared<GLPlus>(3); }, {3, 3}, 0.02},
+      {"SL", [] { return std::make_shared<SL>(3); }, {3, 3}, 0.02},
       {"SPD", [] { return std::make_shared<SPD>(); }, {3, 3}, 0.02},
       {"Lorentz", [] { return std::make_shared<Lorentz>(); }, {3}, 0.02},
       {"PoincareBall", [] { return std::make_shared<PoincareBall>(); }, {3}, 0.02},

@@ -59,6 +59,9 @@ std::vector<Case> all_cases() {
   add("PSD4", [] { return std::make_shared<PSD>(4); }, {Retraction::Projection}, {{4, 4}});
   add("GLPlus3", [] { return std::make_shared<GLPlus>(3); }, {Retraction::Projection, Retraction::Exp},
       {{3, 3}, {2, 4, 3, 3}});
+  add("SL3", [] { return std::make_shared<SL>(3); }, {Retraction::Projection, Retraction::Exp},
+      {{3, 3}, {2, 4, 3, 3}});
+  add("SL1", [] { return std::make_shared<SL>(1); }, {Retraction::Projection, Retraction::Exp}, {{2, 1, 1}});
   add("SPD", [] { return std::make_shared<SPD>(); }, {Retraction::Exp}, {{4, 4}, {2, 3, 3, 3}, {1, 1}});
   add("Lorentz", [] { return std::make_shared<Lorentz>(); }, {Retraction::Exp, Retraction::Projection},
       {{5}, {3, 4, 3}, {2}});
@@ -370,6 +373,33 @@ TEST(GLPlus, RetractionNeverLeavesPositiveDeterminant) {
   // Where X + V stays in GL+ the step is exactly X + V.
   torch::Tensor keep = naive > 0;
   EXPECT_EQ(max_abs((gl.retract(X, V) - (X + V)).index({keep})), 0.0);
+}
+
+TEST(SL, EveryRetractionLandsOnUnitDeterminantAndProjectionFixesIt) {
+  torch::manual_seed(8);
+  for (auto dtype : {torch::kFloat64, torch::kFloat32}) {
+    const double tol = dtype == torch::kDouble ? 1e-12 : 2e-5;
+    SL sl(6);
+    const torch::Tensor X = sl.random({4, 6, 6}, dtype);
+    // Non-tangent and long steps too: the retraction divides by det^{1/n}.
+    for (double scale : {0.01, 1.0, 30.0})
+      for (Retraction r : {Retraction::Projection, Retraction::Exp}) {
+        const torch::Tensor Y = sl.retract(X, scale * torch::randn({4, 6, 6}, dtype), r);
+        ASSERT_TRUE(torch::isfinite(Y).all().item<bool>());
+        EXPECT_LT(max_abs(torch::linalg_det(Y.to(torch::kDouble)) - 1), 50 * tol) << scale << " " << to_string(r);
+      }
+    // project(): det −2 (a reflected, scaled point) becomes det 1; points of SL stay put.
+    torch::Tensor B = torch::diag(torch::tensor({-2.0, 1.0, 1.0, 1.0, 1.0, 1.0}, dtype));
+    const torch::Tensor P = sl.project(B);
+    EXPECT_NEAR(torch::linalg_det(P.to(torch::kDouble)).item<double>(), 1.0, tol);
+    EXPECT_EQ(sl.check_point(P, 10 * tol), "");
+    EXPECT_NE(sl.check_point(2 * X.select(0, 0)).find("determinant is not 1"), std::string::npos);
+    EXPECT_NE(sl.check_point(B).find("negative"), std::string::npos);
+  }
+  EXPECT_EQ(SL(4).spec(), "SL(n=4)");
+  EXPECT_EQ(manifold_from_spec("SL(n=4)")->name(), "SL");
+  mantra::test::expect_error([] { SL(0); }, "argument 'n'");
+  mantra::test::expect_error([] { SL(3).random({3, 4}); }, "argument 'shape' must have shape (..., 3, 3)");
 }
 
 TEST(GLPlus, ProjectFixesTheSignAndLiftsSmallSingularValues) {

@@ -29,7 +29,7 @@ using mantra::test::expect_error;
 
 namespace {
 
-enum class Kind { Frame, Sphere, FixedRank, PSD, Lorentz, Open };
+enum class Kind { Frame, Sphere, FixedRank, PSD, Lorentz, UnitDet, Open };
 
 struct RCase {
   std::string label;
@@ -51,6 +51,7 @@ std::vector<RCase> robustness_cases() {
       {"FixedRank", [] { return std::make_shared<FixedRank>(2); }, Kind::FixedRank, {7, 5}, 2},
       {"FixedRankPSD", [] { return std::make_shared<FixedRankPSD>(2); }, Kind::PSD, {2, 5, 5}, 2},
       {"GLPlus", [] { return std::make_shared<GLPlus>(3); }, Kind::Open, {2, 3, 3}},
+      {"SL", [] { return std::make_shared<SL>(3); }, Kind::UnitDet, {2, 3, 3}},
       {"SPD", [] { return std::make_shared<SPD>(); }, Kind::Open, {2, 4, 4}},
       {"Lorentz", [] { return std::make_shared<Lorentz>(); }, Kind::Lorentz, {3, 4}},
       {"PoincareBall", [] { return std::make_shared<PoincareBall>(); }, Kind::Open, {3, 3}},
@@ -90,6 +91,8 @@ double off(const RCase& c, const torch::Tensor& Y) {
       const torch::Tensor q = (X * X).sum(-1) - 2 * x0 * x0 + 1;
       return (q.abs() / (x0 * x0).clamp_min(1)).max().item<double>();
     }
+    case Kind::UnitDet:  // |log det| / n: the relative error of det^{1/n}
+      return std::get<1>(torch::linalg_slogdet(X)).abs().max().item<double>() / X.size(-1);
     case Kind::Open:
       return 0;
   }

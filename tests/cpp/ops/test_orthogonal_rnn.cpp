@@ -278,7 +278,7 @@ TEST(ModReLUOp, CpuKernelIsTheFormulaAndBackwardMatchesAutograd) {
   EXPECT_LT((gz - zr.grad()).abs().max().item<double>(), 1e-15);
   EXPECT_LT((gb - br.grad()).abs().max().item<double>(), 1e-13);
   mantra::test::expect_error([&] { mantra::modrelu(z, b.narrow(0, 0, 4)); },
-                             "mantra::modrelu: argument 'z' must have bias.size(0) = 4 features");
+                             "mantra::modrelu: arguments 'z' and 'bias' disagree on the number of features");
   mantra::test::expect_error([&] { mantra::modrelu_backward(g.narrow(0, 0, 2), h); },
                              "mantra::modrelu_backward: argument 'grad' must have the shape of 'result'");
 }
