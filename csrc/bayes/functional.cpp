@@ -1,6 +1,7 @@
 #include "mantra/bayes/functional.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include <algorithm>
 #include <cmath>
@@ -117,6 +118,29 @@ std::pair<at::Tensor, at::Tensor> group_masks(const MatrixNormalParams& p, const
   const at::Tensor rows = var.sum(1).log() - m2.sum(1).clamp_min(1e-30).log();
   const at::Tensor cols = var.sum(0).log() - m2.sum(0).clamp_min(1e-30).log();
   return {rows < threshold, cols < threshold};
+}
+
+at::Tensor mask(const MatrixNormalParams& p, const std::string& posterior, const std::string& prior, double threshold) {
+  at::NoGradGuard ng;
+  if (prior == "group_ard") {
+    auto [rows, cols] = group_masks(p, posterior, threshold);
+    return at::outer(rows, cols);
+  }
+  return weight_mask(p, posterior, threshold);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> pruned(const MatrixNormalParams& p,
+                                                                  const std::string& posterior,
+                                                                  const std::string& prior, double threshold,
+                                                                  const std::optional<at::Tensor>& keep_in,
+                                                                  const std::optional<at::Tensor>& keep_out) {
+  at::NoGradGuard ng;
+  const at::Tensor m = mask(p, posterior, prior, threshold);
+  const at::Tensor rows = keep_in.has_value() ? *keep_in : m.any(1).nonzero().flatten();
+  const at::Tensor cols = keep_out.has_value() ? *keep_out : m.any(0).nonzero().flatten();
+  at::Tensor W = (p.mean * m).index_select(0, rows).index_select(1, cols).t().contiguous();
+  at::Tensor b = p.bias.defined() ? p.bias.index_select(0, cols) : at::Tensor();
+  return {W, b, rows, cols};
 }
 
 MatrixNormalParams initial_params(int64_t in, int64_t out, const std::string& posterior, const std::string& prior,

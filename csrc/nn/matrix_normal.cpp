@@ -78,12 +78,7 @@ std::pair<torch::Tensor, torch::Tensor> MatrixNormalLinearImpl::group_masks(doub
 }
 
 torch::Tensor MatrixNormalLinearImpl::mask(double threshold) {
-  torch::NoGradGuard ng;
-  if (options.prior() == "group_ard") {
-    auto [rows, cols] = group_masks(threshold);
-    return torch::outer(rows, cols);
-  }
-  return bayes::weight_mask(params(), options.posterior(), threshold);
+  return bayes::mask(params(), options.posterior(), options.prior(), threshold);
 }
 
 std::pair<torch::Tensor, torch::Tensor> MatrixNormalLinearImpl::kept_units(double threshold) {
@@ -94,13 +89,11 @@ std::pair<torch::Tensor, torch::Tensor> MatrixNormalLinearImpl::kept_units(doubl
 torch::nn::Linear MatrixNormalLinearImpl::prune(double threshold, std::optional<torch::Tensor> keep_in,
                                                 std::optional<torch::Tensor> keep_out) {
   torch::NoGradGuard ng;
-  auto [in_units, out_units] = kept_units(threshold);
-  const torch::Tensor rows = keep_in.value_or(in_units), cols = keep_out.value_or(out_units);
-  const torch::Tensor W = (mean * mask(threshold)).index_select(0, rows).index_select(1, cols);
-  torch::nn::Linear lin(torch::nn::LinearOptions(rows.numel(), cols.numel()).bias(bias.defined()));
+  auto [W, b, rows, cols] = bayes::pruned(params(), options.posterior(), options.prior(), threshold, keep_in, keep_out);
+  torch::nn::Linear lin(torch::nn::LinearOptions(rows.numel(), cols.numel()).bias(b.defined()));
   lin->to(mean.scalar_type());
-  lin->weight.copy_(W.t());
-  if (bias.defined()) lin->bias.copy_(bias.index_select(0, cols));
+  lin->weight.copy_(W);
+  if (b.defined()) lin->bias.copy_(b);
   return lin;
 }
 

@@ -10,6 +10,7 @@
 
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 
 namespace mantra::bayes {
@@ -59,6 +60,18 @@ std::pair<at::Tensor, at::Tensor> group_masks(const MatrixNormalParams& p, const
 MatrixNormalParams initial_params(int64_t in, int64_t out, const std::string& posterior, const std::string& prior,
                                   bool bias, double init_log_variance, const at::TensorOptions& options,
                                   std::optional<at::Generator> gen = std::nullopt);
+
+// The layer's mask (n, m, bool) at a log-α threshold: per weight (priors normal, ard), or the
+// rows × columns of group_masks (group_ard).
+at::Tensor mask(const MatrixNormalParams& p, const std::string& posterior, const std::string& prior, double threshold);
+// The pruned deterministic layer: (weight (out', in'), bias (out') or undefined, kept rows (in'),
+// kept columns (out')) from the masked mean, keeping the units with any kept weight, unless
+// keep_in / keep_out give them (index tensors, e.g. to chain layers).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> pruned(const MatrixNormalParams& p,
+                                                                  const std::string& posterior,
+                                                                  const std::string& prior, double threshold,
+                                                                  const std::optional<at::Tensor>& keep_in,
+                                                                  const std::optional<at::Tensor>& keep_out);
 
 // The negative ELBO of a minibatch: dataset_size · (mean data NLL of the batch) + kl_weight · KL.
 at::Tensor negative_elbo(const at::Tensor& mean_nll, const at::Tensor& kl_sum, int64_t dataset_size,
