@@ -1,6 +1,7 @@
 #include "ops/matrix_normal_algorithm.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace mantra::detail {
 namespace {
@@ -43,11 +44,81 @@ bool is_reduced(const at::Tensor& t) {
 }
 at::Tensor up(const at::Tensor& t) { return is_reduced(t) ? t.to(at::kFloat) : t; }
 
-// Block edge of the triangular products: enough blocks that the wasted diagonal blocks are
-// ~1/16 of the work, and blocks large enough for an efficient GEMM.
-int64_t block_of(int64_t n) {
-  const int64_t b = (n + 15) / 16;
-  return std::max<int64_t>(64, (b + 31) / 32 * 32);
+// The triangular products recurse on halves of the factor: at each level one full GEMM of a
+// quarter of the dense work (large, so efficient), two recursive calls, and dense GEMMs on
+// tril'ed diagonal leaves of kLeaf rows, so the whole costs about half of the dense product and
+// never reads an upper triangle (no tril copy of the whole factor either).
+constexpr int64_t kLeaf = 64;
+int64_t half_of(int64_t k) { return (k / 2 + 31) / 32 * 32; }
+
+// out = a·b, or out += a·b.
+void gemm_into(at::Tensor out, const at::Tensor& a, const at::Tensor& b, bool accumulate) {  // out: a view
+  if (accumulate) {
+    out.addmm_(a, b);
+  } else {
+    at::mm_out(out, a, b);
+  }
+}
+
+// out (=|+=) tril(L)·X
+void tril_mm_into(at::Tensor out, const at::Tensor& L, const at::Tensor& X, bool acc) {
+  const int64_t k = L.size(0);
+  if (k <= kLeaf) return gemm_into(out, L.tril(), X, acc);
+  const int64_t h = half_of(k);
+  tril_mm_into(out.narrow(0, 0, h), L.narrow(0, 0, h).narrow(1, 0, h), X.narrow(0, 0, h), acc);
+  tril_mm_into(out.narrow(0, h, k - h), L.narrow(0, h, k - h).narrow(1, h, k - h), X.narrow(0, h, k - h), acc);
+  out.narrow(0, h, k - h).addmm_(L.narrow(0, h, k - h).narrow(1, 0, h), X.narrow(0, 0, h));
+}
+
+// out (=|+=) X·tril(L)
+void mm_tril_into(at::Tensor out, const at::Tensor& X, const at::Tensor& L, bool acc) {
+  const int64_t k = L.size(0);
+  if (k <= kLeaf) return gemm_into(out, X, L.tril(), acc);
+  const int64_t h = half_of(k);
+  mm_tril_into(out.narrow(1, 0, h), X.narrow(1, 0, h), L.narrow(0, 0, h).narrow(1, 0, h), acc);
+  mm_tril_into(out.narrow(1, h, k - h), X.narrow(1, h, k - h), L.narrow(0, h, k - h).narrow(1, h, k - h), acc);
+  out.narrow(1, 0, h).addmm_(X.narrow(1, h, k - h), L.narrow(0, h, k - h).narrow(1, 0, h));
+}
+
+// out (=|+=) X·tril(L)ᵀ
+void mm_tril_t_into(at::Tensor out, const at::Tensor& X, const at::Tensor& L, bool acc) {
+  const int64_t k = L.size(0);
+  if (k <= kLeaf) return gemm_into(out, X, L.tril().t(), acc);
+  const int64_t h = half_of(k);
+  mm_tril_t_into(out.narrow(1, 0, h), X.narrow(1, 0, h), L.narrow(0, 0, h).narrow(1, 0, h), acc);
+  mm_tril_t_into(out.narrow(1, h, k - h), X.narrow(1, h, k - h), L.narrow(0, h, k - h).narrow(1, h, k - h), acc);
+  out.narrow(1, h, k - h).addmm_(X.narrow(1, 0, h), L.narrow(0, h, k - h).narrow(1, 0, h).t());
+}
+
+// out (=|+=) tril(L)ᵀ·X
+void tril_t_mm_into(at::Tensor out, const at::Tensor& L, const at::Tensor& X, bool acc) {
+  const int64_t k = L.size(0);
+  if (k <= kLeaf) return gemm_into(out, L.tril().t(), X, acc);
+  const int64_t h = half_of(k);
+  tril_t_mm_into(out.narrow(0, 0, h), L.narrow(0, 0, h).narrow(1, 0, h), X.narrow(0, 0, h), acc);
+  tril_t_mm_into(out.narrow(0, h, k - h), L.narrow(0, h, k - h).narrow(1, h, k - h), X.narrow(0, h, k - h), acc);
+  out.narrow(0, 0, h).addmm_(L.narrow(0, h, k - h).narrow(1, 0, h).t(), X.narrow(0, h, k - h));
+}
+
+// out (square, zero above its diagonal on entry) ← tril(Xᵀ·Y) for "tn" (X, Y: rows × k), or
+// tril(X·Yᵀ) for "nt" (X, Y: k × cols) when `nt`; only the blocks on and below the diagonal are
+// computed.
+void tril_of_mm_into(at::Tensor out, const at::Tensor& X, const at::Tensor& Y, bool nt) {
+  const int64_t k = nt ? X.size(0) : X.size(1);
+  auto part = [&](const at::Tensor& T, int64_t start, int64_t len) {
+    return nt ? T.narrow(0, start, len) : T.narrow(1, start, len);
+  };
+  auto op = [&](const at::Tensor& T) { return nt ? T : T.t(); };  // the left factor
+  auto opr = [&](const at::Tensor& T) { return nt ? T.t() : T; };  // the right factor
+  if (k <= kLeaf) {
+    gemm_into(out, op(X), opr(Y), false);
+    out.tril_();
+    return;
+  }
+  const int64_t h = half_of(k);
+  tril_of_mm_into(out.narrow(0, 0, h).narrow(1, 0, h), part(X, 0, h), part(Y, 0, h), nt);
+  tril_of_mm_into(out.narrow(0, h, k - h).narrow(1, h, k - h), part(X, h, k - h), part(Y, h, k - h), nt);
+  gemm_into(out.narrow(0, h, k - h).narrow(1, 0, h), op(part(X, h, k - h)), opr(part(Y, 0, h)), false);
 }
 
 }  // namespace
@@ -75,6 +146,8 @@ void check_matrix_normal_linear_arguments(const at::Tensor& X, const at::Tensor&
 }
 
 void check_no_nan(const at::Tensor& t, const char* op, const char* arg) {
+  // One reduction: the sum is NaN when t holds a NaN (or both infinities, then look closer).
+  if (t.numel() == 0 || !std::isnan(t.sum().item<double>())) return;
   TORCH_CHECK_VALUE(!t.isnan().any().item<bool>(), op, ": argument '", arg, "' contains NaN");
 }
 
@@ -85,85 +158,45 @@ void check_positive_diagonal(const at::Tensor& L, const char* op, const char* ar
                     "' is a Cholesky factor and must have a positive diagonal, got a diagonal entry ", lo);
 }
 
-// Block row [r0, r1) of tril(L)·X reads the columns [0, r1) of tril(L).
 at::Tensor tril_mm(const at::Tensor& L, const at::Tensor& X) {
-  const int64_t n = L.size(0), bs = block_of(n);
-  const at::Tensor Lt = L.tril();
-  at::Tensor out = at::empty({n, X.size(1)}, X.options());
-  for (int64_t r0 = 0; r0 < n; r0 += bs) {
-    const int64_t len = std::min(bs, n - r0), r1 = r0 + len;
-    at::Tensor o = out.narrow(0, r0, len);
-    at::mm_out(o, Lt.narrow(0, r0, len).narrow(1, 0, r1), X.narrow(0, 0, r1));
-  }
+  at::Tensor out = at::empty({L.size(0), X.size(1)}, X.options());
+  tril_mm_into(out, L, X, false);
   return out;
 }
 
-// Block column [c0, c1) of X·tril(L) reads the rows [c0, n) of tril(L).
 at::Tensor mm_tril(const at::Tensor& X, const at::Tensor& L) {
-  const int64_t n = L.size(0), bs = block_of(n);
-  const at::Tensor Lt = L.tril();
-  at::Tensor out = at::empty({X.size(0), n}, X.options());
-  for (int64_t c0 = 0; c0 < n; c0 += bs) {
-    const int64_t len = std::min(bs, n - c0);
-    at::Tensor o = out.narrow(1, c0, len);
-    at::mm_out(o, X.narrow(1, c0, n - c0), Lt.narrow(0, c0, n - c0).narrow(1, c0, len));
-  }
+  at::Tensor out = at::empty({X.size(0), L.size(0)}, X.options());
+  mm_tril_into(out, X, L, false);
   return out;
 }
 
-// Block column [c0, c1) of X·tril(L)ᵀ reads the rows [c0, c1), columns [0, c1) of tril(L).
 at::Tensor mm_tril_t(const at::Tensor& X, const at::Tensor& L, const std::optional<at::Tensor>& base) {
-  const int64_t n = L.size(0), bs = block_of(n);
-  const at::Tensor Lt = L.tril();
-  at::Tensor out = base.has_value() ? base->clone(at::MemoryFormat::Contiguous)
-                                    : at::empty({X.size(0), n}, X.options());
-  for (int64_t c0 = 0; c0 < n; c0 += bs) {
-    const int64_t len = std::min(bs, n - c0), c1 = c0 + len;
-    at::Tensor o = out.narrow(1, c0, len);
-    const at::Tensor lhs = X.narrow(1, 0, c1), rhs = Lt.narrow(0, c0, len).narrow(1, 0, c1).t();
-    if (base.has_value()) {
-      o.addmm_(lhs, rhs);
-    } else {
-      at::mm_out(o, lhs, rhs);
-    }
+  if (base.has_value()) {
+    at::Tensor out = base->clone(at::MemoryFormat::Contiguous);
+    mm_tril_t_into(out, X, L, true);
+    return out;
   }
+  at::Tensor out = at::empty({X.size(0), L.size(0)}, X.options());
+  mm_tril_t_into(out, X, L, false);
   return out;
 }
 
-// Block row [r0, r1) of tril(L)ᵀ·X reads the rows [r0, n) of tril(L), i.e. its columns [r0, r1).
 at::Tensor tril_t_mm(const at::Tensor& L, const at::Tensor& X) {
-  const int64_t n = L.size(0), bs = block_of(n);
-  const at::Tensor Lt = L.tril();
-  at::Tensor out = at::empty({n, X.size(1)}, X.options());
-  for (int64_t r0 = 0; r0 < n; r0 += bs) {
-    const int64_t len = std::min(bs, n - r0);
-    at::Tensor o = out.narrow(0, r0, len);
-    at::mm_out(o, Lt.narrow(0, r0, n - r0).narrow(1, r0, len).t(), X.narrow(0, r0, n - r0));
-  }
+  at::Tensor out = at::empty({L.size(0), X.size(1)}, X.options());
+  tril_t_mm_into(out, L, X, false);
   return out;
 }
 
-// Block row [r0, r1) of tril(X·Yᵀ) needs the columns [0, r1) only.
 at::Tensor tril_of_mm_nt(const at::Tensor& X, const at::Tensor& Y) {
-  const int64_t n = X.size(0), bs = block_of(n);
-  at::Tensor out = at::zeros({n, n}, X.options());
-  for (int64_t r0 = 0; r0 < n; r0 += bs) {
-    const int64_t len = std::min(bs, n - r0), r1 = r0 + len;
-    at::Tensor o = out.narrow(0, r0, len).narrow(1, 0, r1);
-    at::mm_out(o, X.narrow(0, r0, len), Y.narrow(0, 0, r1).t());
-  }
-  return out.tril_();
+  at::Tensor out = at::zeros({X.size(0), X.size(0)}, X.options());
+  tril_of_mm_into(out, X, Y, true);
+  return out;
 }
 
 at::Tensor tril_of_mm_tn(const at::Tensor& X, const at::Tensor& Y) {
-  const int64_t n = X.size(1), bs = block_of(n);
-  at::Tensor out = at::zeros({n, n}, X.options());
-  for (int64_t r0 = 0; r0 < n; r0 += bs) {
-    const int64_t len = std::min(bs, n - r0), r1 = r0 + len;
-    at::Tensor o = out.narrow(0, r0, len).narrow(1, 0, r1);
-    at::mm_out(o, X.narrow(1, r0, len).t(), Y.narrow(1, 0, r1));
-  }
-  return out.tril_();
+  at::Tensor out = at::zeros({X.size(1), X.size(1)}, X.options());
+  tril_of_mm_into(out, X, Y, false);
+  return out;
 }
 
 namespace {

@@ -2,8 +2,8 @@
 //   W = M + Ā·E·B̄ᵀ                                   (matrix_normal_sample)
 //   O = X·M + s ⊙ (E·B̄ᵀ) (+ bias),  s_i = ‖(X·Ā)_i‖  (matrix_normal_linear)
 // with Ā = tril(A), B̄ = tril(B): only the lower triangles of A and B are read. The products with
-// a triangular factor are blocked (tril_mm and friends), so each costs about half of a GEMM; the
-// elementwise parts are a hook (Elementwise) that the CPU kernel replaces by one fused loop.
+// a triangular factor recurse on halves of the factor (tril_mm and friends), so each costs about
+// half of a GEMM; the elementwise parts are a hook (Elementwise) that the CPU kernel replaces by one fused loop.
 #pragma once
 
 #include <ATen/ATen.h>
