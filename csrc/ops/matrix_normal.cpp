@@ -44,8 +44,9 @@ T2 sample_traced_meta(const at::Tensor& M, const at::Tensor& A, const at::Tensor
   return {at::empty(M.sizes(), M.options()), at::empty(M.sizes(), M.options())};
 }
 T3 sample_backward_meta(const at::Tensor& grad, const at::Tensor& A, const at::Tensor& B, const at::Tensor& E,
-                        const at::Tensor& /*T*/) {
-  return {at::empty(A.sizes(), A.options()), at::empty(B.sizes(), B.options()), at::empty(E.sizes(), E.options())};
+                        const at::Tensor& /*T*/, bool grad_E) {
+  return {at::empty(A.sizes(), A.options()), at::empty(B.sizes(), B.options()),
+          grad_E ? at::empty(E.sizes(), E.options()) : at::empty({0}, E.options())};
 }
 at::Tensor linear_meta(const at::Tensor& X, const at::Tensor& M, const at::Tensor& A, const at::Tensor& B,
                        const at::Tensor& E, const std::optional<at::Tensor>& bias) {
@@ -61,9 +62,10 @@ T4 linear_traced_meta(const at::Tensor& X, const at::Tensor& M, const at::Tensor
 }
 T6 linear_backward_meta(const at::Tensor& grad, const at::Tensor& X, const at::Tensor& M, const at::Tensor& A,
                         const at::Tensor& B, const at::Tensor& E, const at::Tensor& /*P*/, const at::Tensor& /*s*/,
-                        const at::Tensor& /*F*/) {
-  return {at::empty(X.sizes(), X.options()), at::empty(M.sizes(), M.options()), at::empty(A.sizes(), A.options()),
-          at::empty(B.sizes(), B.options()), at::empty(E.sizes(), E.options()), at::empty({M.size(1)}, M.options())};
+                        const at::Tensor& /*F*/, bool grad_X, bool grad_E) {
+  return {grad_X ? at::empty(X.sizes(), X.options()) : at::empty({0}, X.options()), at::empty(M.sizes(), M.options()),
+          at::empty(A.sizes(), A.options()), at::empty(B.sizes(), B.options()),
+          grad_E ? at::empty(E.sizes(), E.options()) : at::empty({0}, E.options()), at::empty({M.size(1)}, M.options())};
 }
 
 // CUDA: the ATen composition (shape checks only; the value checks would synchronize).
@@ -87,8 +89,9 @@ T4 linear_traced_cuda(const at::Tensor& X, const at::Tensor& M, const at::Tensor
 }
 T6 linear_backward_cuda(const at::Tensor& grad, const at::Tensor& X, const at::Tensor& M, const at::Tensor& A,
                         const at::Tensor& B, const at::Tensor& E, const at::Tensor& P, const at::Tensor& s,
-                        const at::Tensor& F) {
-  return detail::matrix_normal_linear_backward_generic(grad, X, M, A, B, E, P, s, F, detail::aten_elementwise());
+                        const at::Tensor& F, bool grad_X, bool grad_E) {
+  return detail::matrix_normal_linear_backward_generic(grad, X, M, A, B, E, P, s, F, grad_X, grad_E,
+                                                       detail::aten_elementwise());
 }
 }  // namespace
 
@@ -97,14 +100,17 @@ T6 linear_backward_cuda(const at::Tensor& grad, const at::Tensor& X, const at::T
 TORCH_LIBRARY_FRAGMENT(mantra, m) {
   m.def("matrix_normal_sample(Tensor M, Tensor A, Tensor B, Tensor E) -> Tensor");
   m.def("matrix_normal_linear(Tensor X, Tensor M, Tensor A, Tensor B, Tensor E, Tensor? bias=None) -> Tensor");
-  // Private: W and T = tril(A)·E; the gradients (A, B, E) of <grad, W> from T.
+  // Private: W and T = tril(A)·E; the gradients (A, B, E) of <grad, W> from T (E's: empty (0,)
+  // unless grad_E).
   m.def("_matrix_normal_sample_traced(Tensor M, Tensor A, Tensor B, Tensor E) -> (Tensor, Tensor)");
-  m.def("_matrix_normal_sample_backward(Tensor grad, Tensor A, Tensor B, Tensor E, Tensor T) -> (Tensor, Tensor, Tensor)");
-  // Private: (O, P = X·tril(A), s = rownorm(P), F = E·tril(B)ᵀ); the gradients (X, M, A, B, E, bias).
+  m.def("_matrix_normal_sample_backward(Tensor grad, Tensor A, Tensor B, Tensor E, Tensor T, bool grad_E) "
+        "-> (Tensor, Tensor, Tensor)");
+  // Private: (O, P = X·tril(A), s = rownorm(P), F = E·tril(B)ᵀ); the gradients (X, M, A, B, E, bias)
+  // (X's and E's: empty (0,) unless asked for).
   m.def("_matrix_normal_linear_traced(Tensor X, Tensor M, Tensor A, Tensor B, Tensor E, Tensor? bias=None) "
         "-> (Tensor, Tensor, Tensor, Tensor)");
   m.def("_matrix_normal_linear_backward(Tensor grad, Tensor X, Tensor M, Tensor A, Tensor B, Tensor E, Tensor P, "
-        "Tensor s, Tensor F) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+        "Tensor s, Tensor F, bool grad_X, bool grad_E) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(mantra, Meta, m) {

@@ -227,12 +227,13 @@ std::tuple<at::Tensor, at::Tensor> matrix_normal_sample_traced_generic(const at:
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> matrix_normal_sample_backward_generic(
-    const at::Tensor& grad, const at::Tensor& A, const at::Tensor& B, const at::Tensor& E, const at::Tensor& T) {
+    const at::Tensor& grad, const at::Tensor& A, const at::Tensor& B, const at::Tensor& E, const at::Tensor& T,
+    bool grad_E) {
   const at::Tensor G = up(grad), Ac = up(A), Bc = up(B), Ec = up(E), Tc = up(T);
   const at::Tensor H = mm_tril(G, Bc);              // G·B̄
   at::Tensor gA = tril_of_mm_nt(H, Ec);             // tril(G·B̄·Eᵀ)
   at::Tensor gB = tril_of_mm_tn(G, Tc);             // tril(Gᵀ·Ā·E)
-  at::Tensor gE = tril_t_mm(Ac, H);                 // Āᵀ·G·B̄
+  at::Tensor gE = grad_E ? tril_t_mm(Ac, H) : at::empty({0}, H.options());  // Āᵀ·G·B̄
   const auto t = A.scalar_type();
   return {gA.to(t), gB.to(t), gE.to(t)};
 }
@@ -252,15 +253,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> matrix_normal_linear_
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
 matrix_normal_linear_backward_generic(const at::Tensor& grad, const at::Tensor& X, const at::Tensor& M,
                                       const at::Tensor& A, const at::Tensor& B, const at::Tensor& E,
-                                      const at::Tensor& P, const at::Tensor& s, const at::Tensor& F,
-                                      const MatrixNormalElementwise& ew) {
+                                      const at::Tensor& P, const at::Tensor& s, const at::Tensor& F, bool grad_X,
+                                      bool grad_E, const MatrixNormalElementwise& ew) {
   const at::Tensor G = up(grad).contiguous(), Xc = up(X), Mc = up(M), Ac = up(A), Bc = up(B), Ec = up(E);
   auto [dF, dP] = ew.scale_backward(G, up(F).contiguous(), up(P).contiguous(), up(s).contiguous());
   at::Tensor gM = at::mm(Xc.t(), G);                       // Xᵀ·G
-  at::Tensor gX = mm_tril_t(dP, Ac, at::mm(G, Mc.t()));    // G·Mᵀ + dP·Āᵀ
+  at::Tensor gX = grad_X ? mm_tril_t(dP, Ac, at::mm(G, Mc.t())) : at::empty({0}, G.options());  // G·Mᵀ + dP·Āᵀ
   at::Tensor gA = tril_of_mm_tn(Xc, dP);                   // tril(Xᵀ·dP)
   at::Tensor gB = tril_of_mm_tn(dF, Ec);                   // tril(dFᵀ·E)
-  at::Tensor gE = mm_tril(dF, Bc);                         // dF·B̄
+  at::Tensor gE = grad_E ? mm_tril(dF, Bc) : at::empty({0}, G.options());  // dF·B̄
   at::Tensor gb = G.sum(0);
   const auto t = M.scalar_type();
   return {gX.to(t), gM.to(t), gA.to(t), gB.to(t), gE.to(t), gb.to(t)};

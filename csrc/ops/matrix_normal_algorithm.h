@@ -48,18 +48,21 @@ const MatrixNormalElementwise& aten_elementwise();
 // The traced forwards also return what the backward reuses.
 std::tuple<at::Tensor, at::Tensor> matrix_normal_sample_traced_generic(const at::Tensor& M, const at::Tensor& A,
                                                                        const at::Tensor& B, const at::Tensor& E);
-// (grad_A, grad_B, grad_E) of <G, W> from T = Ā·E (the trace).
+// (grad_A, grad_B, grad_E) of <G, W> from T = Ā·E (the trace); grad_E is an empty (0,) tensor
+// unless `grad_E` (the noise seldom needs one, and it costs half a GEMM).
 std::tuple<at::Tensor, at::Tensor, at::Tensor> matrix_normal_sample_backward_generic(
-    const at::Tensor& grad, const at::Tensor& A, const at::Tensor& B, const at::Tensor& E, const at::Tensor& T);
+    const at::Tensor& grad, const at::Tensor& A, const at::Tensor& B, const at::Tensor& E, const at::Tensor& T,
+    bool grad_E);
 // (O, P = X·Ā, s, F = E·B̄ᵀ).
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> matrix_normal_linear_traced_generic(
     const at::Tensor& X, const at::Tensor& M, const at::Tensor& A, const at::Tensor& B, const at::Tensor& E,
     const std::optional<at::Tensor>& bias, const MatrixNormalElementwise& ew);
-// (grad_X, grad_M, grad_A, grad_B, grad_E, grad_bias) of <G, O> from the trace (P, s, F).
+// (grad_X, grad_M, grad_A, grad_B, grad_E, grad_bias) of <G, O> from the trace (P, s, F);
+// grad_X and grad_E are empty (0,) tensors unless asked for.
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
 matrix_normal_linear_backward_generic(const at::Tensor& grad, const at::Tensor& X, const at::Tensor& M,
                                       const at::Tensor& A, const at::Tensor& B, const at::Tensor& E,
-                                      const at::Tensor& P, const at::Tensor& s, const at::Tensor& F,
-                                      const MatrixNormalElementwise& ew);
+                                      const at::Tensor& P, const at::Tensor& s, const at::Tensor& F, bool grad_X,
+                                      bool grad_E, const MatrixNormalElementwise& ew);
 
 }  // namespace mantra::detail

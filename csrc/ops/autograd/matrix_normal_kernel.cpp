@@ -24,13 +24,13 @@ std::tuple<at::Tensor, at::Tensor> sample_traced(const at::Tensor& M, const at::
 }
 std::tuple<at::Tensor, at::Tensor, at::Tensor> sample_backward(const at::Tensor& grad, const at::Tensor& A,
                                                                const at::Tensor& B, const at::Tensor& E,
-                                                               const at::Tensor& T) {
+                                                               const at::Tensor& T, bool grad_E) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("mantra::_matrix_normal_sample_backward", "")
                        .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
                            const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                           const at::Tensor&)>();
-  return op.call(grad, A, B, E, T);
+                           const at::Tensor&, bool)>();
+  return op.call(grad, A, B, E, T, grad_E);
 }
 using T4 = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 using T6 = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
@@ -44,13 +44,13 @@ T4 linear_traced(const at::Tensor& X, const at::Tensor& M, const at::Tensor& A, 
 }
 T6 linear_backward(const at::Tensor& grad, const at::Tensor& X, const at::Tensor& M, const at::Tensor& A,
                    const at::Tensor& B, const at::Tensor& E, const at::Tensor& P, const at::Tensor& s,
-                   const at::Tensor& F) {
+                   const at::Tensor& F, bool grad_X, bool grad_E) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("mantra::_matrix_normal_linear_backward", "")
                        .typed<T6(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                  const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                 const at::Tensor&)>();
-  return op.call(grad, X, M, A, B, E, P, s, F);
+                                 const at::Tensor&, bool, bool)>();
+  return op.call(grad, X, M, A, B, E, P, s, F, grad_X, grad_E);
 }
 
 class SampleFunction : public torch::autograd::Function<SampleFunction> {
@@ -69,8 +69,9 @@ class SampleFunction : public torch::autograd::Function<SampleFunction> {
     if (!G.defined()) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
     const variable_list s = ctx->get_saved_variables();
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [gA, gB, gE] = sample_backward(G, s[0], s[1], s[2], s[3]);
-    return {G, gA, gB, gE};
+    const bool need_E = ctx->needs_input_grad(3);
+    auto [gA, gB, gE] = sample_backward(G, s[0], s[1], s[2], s[3], need_E);
+    return {G, gA, gB, need_E ? gE : at::Tensor()};
   }
 };
 
@@ -91,9 +92,10 @@ class LinearFunction : public torch::autograd::Function<LinearFunction> {
     if (!G.defined()) return variable_list(6);
     const variable_list v = ctx->get_saved_variables();
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [gX, gM, gA, gB, gE, gb] = linear_backward(G, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+    const bool need_X = ctx->needs_input_grad(0), need_E = ctx->needs_input_grad(4);
+    auto [gX, gM, gA, gB, gE, gb] = linear_backward(G, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], need_X, need_E);
     if (!ctx->saved_data["has_bias"].toBool()) gb = at::Tensor();
-    return {gX, gM, gA, gB, gE, gb};
+    return {need_X ? gX : at::Tensor(), gM, gA, gB, need_E ? gE : at::Tensor(), gb};
   }
 };
 

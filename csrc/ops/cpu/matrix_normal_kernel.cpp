@@ -119,9 +119,9 @@ std::tuple<at::Tensor, at::Tensor> sample_traced_cpu(const at::Tensor& M, const 
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> sample_backward_cpu(const at::Tensor& grad, const at::Tensor& A,
                                                                    const at::Tensor& B, const at::Tensor& E,
-                                                                   const at::Tensor& T) {
+                                                                   const at::Tensor& T, bool grad_E) {
   MANTRA_COUNT_KERNEL_CALL("_matrix_normal_sample_backward.CPU");
-  return detail::matrix_normal_sample_backward_generic(grad, A, B, E, T);
+  return detail::matrix_normal_sample_backward_generic(grad, A, B, E, T, grad_E);
 }
 
 at::Tensor linear_cpu(const at::Tensor& X, const at::Tensor& M, const at::Tensor& A, const at::Tensor& B,
@@ -142,9 +142,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> linear_traced_cpu(con
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> linear_backward_cpu(
     const at::Tensor& grad, const at::Tensor& X, const at::Tensor& M, const at::Tensor& A, const at::Tensor& B,
-    const at::Tensor& E, const at::Tensor& P, const at::Tensor& s, const at::Tensor& F) {
+    const at::Tensor& E, const at::Tensor& P, const at::Tensor& s, const at::Tensor& F, bool grad_X, bool grad_E) {
   MANTRA_COUNT_KERNEL_CALL("_matrix_normal_linear_backward.CPU");
-  return detail::matrix_normal_linear_backward_generic(grad, X, M, A, B, E, P, s, F, cpu_elementwise());
+  return detail::matrix_normal_linear_backward_generic(grad, X, M, A, B, E, P, s, F, grad_X, grad_E,
+                                                       cpu_elementwise());
 }
 
 }  // namespace
