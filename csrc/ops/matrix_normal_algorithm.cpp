@@ -258,7 +258,11 @@ matrix_normal_linear_backward_generic(const at::Tensor& grad, const at::Tensor& 
   const at::Tensor G = up(grad).contiguous(), Xc = up(X), Mc = up(M), Ac = up(A), Bc = up(B), Ec = up(E);
   auto [dF, dP] = ew.scale_backward(G, up(F).contiguous(), up(P).contiguous(), up(s).contiguous());
   at::Tensor gM = at::mm(Xc.t(), G);                       // Xᵀ·G
-  at::Tensor gX = grad_X ? mm_tril_t(dP, Ac, at::mm(G, Mc.t())) : at::empty({0}, G.options());  // G·Mᵀ + dP·Āᵀ
+  at::Tensor gX = at::empty({0}, G.options());
+  if (grad_X) {
+    gX = at::mm(G, Mc.t());              // G·Mᵀ
+    mm_tril_t_into(gX, dP, Ac, true);    // + dP·Āᵀ, in place
+  }
   at::Tensor gA = tril_of_mm_tn(Xc, dP);                   // tril(Xᵀ·dP)
   at::Tensor gB = tril_of_mm_tn(dF, Ec);                   // tril(dFᵀ·E)
   at::Tensor gE = grad_E ? mm_tril(dF, Bc) : at::empty({0}, G.options());  // dF·B̄
