@@ -48,6 +48,10 @@ void check_params(const MatrixNormalParams& p, const std::string& posterior, con
 
 at::Tensor sampled_forward(const at::Tensor& X, const MatrixNormalParams& p, const std::string& posterior,
                            const std::string& sampling, std::optional<at::Generator> gen) {
+  check_options(posterior, "normal", sampling);
+  check_params(p, posterior, "normal");
+  TORCH_CHECK_VALUE(X.dim() == 2 && X.size(1) == p.mean.size(0), "mantra::bayes::sampled_forward: argument 'X' must be (N, ",
+                    p.mean.size(0), "), got shape ", X.sizes());
   const int64_t N = X.size(0), n = p.mean.size(0), m = p.mean.size(1);
   at::Tensor out;
   if (sampling == "weights") {
@@ -80,6 +84,8 @@ at::Tensor mean_forward(const at::Tensor& X, const MatrixNormalParams& p, const 
 }
 
 at::Tensor marginal_variance(const MatrixNormalParams& p, const std::string& posterior) {
+  check_options(posterior, "normal", "local");
+  check_params(p, posterior, "normal");
   at::Tensor var;
   if (has_mn(posterior)) var = mn_variance(cholesky_factor(p.a_raw), cholesky_factor(p.b_raw));
   if (has_diag(posterior)) var = var.defined() ? var + p.log_sigma2.exp() : p.log_sigma2.exp();
