@@ -3,6 +3,7 @@
 
 #include <mantra/manifolds.h>
 #include <mantra/nn.h>
+#include <mantra/nn/matrix_normal.h>
 #include <mantra/ops.h>
 #include <mantra/optim.h>
 #include <mantra/parametrize.h>

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from . import parametrize as _pz
 from ._C import functional as _functional
+from .bayes import MatrixNormalLinear  # noqa: F401,E402  (mantra.nn.MatrixNormalLinear; defined in bayes.py)
 
 _LINEAR_CONSTRAINTS = {
     "orthogonal": lambda m, o: _pz.orthogonal(m, "weight", triv=o["triv"]),

@@ -1,0 +1,97 @@
+// mantra::nn::MatrixNormalLinear: a variational Bayesian linear layer whose weight W (in × out)
+// has the posterior MN(M, AAᵀ, BBᵀ) ("mn"), N(M, diag σ²) ("diag") or their sum ("mn+diag"), under
+// a "normal", "ard" or "group_ard" prior (Rudnev & Kropotov 2019). The math is the free functions
+// of mantra/bayes/functional.h, which the Python module calls too; the convention is stated in
+// mantra/bayes/matrix_normal.h.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include <mantra/bayes/functional.h>
+#include <mantra/bayes/matrix_normal.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace mantra::nn {
+
+struct MatrixNormalLinearOptions {
+  MatrixNormalLinearOptions(int64_t in_features, int64_t out_features)
+      : in_features_(in_features), out_features_(out_features) {}
+  TORCH_ARG(int64_t, in_features);
+  TORCH_ARG(int64_t, out_features);
+  TORCH_ARG(bool, bias) = true;
+  TORCH_ARG(std::string, posterior) = "mn";    // mn, diag, mn+diag
+  TORCH_ARG(std::string, prior) = "ard";       // normal, ard, group_ard
+  TORCH_ARG(std::string, sampling) = "local";  // local (reparameterization per row), weights (one W per batch)
+  TORCH_ARG(double, prior_variance) = 1.0;     // σ² of the "normal" prior
+  TORCH_ARG(double, init_log_variance) = -10.0;  // initial log Var(W_ij)
+  // Eval mode: 0 uses the mean weight, K > 0 averages K sampled outputs.
+  TORCH_ARG(int64_t, eval_samples) = 0;
+  // Eval mode with the mean: zero the weights the masks drop at this log-α threshold (none: no mask).
+  TORCH_ARG(std::optional<double>, threshold) = std::nullopt;
+};
+
+class MatrixNormalLinearImpl : public torch::nn::Cloneable<MatrixNormalLinearImpl> {
+ public:
+  MatrixNormalLinearImpl(int64_t in_features, int64_t out_features)
+      : MatrixNormalLinearImpl(MatrixNormalLinearOptions(in_features, out_features)) {}
+  explicit MatrixNormalLinearImpl(const MatrixNormalLinearOptions& options);
+
+  void reset() override;
+  // input (..., in) -> (..., out). Training mode (or under SampleInEval): one sample, noise from
+  // the layer's generator (set_generator) or the default one. Eval: the (masked) mean, or the
+  // average of eval_samples samples.
+  torch::Tensor forward(const torch::Tensor& input);
+  torch::Tensor kl();
+  torch::Tensor log_alpha();
+  torch::Tensor marginal_variance();
+  // The mask (in, out, bool) at a log-α threshold: per weight (normal, ard), or rows × columns of
+  // the group masks (group_ard).
+  torch::Tensor mask(double threshold);
+  std::pair<torch::Tensor, torch::Tensor> group_masks(double threshold);
+  // The kept input and output units (index tensors) of mask(threshold).
+  std::pair<torch::Tensor, torch::Tensor> kept_units(double threshold);
+  // An ordinary Linear(kept inputs, kept outputs) whose output on x[:, kept_in] equals the
+  // masked mean layer's output on x at the kept outputs. Optional explicit unit sets (e.g. to
+  // chain layers) override the mask's.
+  torch::nn::Linear prune(double threshold, std::optional<torch::Tensor> keep_in = std::nullopt,
+                          std::optional<torch::Tensor> keep_out = std::nullopt);
+  void set_generator(std::optional<at::Generator> gen) { generator_ = std::move(gen); }
+  bayes::MatrixNormalParams params() const;
+  void pretty_print(std::ostream& stream) const override;
+
+  MatrixNormalLinearOptions options;
+  torch::Tensor mean, a_raw, b_raw, log_sigma2, bias, log_tau, log_gamma;
+
+ private:
+  std::optional<at::Generator> generator_;
+};
+
+TORCH_MODULE(MatrixNormalLinear);
+
+// While alive, MatrixNormal layers sample in eval mode too (for Bayesian model averaging).
+class SampleInEval {
+ public:
+  SampleInEval();
+  ~SampleInEval();
+  SampleInEval(const SampleInEval&) = delete;
+  SampleInEval& operator=(const SampleInEval&) = delete;
+  static bool active();
+
+ private:
+  bool previous_;
+};
+
+// Bayesian model averaging: the mean of softmax(logits()) over K sampled forwards (no grad).
+torch::Tensor predictive_probabilities(const std::function<torch::Tensor()>& logits, int64_t K);
+
+// Σ kl() over the MatrixNormal layers of `module` (itself included).
+torch::Tensor kl_sum(torch::nn::Module& module);
+
+}  // namespace mantra::nn

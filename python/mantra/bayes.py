@@ -1,0 +1,271 @@
+r"""Bayesian layers with matrix-normal posteriors (the Python side of ``mantra::bayes`` and
+``mantra::nn::MatrixNormalLinear``). Binds; the math is in C++ (``mantra._C.bayes``, ``torch.ops.mantra``).
+
+The convention, once: a weight :math:`W \in \mathbb{R}^{n\times m}` is (in × out), a layer computes
+:math:`XW`; :math:`W \sim \mathcal{MN}(M, U, V)` with :math:`U = AA^\top` among rows and :math:`V = BB^\top`
+among columns (A, B lower triangular, positive diagonals), :math:`W = M + AEB^\top`, and
+:math:`\operatorname{Cov}(\operatorname{vec}_r W) = U \otimes V` for the row-stacking vec
+(``W.reshape(-1)``; ``torch.kron(U, V)``).
+"""
+
+import contextlib
+import threading
+
+import torch
+import torch.nn as nn
+
+from ._C import bayes as _bayes
+
+__all__ = ["matrix_normal_sample", "matrix_normal_linear", "MatrixNormalLinear", "sample_in_eval",
+           "predictive_probabilities", "kl_sum", "negative_elbo", "kl_warmup"]
+
+_PARAM_NAMES = ("mean", "a_raw", "b_raw", "log_sigma2", "bias", "log_tau", "log_gamma")
+_state = threading.local()
+
+
+def matrix_normal_sample(M, A, B, E):
+    r"""A sample of :math:`\mathcal{MN}(M, AA^\top, BB^\top)` from the standard normal noise ``E``.
+
+    .. math:: W = M + \operatorname{tril}(A)\, E\, \operatorname{tril}(B)^\top
+
+    Only the lower triangles of A and B are read (their upper triangles get zero gradient).
+
+    Args:
+        M (Tensor): mean, (n, m).
+        A (Tensor): row factor, (n, n), positive diagonal.
+        B (Tensor): column factor, (m, m), positive diagonal.
+        E (Tensor): standard normal noise, (n, m).
+
+    Example::
+
+        >>> W = mantra.bayes.matrix_normal_sample(torch.zeros(3, 2), torch.eye(3), torch.eye(2), torch.ones(3, 2))
+        >>> W.shape
+        torch.Size([3, 2])
+    """
+    return torch.ops.mantra.matrix_normal_sample(M, A, B, E)
+
+
+def matrix_normal_linear(X, M, A, B, E, bias=None):
+    r"""The local reparameterization of :math:`XW`, :math:`W \sim \mathcal{MN}(M, AA^\top, BB^\top)`, one W per row.
+
+    .. math:: O = XM + \sqrt{\operatorname{rowsum}((X\operatorname{tril}(A))^2)} \odot (E\operatorname{tril}(B)^\top) + b
+
+    Args:
+        X (Tensor): inputs, (N, n).
+        M (Tensor): mean, (n, m).
+        A (Tensor): row factor, (n, n).
+        B (Tensor): column factor, (m, m).
+        E (Tensor): standard normal noise, (N, m).
+        bias (Tensor, optional): (m,).
+
+    Example::
+
+        >>> O = mantra.bayes.matrix_normal_linear(torch.ones(4, 3), torch.zeros(3, 2), torch.eye(3), torch.eye(2),
+        ...                                       torch.zeros(4, 2))
+        >>> O.abs().max().item()
+        0.0
+    """
+    return torch.ops.mantra.matrix_normal_linear(X, M, A, B, E, bias)
+
+
+@contextlib.contextmanager
+def sample_in_eval():
+    r"""Within it, MatrixNormalLinear layers sample in eval mode too (Bayesian model averaging).
+
+    .. math:: \text{forward} = \text{a sample, whatever } \texttt{training} \text{ is}
+
+    Args:
+        (none)
+
+    Example::
+
+        >>> layer = mantra.nn.MatrixNormalLinear(3, 2).eval()
+        >>> with mantra.bayes.sample_in_eval():
+        ...     y = layer(torch.ones(1, 3))
+    """
+    previous = getattr(_state, "sample", False)
+    _state.sample = True
+    try:
+        yield
+    finally:
+        _state.sample = previous
+
+
+class MatrixNormalLinear(nn.Module):
+    r"""A variational Bayesian linear layer with a matrix-normal weight posterior (C++ ``mantra::nn::MatrixNormalLinear``).
+
+    .. math:: y = xW + b, \quad W \sim q = \mathcal{MN}(M, AA^\top, BB^\top) \;(\text{mn}),\;
+              \mathcal{N}(M, \operatorname{diag}\sigma^2) \;(\text{diag}),\; \text{or their sum (mn+diag)}
+
+    Training mode draws one sample (``sampling="local"``: an independent W per row through the
+    local reparameterization; ``"weights"``: one W per batch) from ``generator``. Eval mode uses
+    the mean (masked at ``threshold`` when given) or averages ``eval_samples`` samples.
+    ``kl()`` is the KL term to the prior: ``"normal"`` N(0, prior_variance·I), ``"ard"`` (the
+    optimal α substituted), ``"group_ard"`` MN(0, diag(τ)⁻¹, diag(γ)⁻¹) with learnable τ, γ.
+    Initialization: mean as ``torch.nn.Linear``; Var(W_ij) = exp(init_log_variance).
+
+    Args:
+        in_features (int): n.
+        out_features (int): m.
+        bias (bool): a deterministic bias. Default: ``True``.
+        posterior (str): ``"mn"``, ``"diag"`` or ``"mn+diag"``.
+        prior (str): ``"normal"``, ``"ard"`` or ``"group_ard"``.
+        sampling (str): ``"local"`` or ``"weights"``.
+        prior_variance (float): σ² of the normal prior.
+        init_log_variance (float): initial log Var(W_ij). Default: -10.
+        eval_samples (int): 0 (the mean) or K samples averaged in eval mode.
+        threshold (float, optional): eval mode zeroes the weights the masks drop at this log α.
+        generator (torch.Generator, optional): the noise's generator.
+
+    Example::
+
+        >>> layer = mantra.nn.MatrixNormalLinear(784, 300, posterior="mn", prior="ard")
+        >>> loss = layer(torch.randn(8, 784)).square().mean() + layer.kl() / 60000
+    """
+
+    def __init__(self, in_features, out_features, bias=True, posterior="mn", prior="ard", sampling="local",
+                 prior_variance=1.0, init_log_variance=-10.0, eval_samples=0, threshold=None, generator=None,
+                 device=None, dtype=None):
+        super().__init__()
+        _bayes.check_options(posterior, prior, sampling)
+        if eval_samples < 0:
+            raise ValueError(f"mantra.nn.MatrixNormalLinear: argument 'eval_samples' must be >= 0, got {eval_samples}")
+        self.in_features, self.out_features = in_features, out_features
+        self.posterior, self.prior, self.sampling = posterior, prior, sampling
+        self.prior_variance, self.eval_samples, self.threshold = prior_variance, eval_samples, threshold
+        self.generator = generator
+        like = torch.empty(0, device=device, dtype=dtype or torch.get_default_dtype())
+        tensors = _bayes.initial_params(in_features, out_features, posterior, prior, bias, init_log_variance, like)
+        for name, t in zip(_PARAM_NAMES, tensors):
+            self.register_parameter(name, nn.Parameter(t) if t is not None else None)
+
+    def params(self):
+        """The seven parameter tensors (None where absent), in the order of ``mantra._C.bayes``."""
+        return tuple(getattr(self, n) for n in _PARAM_NAMES)
+
+    def forward(self, input):
+        X = input.reshape(-1, self.in_features)
+        p = self.params()
+        if self.training or getattr(_state, "sample", False):
+            out = _bayes.sampled_forward(X, p, self.posterior, self.sampling, self.generator)
+        elif self.eval_samples > 0:
+            out = sum(_bayes.sampled_forward(X, p, self.posterior, self.sampling, self.generator)
+                      for _ in range(self.eval_samples)) / self.eval_samples
+        else:
+            mask = None if self.threshold is None else self.mask(self.threshold)
+            out = _bayes.mean_forward(X, p, mask)
+        return out.reshape(*input.shape[:-1], self.out_features)
+
+    def kl(self):
+        """The KL term of this layer to its prior (a scalar tensor, differentiable)."""
+        return _bayes.kl(self.params(), self.posterior, self.prior, self.prior_variance)
+
+    def log_alpha(self):
+        """log α = log Var(W_ij) − log M_ij² per weight, (in, out)."""
+        return _bayes.log_alpha(self.params(), self.posterior)
+
+    def marginal_variance(self):
+        """Var(W_ij), (in, out)."""
+        return _bayes.marginal_variance(self.params(), self.posterior)
+
+    def mask(self, threshold):
+        """The kept weights (in, out, bool) at a log-α threshold (rows × columns under group ARD)."""
+        return _bayes.mask(self.params(), self.posterior, self.prior, threshold)
+
+    def group_masks(self, threshold):
+        """(rows (in,), columns (out,)) kept by their group log α."""
+        return _bayes.group_masks(self.params(), self.posterior, threshold)
+
+    def kept_units(self, threshold):
+        """(kept input indices, kept output indices) of ``mask(threshold)``."""
+        m = self.mask(threshold)
+        return m.any(1).nonzero().flatten(), m.any(0).nonzero().flatten()
+
+    def prune(self, threshold, keep_in=None, keep_out=None):
+        """An ordinary ``torch.nn.Linear`` on the kept units, equal to the masked mean layer there."""
+        W, b, rows, cols = _bayes.pruned(self.params(), self.posterior, self.prior, threshold, keep_in, keep_out)
+        lin = nn.Linear(rows.numel(), cols.numel(), bias=b is not None, device=W.device, dtype=W.dtype)
+        with torch.no_grad():
+            lin.weight.copy_(W)
+            if b is not None:
+                lin.bias.copy_(b)
+        return lin
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, posterior={self.posterior}, "
+                f"prior={self.prior}, sampling={self.sampling}")
+
+
+def predictive_probabilities(logits, K):
+    r"""Bayesian model averaging: the mean predictive probabilities of K sampled forwards.
+
+    .. math:: p(y \mid x) \approx \frac{1}{K} \sum_{k=1}^K \operatorname{softmax}(f_{W_k}(x))
+
+    Args:
+        logits (callable): returns the logits of one forward (called K times, sampling).
+        K (int): samples, > 0.
+
+    Example::
+
+        >>> net = mantra.nn.MatrixNormalLinear(4, 3).eval()
+        >>> p = mantra.bayes.predictive_probabilities(lambda: net(torch.randn(2, 4)), 8)
+        >>> p.shape
+        torch.Size([2, 3])
+    """
+    if K <= 0:
+        raise ValueError(f"mantra.bayes.predictive_probabilities: argument 'K' must be positive, got {K}")
+    with torch.no_grad(), sample_in_eval():
+        return sum(torch.softmax(logits(), -1) for _ in range(K)) / K
+
+
+def kl_sum(module):
+    r"""The sum of the KL terms of the MatrixNormalLinear layers of ``module``.
+
+    .. math:: \sum_{\text{layers}} \mathrm{KL}(q_\ell \,\|\, p_\ell)
+
+    Args:
+        module (nn.Module): any module.
+
+    Example::
+
+        >>> net = nn.Sequential(mantra.nn.MatrixNormalLinear(4, 3), nn.ReLU(), mantra.nn.MatrixNormalLinear(3, 2))
+        >>> total = mantra.bayes.kl_sum(net)
+    """
+    terms = [m.kl() for m in module.modules() if isinstance(m, MatrixNormalLinear)]
+    return sum(terms) if terms else torch.zeros(())
+
+
+def negative_elbo(mean_nll, kl, dataset_size, kl_weight=1.0):
+    r"""The negative ELBO of a minibatch: the data term scaled to the dataset plus the (weighted) KL.
+
+    .. math:: -\mathcal{L} = N \cdot \overline{\mathrm{NLL}}_{\text{batch}} + \beta\, \mathrm{KL}
+
+    Args:
+        mean_nll (Tensor): mean negative log-likelihood of the batch.
+        kl (Tensor): the sum of the layers' KL terms.
+        dataset_size (int): N.
+        kl_weight (float): β (warm-up: ``kl_warmup``).
+
+    Example::
+
+        >>> mantra.bayes.negative_elbo(torch.tensor(0.5), torch.tensor(30.0), 1000, 0.5).item()
+        515.0
+    """
+    return _bayes.negative_elbo(mean_nll, kl, dataset_size, kl_weight)
+
+
+def kl_warmup(step, warmup_steps):
+    r"""The KL weight of a linear warm-up.
+
+    .. math:: \beta = \min(1, \text{step} / \text{warmup\_steps})
+
+    Args:
+        step (int): the current step.
+        warmup_steps (int): steps to reach 1 (<= 0: always 1).
+
+    Example::
+
+        >>> mantra.bayes.kl_warmup(5, 20)
+        0.25
+    """
+    return _bayes.kl_warmup(step, warmup_steps)
