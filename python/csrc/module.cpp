@@ -26,6 +26,8 @@ void bind_testing(py::module& m);
 
 }  // namespace
 
+void bind_diagnostics(py::module& m);
+
 PYBIND11_MODULE(_C, m) {
   m.doc() = "mantra C++ core";
   m.attr("__version__") = MANTRA_VERSION;
@@ -726,6 +728,7 @@ Example::
       py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq"),
       py::arg("step"), py::kw_only(), py::arg("lr"), py::arg("betas"), py::arg("eps"), py::arg("weight_decay"),
       py::arg("amsgrad"), py::arg("manifold"), py::arg("retraction"), py::arg("stabilize"));
+  bind_diagnostics(m);
 }
 
 namespace {
