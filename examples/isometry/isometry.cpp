@@ -207,12 +207,15 @@ void initialize(Net& net, double q_star, bool gaussian, uint64_t seed, const tor
 }
 
 struct Diagnostics {
-  double s_max = 0, chi = 0, lambda_max = 0, distance = 0;
+  double s_max = 0, chi = 0, lambda_max = 0, lambda_hidden = NAN, distance = 0;
   int64_t s_iterations = 0, l_iterations = 0;
   bool converged = false;
 };
 
-Diagnostics diagnose(Net& net, const torch::Tensor& jac_x, const torch::Tensor& fisher_x, const Config& c) {
+// hidden_fisher: also λ_max of the Fisher in the hidden stack's parameters only (G's diagonal
+// block of the hidden layers; input and readout layers excluded).
+Diagnostics diagnose(Net& net, const torch::Tensor& jac_x, const torch::Tensor& fisher_x, const Config& c,
+                     bool hidden_fisher = false) {
   Diagnostics d;
   torch::Tensor a;
   {
@@ -237,6 +240,14 @@ Diagnostics diagnose(Net& net, const torch::Tensor& jac_x, const torch::Tensor& 
   d.lambda_max = e.lambda_max;
   d.l_iterations = e.iterations;
   d.converged = s.converged && e.converged;
+  if (hidden_fisher) {
+    std::vector<torch::Tensor> hp;
+    for (auto& l : net->hidden)
+      for (auto& p : l->parameters()) hp.push_back(p);
+    d.lambda_hidden = dg::fisher_max_eigenvalue([&](const torch::Tensor& x) { return net->forward(x); }, hp,
+                                                "cross_entropy", fisher_x, fo)
+                          .lambda_max;
+  }
   d.distance = net->orthogonality_distance();
   return d;
 }
@@ -282,6 +293,47 @@ Data load(const Config& c) {
 }
 
 // ---------------------------------------------------------------- experiment 1
+// Pearson ρ (of the values and of their logs) and the log–log slope of λ against s, over all
+// networks and per init; the scatter plot with the fitted line.
+std::string correlate(const std::vector<iso::Series>& series, const std::string& what, const std::string& svg) {
+  std::vector<double> s_raw, l_raw, ls, ll;
+  for (auto& se : series)
+    for (size_t i = 0; i < se.x.size(); ++i) {
+      s_raw.push_back(se.x[i]);
+      l_raw.push_back(se.y[i]);
+      ls.push_back(std::log(se.x[i]));
+      ll.push_back(std::log(se.y[i]));
+    }
+  const iso::LineFit log_fit = iso::fit_line(ls, ll), raw_fit = iso::fit_line(s_raw, l_raw);
+  iso::PlotOptions po;
+  po.title = what + " against s_max(J) at critical initialization";
+  po.x_label = "s_max of the hidden stack's Jacobian";
+  po.y_label = what;
+  po.log_x = po.log_y = true;
+  po.fit = true;
+  po.fit_slope = log_fit.slope;
+  po.fit_intercept = log_fit.intercept;
+  std::ostringstream n1, n2, md;
+  n1 << "Pearson rho = " << fixed(raw_fit.rho, 3) << " (of the logs: " << fixed(log_fit.rho, 3) << ")";
+  n2 << "log-log slope = " << fixed(log_fit.slope, 2) << "  (" << ls.size() << " networks)";
+  po.notes = {n1.str(), n2.str()};
+  iso::write_svg(svg, series, po);
+  md << "- " << what << ": Pearson rho = " << fixed(raw_fit.rho, 3) << ", rho of the logs = " << fixed(log_fit.rho, 3)
+     << ", log-log slope = " << fixed(log_fit.slope, 3) << " (" << ls.size() << " networks)";
+  for (const auto& se : series) {
+    std::vector<double> lx, ly;
+    for (size_t i = 0; i < se.x.size(); ++i) {
+      lx.push_back(std::log(se.x[i]));
+      ly.push_back(std::log(se.y[i]));
+    }
+    const iso::LineFit f = iso::fit_line(lx, ly), r = iso::fit_line(se.x, se.y);
+    md << "; " << se.label << " only: rho = " << fixed(r.rho, 3) << " (logs " << fixed(f.rho, 3) << "), slope "
+       << fixed(f.slope, 3);
+  }
+  md << "\n";
+  return md.str();
+}
+
 void experiment1(const Config& c, const Data& data) {
   std::cerr << "== experiment 1: s_max(J) vs lambda_max(G) at critical initialization (" << c.q_points << " q* x 2 inits x "
             << c.nets << " nets, depth " << c.depth << ", width " << c.width << ")\n";
@@ -289,68 +341,54 @@ void experiment1(const Config& c, const Data& data) {
   torch::Tensor jac_x = data.test_x.slice(0, 0, c.jacobian_samples);
   torch::Tensor fisher_x = data.train_x.slice(0, 0, c.fisher_samples);
   std::ofstream csv(c.out + "/exp1.csv");
-  csv << "q_star,sigma_w,sigma_b,init,net,s_max,chi,lambda_max,s_iterations,lambda_iterations,converged\n"
+  csv << "q_star,sigma_w,sigma_b,init,net,s_max,chi,lambda_max,lambda_max_hidden,s_iterations,lambda_iterations,converged\n"
       << std::setprecision(10);
-  std::vector<double> ls, ll;
-  std::vector<iso::Series> series = {{"orthogonal", {}, {}, true}, {"Gaussian", {}, {}, true}};
+  std::vector<iso::Series> full = {{"orthogonal", {}, {}, true}, {"Gaussian", {}, {}, true}}, hidden = full;
   std::vector<std::vector<std::string>> rows;
   int64_t done = 0, total = c.q_points * 2 * c.nets;
   for (int64_t k = 0; k < c.q_points; ++k) {
     const double q = std::exp(std::log(9e-4) + (std::log(0.5) - std::log(9e-4)) * k / (c.q_points - 1));
     const dg::CriticalPoint cp = dg::critical_point("tanh", q);
     for (int g = 0; g < 2; ++g) {
-      double sum_s = 0, sum_l = 0;
+      double sum_s = 0, sum_l = 0, sum_h = 0, sum_chi = 0;
       for (int64_t r = 0; r < c.nets; ++r) {
         torch::manual_seed(c.seed + 1000 * k + 100 * g + r);
         Net net(data.train_x.size(1), c.width, c.depth, Kind::Euclidean);
         initialize(net, q, g == 1, c.seed + 7919 * (1000 * k + 100 * g + r), fisher_x);
-        Diagnostics d = diagnose(net, jac_x, fisher_x, c);
+        Diagnostics d = diagnose(net, jac_x, fisher_x, c, true);
         csv << q << "," << cp.sigma_w << "," << cp.sigma_b << "," << (g ? "gaussian" : "orthogonal") << "," << r << ","
-            << d.s_max << "," << d.chi << "," << d.lambda_max << "," << d.s_iterations << "," << d.l_iterations << ","
-            << d.converged << "\n";
-        ls.push_back(std::log(d.s_max));
-        ll.push_back(std::log(d.lambda_max));
-        series[g].x.push_back(d.s_max);
-        series[g].y.push_back(d.lambda_max);
+            << d.s_max << "," << d.chi << "," << d.lambda_max << "," << d.lambda_hidden << "," << d.s_iterations << ","
+            << d.l_iterations << "," << d.converged << "\n";
+        full[g].x.push_back(d.s_max);
+        full[g].y.push_back(d.lambda_max);
+        hidden[g].x.push_back(d.s_max);
+        hidden[g].y.push_back(d.lambda_hidden);
         sum_s += d.s_max;
         sum_l += d.lambda_max;
+        sum_h += d.lambda_hidden;
+        sum_chi += d.chi;
         ++done;
         std::cerr << "\r  " << done << "/" << total << " networks  q*=" << sci(q) << "  s_max=" << sci(d.s_max)
                   << "  lambda_max=" << sci(d.lambda_max) << "   " << std::flush;
       }
       rows.push_back({sci(q), fixed(cp.sigma_w, 5), sci(cp.sigma_b), g ? "Gaussian" : "orthogonal", sci(sum_s / c.nets),
-                      sci(sum_l / c.nets)});
+                      sci(sum_chi / c.nets), sci(sum_l / c.nets), sci(sum_h / c.nets)});
     }
   }
   std::cerr << "\n";
-  std::vector<double> s_raw, l_raw;
-  for (auto& s : series) {
-    s_raw.insert(s_raw.end(), s.x.begin(), s.x.end());
-    l_raw.insert(l_raw.end(), s.y.begin(), s.y.end());
-  }
-  const iso::LineFit log_fit = iso::fit_line(ls, ll), raw_fit = iso::fit_line(s_raw, l_raw);
-  iso::PlotOptions po;
-  po.title = "lambda_max(G) against s_max(J) at critical initialization";
-  po.x_label = "s_max of the hidden stack's Jacobian";
-  po.y_label = "lambda_max of the Fisher (cross-entropy)";
-  po.log_x = po.log_y = true;
-  po.fit = true;
-  po.fit_slope = log_fit.slope;
-  po.fit_intercept = log_fit.intercept;
-  std::ostringstream n1, n2;
-  n1 << "Pearson rho = " << fixed(raw_fit.rho, 3) << " (of the logs: " << fixed(log_fit.rho, 3) << ")";
-  n2 << "log-log slope = " << fixed(log_fit.slope, 2) << "  (" << ls.size() << " networks)";
-  po.notes = {n1.str(), n2.str()};
-  iso::write_svg(c.out + "/exp1_scatter.svg", series, po);
   std::ostringstream md;
   md << "Experiment 1: " << data.name << ", depth " << c.depth << ", width " << c.width << ", " << c.nets
-     << " networks per (q*, init), s_max averaged over " << c.jacobian_samples << " test inputs, Fisher over "
-     << c.fisher_samples << " training rows.\n\n"
-     << ex::markdown_table({"q*", "sigma_w", "sigma_b", "init", "mean s_max", "mean lambda_max"}, rows) << "\n"
-     << "Pearson rho(s_max, lambda_max) = " << fixed(raw_fit.rho, 3) << "; rho(log s_max, log lambda_max) = "
-     << fixed(log_fit.rho, 3) << "; log-log slope = " << fixed(log_fit.slope, 3) << " over " << ls.size()
-     << " networks; " << ex::format_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count())
-     << " with " << c.threads << " thread(s).\n";
+     << " networks per (q*, init), s_max and chi averaged over " << c.jacobian_samples
+     << " test inputs (chi: Hutchinson, 4 probes), Fisher (cross-entropy) over " << c.fisher_samples
+     << " training rows in all parameters and in the hidden stack's only.\n\n"
+     << ex::markdown_table({"q*", "sigma_w", "sigma_b", "init", "mean s_max", "mean chi", "mean lambda_max",
+                            "mean lambda_max (hidden)"},
+                           rows)
+     << "\n"
+     << correlate(full, "lambda_max(G), all parameters", c.out + "/exp1_scatter.svg")
+     << correlate(hidden, "lambda_max(G), hidden-stack block", c.out + "/exp1_scatter_hidden.svg") << "\n"
+     << ex::format_duration(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) << " with "
+     << c.threads << " thread(s).\n";
   std::ofstream(c.out + "/exp1.md") << md.str();
   std::cout << md.str() << std::endl;
 }

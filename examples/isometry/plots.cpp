@@ -41,8 +41,14 @@ struct Axis {
   std::vector<double> ticks() const {
     std::vector<double> t;
     if (log) {
+      // Decades; with fewer than three of them also 2× and 5×.
+      const bool fine = hi - lo < 2;
       for (int e = static_cast<int>(std::floor(lo)); e <= static_cast<int>(std::ceil(hi)); ++e)
-        if (e >= lo - 1e-9 && e <= hi + 1e-9) t.push_back(std::pow(10.0, e));
+        for (double m : {1.0, 2.0, 5.0}) {
+          if (m != 1.0 && !fine) continue;
+          const double v = m * std::pow(10.0, e);
+          if (std::log10(v) >= lo - 1e-9 && std::log10(v) <= hi + 1e-9) t.push_back(v);
+        }
       if (t.size() < 2) t = {std::pow(10.0, lo), std::pow(10.0, hi)};
       return t;
     }
