@@ -1,5 +1,5 @@
 // Time of one s_max(J) and one λ_max(G) estimate (mantra::diagnostics, matrix-free power
-// iteration) against forming the dense Jacobian (m VJPs + SVD) for a deep tanh network at a
+// iteration) against forming the dense Jacobian (batched VJPs + SVD) for a deep tanh network at a
 // critical initialization. CPU; a table, no asserts.
 //   bench_diagnostics [--depth 200] [--width 400] [--threads 1] [--fisher-samples 100]
 //                     [--tolerance 1e-3] [--dtype float32|float64]
@@ -89,7 +89,8 @@ int main(int argc, char** argv) {
             << "| estimate | what | iterations | time |\n| --- | --- | --- | --- |\n"
             << std::setprecision(4) << "| s_max(J), power iteration (1 input) | s_max = " << s.s_max[0].item<double>()
             << " | " << s.iterations << " | " << t_s << " s (" << 1000 * t_s / s.iterations << " ms/iteration) |\n"
-            << "| dense J (" << width << " VJPs) + SVD | s_max = " << sv[0].item<double>() << " | " << width << " | "
+            << "| dense J (" << width << " VJPs batched, 1024 rows per backward pass) + SVD | s_max = " << sv[0].item<double>()
+            << " | " << (width + 1023) / 1024 << " pass(es) | "
             << t_jac + t_svd << " s (J " << t_jac << " s, SVD " << t_svd << " s) |\n"
             << "| lambda_max(G), Fisher power iteration (" << fisher_samples << " rows, cross-entropy, P = " << P
             << " parameters) | lambda_max = " << e.lambda_max << " | " << e.iterations << " | " << t_l << " s ("

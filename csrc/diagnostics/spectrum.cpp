@@ -87,15 +87,7 @@ JacobianSpectrum jacobian_spectrum(const Function& f, const torch::Tensor& x, co
   out.s_max = lambda.clamp_min(0).sqrt();
   const double k = static_cast<double>(std::min(m, n));
   if (options.full_spectrum) {
-    torch::Tensor J = torch::stack([&] {
-      std::vector<torch::Tensor> rows;
-      for (int64_t i = 0; i < m; ++i) {
-        torch::Tensor e = torch::zeros_like(y);
-        e.select(1, i).fill_(1);
-        rows.push_back(vjp(e));  // row i of every J_b
-      }
-      return rows;
-    }(), 1);  // (B, m, n)
+    torch::Tensor J = jacobian(f, x);  // (B, m, n)
     out.singular_values = torch::linalg_svdvals(J);
     out.chi = J.pow(2).sum({1, 2}) / k;
     out.chi_stderr = torch::zeros({B}, x.options());
@@ -120,13 +112,26 @@ JacobianSpectrum jacobian_spectrum(const Function& f, const torch::Tensor& x, co
 torch::Tensor jacobian(const Function& f, const torch::Tensor& x) {
   torch::AutoGradMode enable(true);
   auto [xl, y] = row_output(f, x, "jacobian");
-  std::vector<torch::Tensor> rows;
-  for (int64_t i = 0; i < y.size(1); ++i) {
-    torch::Tensor e = torch::zeros_like(y);
-    e.select(1, i).fill_(1);
-    rows.push_back(or_zeros(ag::grad({y}, {xl}, {e}, true, false, true)[0], xl));
+  const int64_t B = x.size(0), n = x.size(1), m = y.size(1);
+  // Batched VJPs: each row of x is repeated c times and the c copies get the cotangents
+  // e_i, …, e_{i+c−1}, so one backward pass gives c rows of every J_b (f acts on rows
+  // independently). At most kRows rows per pass bound the memory.
+  constexpr int64_t kRows = 1024;
+  const int64_t c = std::max<int64_t>(1, std::min(m, kRows / B));
+  std::vector<torch::Tensor> parts;
+  for (int64_t i0 = 0; i0 < m; i0 += c) {
+    const int64_t cc = std::min(c, m - i0);
+    torch::Tensor xr = x.detach().unsqueeze(1).expand({B, cc, n}).reshape({B * cc, n}).clone().requires_grad_(true);
+    torch::Tensor yr = f(xr);
+    TORCH_CHECK_VALUE(yr.dim() == 2 && yr.size(0) == B * cc && yr.size(1) == m,
+                      "jacobian: the model must act on rows independently; for ", B * cc, " rows it returned ",
+                      yr.sizes());
+    torch::Tensor e = torch::zeros({B, cc, m}, y.options());
+    e.narrow(2, i0, cc).copy_(torch::eye(cc, y.options()).expand({B, cc, cc}));
+    torch::Tensor g = or_zeros(ag::grad({yr}, {xr}, {e.reshape({B * cc, m})}, false, false, true)[0], xr);
+    parts.push_back(g.reshape({B, cc, n}).detach());
   }
-  return torch::stack(rows, 1);
+  return torch::cat(parts, 1);
 }
 
 // ---------------------------------------------------------------- Fisher

@@ -51,7 +51,7 @@ def jacobian_spectrum(model, x, *, max_iterations=500, tolerance=1e-6, seed=0, c
         tolerance (float): stop when every residual ‖Av − λv‖/λ is below it.
         seed (int): seed of the start vectors and probes.
         chi_probes (int): Hutchinson probes for χ (0: none, χ is NaN).
-        full_spectrum (bool): also form each J_b (m backward passes) and return all
+        full_spectrum (bool): also form each J_b (``jacobian``) and return all
             singular values and the exact χ.
 
     Returns:
@@ -70,9 +70,12 @@ def jacobian_spectrum(model, x, *, max_iterations=500, tolerance=1e-6, seed=0, c
 
 
 def jacobian(model, x):
-    r"""Per-row Jacobians of a row-wise model, by m batched vector-Jacobian products.
+    r"""Per-row Jacobians of a row-wise model, by batched vector-Jacobian products.
 
     .. math:: J[b, i, j] = \partial f(x)_{b,i} / \partial x_{b,j}
+
+    The rows of x are repeated and each copy gets one unit cotangent, so one backward pass
+    (of at most 1024 rows) gives many output rows of every J_b.
 
     Args:
         model (callable): x (B, n) -> y (B, m), acting on rows independently.

@@ -36,8 +36,8 @@ struct JacobianSpectrumOptions : PowerIterationOptions {
   // Rademacher probes of the Hutchinson estimate of ‖J‖²_F (the mean squared singular value χ)
   // when the explicit Jacobian is not formed (0: no estimate, chi is NaN).
   int64_t chi_probes = 16;
-  // Also form each row's Jacobian explicitly (m VJPs batched over the rows) and return its
-  // full singular spectrum and exact χ.
+  // Also form each row's Jacobian explicitly (jacobian() below) and return its full singular
+  // spectrum and exact χ.
   bool full_spectrum = false;
 };
 
@@ -56,8 +56,9 @@ struct JacobianSpectrum {
 
 JacobianSpectrum jacobian_spectrum(const Function& f, const torch::Tensor& x, const JacobianSpectrumOptions& options = {});
 
-// Per-row Jacobians (B, m, n) of a row-wise f at x (B, n): m backward passes, each giving one
-// output row of every J_b.
+// Per-row Jacobians (B, m, n) of a row-wise f at x (B, n) by batched VJPs: the rows of x are
+// repeated and each copy gets one unit cotangent, so one backward pass over at most 1024 rows
+// gives up to 1024/B output rows of every J_b (m/⌊1024/B⌋ passes in all).
 torch::Tensor jacobian(const Function& f, const torch::Tensor& x);
 
 // ---------------------------------------------------------------- Fisher information

@@ -243,3 +243,16 @@ TEST(Diagnostics, ConstrainedLinearLayers) {
   torch::Tensor Gf = dg::fisher_matrix(net, params, "cross_entropy", data);
   EXPECT_NEAR((Gf - G).abs().max().item<double>(), 0, 1e-11 * G.abs().max().item<double>());
 }
+
+TEST(JacobianSpectrum, BatchedJacobianOverSeveralPasses) {
+  // B = 3 rows and m = 700 outputs: 341 output rows per backward pass, three passes.
+  torch::manual_seed(2);
+  torch::Tensor W = torch::randn({700, 4}, f64), b = torch::randn({700}, f64);
+  dg::Function f = [&](const torch::Tensor& x) { return torch::tanh(torch::linear(x, W, b)); };
+  torch::Tensor x = torch::randn({3, 4}, f64);
+  torch::Tensor J = dg::jacobian(f, x);
+  for (int64_t i = 0; i < 3; ++i) {
+    torch::Tensor t = torch::tanh(torch::mv(W, x[i]) + b);
+    EXPECT_NEAR((J[i] - (1 - t * t).unsqueeze(1) * W).abs().max().item<double>(), 0, 1e-14);
+  }
+}
