@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
     }
   }
   torch::set_num_threads(static_cast<int>(threads));
+  torch::manual_seed(0);
   const auto opts = torch::TensorOptions().dtype(dtype == "float64" ? torch::kFloat64 : torch::kFloat32);
   const dg::CriticalPoint cp = dg::critical_point("tanh", 1.0 / 64);
   auto gen = at::detail::createCPUGenerator(0);
