@@ -1,6 +1,7 @@
 // Everything mantra offers to C++ users.
 #pragma once
 
+#include <mantra/diagnostics.h>
 #include <mantra/manifolds.h>
 #include <mantra/nn.h>
 #include <mantra/nn/matrix_normal.h>

@@ -27,6 +27,8 @@ void bind_testing(py::module& m);
 }  // namespace
 void bind_bayes(pybind11::module_& m);
 
+void bind_diagnostics(py::module& m);
+
 PYBIND11_MODULE(_C, m) {
   m.doc() = "mantra C++ core";
   m.attr("__version__") = MANTRA_VERSION;
@@ -750,6 +752,7 @@ Example::
       py::arg("step"), py::kw_only(), py::arg("lr"), py::arg("betas"), py::arg("eps"), py::arg("weight_decay"),
       py::arg("amsgrad"), py::arg("manifold"), py::arg("retraction"), py::arg("stabilize"));
   bind_bayes(m);
+  bind_diagnostics(m);
 }
 
 namespace {

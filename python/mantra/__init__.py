@@ -6,7 +6,7 @@
 import torch  # noqa: F401  (loads libtorch before the extension that links it)
 
 from . import _C
-from . import manifolds, nn, optim
+from . import diagnostics, manifolds, nn, optim
 from . import bayes  # noqa: E402  (mantra.bayes: matrix-normal ops and Bayesian-layer helpers)
 from .ops import expm, expm_backward
 from .parametrize import (
