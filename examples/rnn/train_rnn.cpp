@@ -63,8 +63,9 @@ task and data
   --mnist-dir DIR      folder with the MNIST IDX files (tasks mnist, pmnist)
 models
   --models LIST        comma separated from: dtriv1 dtriv100 dtrivinf dtrivK (any K) exprnn
-                       cayley cayley-base rgd lstm rnn; "all" = dtriv1,dtriv100,dtrivinf,exprnn,
-                       cayley,rgd,lstm
+                       cayley cayley-base rgd lstm lstm-adam lstm-urnn rnn (lstm-R: the LSTM
+                       with recipe R whatever --lstm-recipe); "all" = dtriv1,dtriv100,dtrivinf,
+                       exprnn,cayley,rgd,lstm
                        (default: dtriv100,exprnn,lstm; --full: all)
   --hidden N           orthogonal RNN hidden size (default 128; --full 224)
   --lstm-hidden N      LSTM hidden size (default: about the orthogonal model's parameter count)
@@ -73,14 +74,17 @@ models
   --readout-init I     zero (default, except with --features raw-db: every model starts by
                        predicting the training mean / uniform logits) | default (torch's init)
 optimization (the paper's defaults)
-  --epochs N           (default 12; --full 20)
+  --epochs N           (default 12; --full 20): the most epochs
+  --patience P         early stopping: stop a model after P epochs without a new best
+                       validation loss (default 0: off)
   --batch N            (default 32)
-  --lr X               Adam for the unconstrained parameters (default 1e-3)
+  --optimizer O        adam (default) | rmsprop: the optimizer of the unconstrained parameters
+  --lr X               its learning rate (default 1e-3)
   --lr-orth X          RMSprop for the orthogonal parameters (default 1e-4)
   --orth-optimizer O   rmsprop (default) | adam | sgd | adagrad
   --lr-rgd X           SGD step of the rgd model (default 1e-2)
   --clip X             clip the gradient norm of any model (default 0: off)
-  --lstm-recipe R      adam (default: Adam --lr, torch's init) | urnn (the uRNN pipeline's LSTM:
+  --lstm-recipe R      adam (default: --optimizer at --lr, torch's init) | urnn (the uRNN LSTM:
                        forget-gate bias 1, RMSprop lr 1e-3, elementwise gradient clipping at 1)
 running
   --device D           cpu (default) | cuda
@@ -98,8 +102,10 @@ struct Config {
   std::string readout_init;  // "" -> zero, or default with --features raw-db
   std::string lstm_recipe = "adam";
   int64_t epochs = 12;
+  int64_t patience = 0;
   double lr = 1e-3, lr_orth = 1e-4, lr_rgd = 1e-2, clip = 0;
   std::string orth_optimizer = "rmsprop";
+  std::string optimizer = "adam";
   std::string device = "cpu";
   int threads = 0;  // 0: not given (all cores)
   std::string out;
@@ -177,12 +183,17 @@ Config parse(int argc, char** argv) {
   take_str("--lstm-recipe", c.lstm_recipe);
   ex::lstm_recipe(c.lstm_recipe, 1e-3);  // rejects an unknown name
   epochs_set = take("--epochs", c.epochs);
+  take("--patience", c.patience);
+  TORCH_CHECK_VALUE(c.patience >= 0, "option --patience must be >= 0 (0: off), got ", c.patience);
   take("--batch", c.task.batch);
   take("--lr", c.lr);
   take("--lr-orth", c.lr_orth);
   take("--lr-rgd", c.lr_rgd);
   take("--clip", c.clip);
   take_str("--orth-optimizer", c.orth_optimizer);
+  take_str("--optimizer", c.optimizer);
+  TORCH_CHECK_VALUE(c.optimizer == "adam" || c.optimizer == "rmsprop", "option --optimizer must be adam or rmsprop, got '",
+                    c.optimizer, "'");
   take_str("--device", c.device);
   const bool threads_set = take("--threads", c.threads);
   take("--seed", c.task.seed);
@@ -206,6 +217,13 @@ Config parse(int argc, char** argv) {
     TORCH_CHECK_VALUE(std::isfinite(v) && v > 0 && v <= std::numeric_limits<float>::max(), "option ", name,
                       " must be a positive number representable in float32 (at most ",
                       std::numeric_limits<float>::max(), "), got ", v);
+  // Checked here too (the task checks them again), before any corpus is built.
+  TORCH_CHECK_VALUE(c.task.target == "next" || c.task.target == "recall", "option --target must be next or recall, got '",
+                    c.task.target, "'");
+  TORCH_CHECK_VALUE(c.task.features == "standardized" || c.task.features == "raw-db",
+                    "option --features must be standardized or raw-db, got '", c.task.features, "'");
+  TORCH_CHECK_VALUE(c.task.loss_denominator == "valid" || c.task.loss_denominator == "padded",
+                    "option --loss-denominator must be valid or padded, got '", c.task.loss_denominator, "'");
   TORCH_CHECK_VALUE(c.task.timit_split == "mantra" || c.task.timit_split == "published",
                     "option --timit-split must be mantra or published, got '", c.task.timit_split, "'");
   TORCH_CHECK_VALUE(!split_set || !c.task.timit_root.empty(), "option --timit-split needs --timit-root (real TIMIT)");
@@ -224,10 +242,16 @@ struct ModelKind {
   bool rgd = false;
   bool scornn_cayley = false;  // the published Cayley RNN (models.h CayleyRNNNet)
   std::string baseline;  // "lstm" | "rnn"
+  std::string recipe;    // LSTM recipe ("" -> --lstm-recipe)
 };
 
 ModelKind model_kind(const std::string& name) {
   ModelKind k;
+  if (name == "lstm-adam" || name == "lstm-urnn") {  // an LSTM with its recipe named
+    k.baseline = "lstm";
+    k.recipe = name.substr(5);
+    return k;
+  }
   if (name == "lstm" || name == "rnn") {
     k.baseline = name;
     return k;
@@ -248,12 +272,12 @@ ModelKind model_kind(const std::string& name) {
     const std::string digits = name.substr(5);
     TORCH_CHECK_VALUE(!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos,
                       "option --models: unknown model '", name,
-                      "' (dtriv1, dtriv100, dtrivinf, dtrivK, exprnn, cayley, cayley-base, rgd, lstm, rnn)");
+                      "' (dtriv1, dtriv100, dtrivinf, dtrivK, exprnn, cayley, cayley-base, rgd, lstm, lstm-adam, lstm-urnn, rnn)");
     k.K = std::stoll(digits);
     TORCH_CHECK_VALUE(k.K > 0, "option --models: '", name, "' needs K >= 1 (dtrivinf never rebases)");
   } else {
     TORCH_CHECK_VALUE(false, "option --models: unknown model '", name,
-                      "' (dtriv1, dtriv100, dtrivinf, dtrivK, exprnn, cayley, cayley-base, rgd, lstm, rnn)");
+                      "' (dtriv1, dtriv100, dtrivinf, dtrivK, exprnn, cayley, cayley-base, rgd, lstm, lstm-adam, lstm-urnn, rnn)");
   }
   return k;
 }
@@ -290,7 +314,7 @@ std::shared_ptr<ex::RecurrentNetImpl> make_model_with_default_readout(const Conf
   if (k.baseline == "lstm") {
     *hidden = c.lstm_hidden > 0 ? c.lstm_hidden : matched_hidden("lstm", in, out, target);
     auto lstm = ex::LSTMBaseline(ex::RecurrentBaselineOptions(in, *hidden).output_size(out));
-    const ex::TrainingRecipe recipe = ex::lstm_recipe(c.lstm_recipe, c.lr);
+    const ex::TrainingRecipe recipe = ex::lstm_recipe(k.recipe.empty() ? c.lstm_recipe : k.recipe, c.lr);
     if (std::isfinite(recipe.forget_bias)) lstm->set_forget_bias(recipe.forget_bias);
     return lstm.ptr();
   }
@@ -351,7 +375,7 @@ std::string fingerprint(const Config& c, const ex::Task& task, const std::string
   std::ostringstream s;
   s << task.description() << "|" << model << "|h" << c.hidden << "|lh" << c.lstm_hidden << "|rh" << c.rnn_hidden << "|"
     << c.init << "|" << c.readout_init << "|b" << c.task.batch << "|lr" << c.lr << "|" << c.lr_orth << "|" << c.lr_rgd << "|" << c.orth_optimizer
-    << "|clip" << c.clip << "|seed" << c.task.seed << "|copying_batches" << c.task.copying_batches << "|target "
+    << "|" << c.optimizer << "|clip" << c.clip << "|seed" << c.task.seed << "|copying_batches" << c.task.copying_batches << "|target "
     << c.task.target << "|features " << c.task.features << "|denominator " << c.task.loss_denominator << "|split "
     << c.task.timit_split << "|lstm " << c.lstm_recipe;
   return s.str();
@@ -418,7 +442,10 @@ RunResult run_model(const Config& c, const ex::Task& task, const std::string& na
     if (!kind.scornn_cayley) dtriv = std::make_unique<mantra::optim::DynamicTrivialization>(orth_opt, *model, kind.K);
   }
   // The unconstrained parameters: Adam (--lr), or the LSTM recipe's optimizer.
-  const ex::TrainingRecipe recipe = kind.baseline == "lstm" ? ex::lstm_recipe(c.lstm_recipe, c.lr) : ex::lstm_recipe("adam", c.lr);
+  ex::TrainingRecipe recipe = kind.baseline == "lstm"
+                                  ? ex::lstm_recipe(kind.recipe.empty() ? c.lstm_recipe : kind.recipe, c.lr)
+                                  : ex::lstm_recipe("adam", c.lr);
+  if (recipe.optimizer == "adam") recipe.optimizer = c.optimizer;  // the default recipe: --optimizer at --lr
   auto adam_ptr = make_optimizer(recipe.optimizer, model->unconstrained_parameters(), recipe.lr);
   torch::optim::Optimizer& adam = *adam_ptr;
 
@@ -466,7 +493,14 @@ RunResult run_model(const Config& c, const ex::Task& task, const std::string& na
     std::cerr << "[" << name << "] resuming after epoch " << start_epoch << " (" << checkpoint << ")\n";
   }
 
-  for (int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
+  auto patience_ran_out = [&] {
+    if (c.patience <= 0 || result.history.empty()) return false;
+    int64_t best_at = 0;
+    for (const auto& r : result.history)
+      if (r.valid_loss == best) best_at = r.epoch;
+    return result.history.back().epoch - best_at >= c.patience;
+  };
+  for (int64_t epoch = start_epoch; epoch < c.epochs && !patience_ran_out(); ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     const int64_t nb = task.train_batches();
     ex::ProgressBar bar(name, epoch + 1, c.epochs, nb, task.item_name());

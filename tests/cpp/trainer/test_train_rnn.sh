@@ -53,6 +53,22 @@ outputs)
   grep -q "<svg" "$work/a/curves.svg" && [ "$(grep -c "<polyline" "$work/a/curves.svg")" -eq 6 ] ||
     fail "curves.svg should hold 6 curves (train+valid x 3 models)"
   grep -q "epoch 2/2" "$work/err" || fail "no progress output"
+  # Early stopping (--patience 2): each model stops 2 epochs after its best validation epoch
+  # (or at --epochs), and its row reports the epochs run and the best one; lstm-adam and
+  # lstm-urnn are the LSTM under its two recipes (different optimizers: different losses).
+  "$bin" "${small[@]}" --models lstm-adam,lstm-urnn,exprnn --epochs 12 --patience 2 --lr 0.3 --out "$work/p" >/dev/null 2>&1 ||
+    fail "patience run"
+  stopped_early=0
+  for m in lstm-adam lstm-urnn exprnn; do
+    awk -F, -v m=$m 'NR > 1 { n = $1; if (best == "" || $3 < best) { best = $3; at = $1 } }
+      END { if (!(n == 12 || n - at == 2)) { print m ": stopped at " n ", best " at > "/dev/stderr"; exit 1 } }' \
+      "$work/p/$m/log.csv" || fail "$m: early stopping"
+    [ "$(($(wc -l < "$work/p/$m/log.csv") - 1))" -lt 12 ] && stopped_early=$((stopped_early + 1))
+  done
+  [ $stopped_early -ge 1 ] || fail "no model stopped early (the check above could not fail)"
+  grep -qE "^\| lstm-adam +\| 6 +\| [0-9]+ +\| 8 \(best 6\)" "$work/p/results.md" || fail "results row of an early-stopped model"
+  cmp -s <(cut -d, -f3 "$work/p/lstm-adam/log.csv" | head -3) <(cut -d, -f3 "$work/p/lstm-urnn/log.csv" | head -3) &&
+    fail "lstm-adam and lstm-urnn trained alike"
   # Baselines get about the orthogonal model's parameter count (within 10%).
   p() { sed -nE "s/^\| $1 +\| *[0-9]+ *\| *([0-9]+) .*/\1/p" "$work/a/results.md"; }
   for m in lstm rnn; do
@@ -86,6 +102,9 @@ errors)
   expect_refused "option --lr-orth must be a positive number" --models dtriv100 --lr-orth 0
   expect_refused "option --lstm-recipe must be adam or urnn, got 'tf'" --models lstm --lstm-recipe tf
   expect_refused "option --timit-split needs --timit-root" --models lstm --timit-split published
+  expect_refused "option --optimizer must be adam or rmsprop, got 'sgd'" --models lstm --optimizer sgd
+  expect_refused "option --patience must be >= 0 (0: off), got -1" --models lstm --patience -1
+  expect_refused "option --target must be next or recall, got 'back'" --task timit --target back --models lstm
   # A checkpoint made with another --copying-batches is refused (it is in the fingerprint).
   "$bin" "${small[@]}" --models dtriv100 --epochs 2 --copying-batches 5 --out "$work/b" --resume >"$work/out" 2>&1
   [ $? -eq 2 ] && grep -q "was made with other settings" "$work/out" || fail "resume with other --copying-batches"
