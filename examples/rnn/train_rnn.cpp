@@ -45,7 +45,7 @@ about the same number of parameters; a few minutes on 2 cores).
 
 task and data
   --task NAME          timit (default) | copying | digits | pdigits | mnist | pmnist
-  --full               hidden 224, all models, 20 epochs (the paper's TIMIT table)
+  --full               hidden 224, all models, 20 epochs (the paper's models and size, this setup)
   --train-utts N --valid-utts N --test-utts N   synthetic corpus size (default 3640/192/400)
   --timit-root DIR     real TIMIT (LDC tree, NIST SPHERE) instead of the synthetic corpus
   --timit-split S      mantra (default: SA1/SA2 out, 3696 train, test 50 non-core TEST speakers)
