@@ -11,6 +11,8 @@
 
 #include <mantra/nn/recurrent.h>
 
+#include <cmath>
+#include <string>
 #include <vector>
 
 namespace mantra::examples {
@@ -58,6 +60,9 @@ class LSTMBaselineImpl : public RecurrentNetImpl {
   explicit LSTMBaselineImpl(const RecurrentBaselineOptions& options);
   // Draws every parameter anew (the constructor calls it).
   void reset_parameters();
+  // The forget gate's bias b_f = value (torch's two bias vectors: b_ih's forget slice = value,
+  // b_hh's = 0; torch orders the gates i, f, g, o).
+  void set_forget_bias(double value);
   torch::Tensor forward(const torch::Tensor& x) override;
   torch::nn::Linear readout() override { return output_layer; }
   RecurrentBaselineOptions options;
@@ -79,5 +84,51 @@ class RNNBaselineImpl : public RecurrentNetImpl {
   torch::nn::Linear output_layer{nullptr};
 };
 TORCH_MODULE(RNNBaseline);
+
+// The published scoRNN-style Cayley RNN (Helfrich et al. 2018; expRNN's "cayley" model):
+// h_t = modReLU(W_in·x_t + B·h_{t-1}), B = (I + A)⁻¹(I − A) with A skew-symmetric, a static
+// chart at the identity, A = triu(P, 1) − triu(P, 1)ᵀ trained directly (P the parameter
+// "recurrent_skew"). Init: expRNN's cayley_init_, 2×2 blocks A[2i, 2i+1] = −tan(s_i/2),
+// s_i ~ U(0, π/2), so B starts as rotations by the angles s_i (a last odd row/column zero).
+// W_in, modReLU and the read-out as mantra::nn::OrthogonalRNN.
+struct CayleyRNNOptions {
+  CayleyRNNOptions(int64_t input_size, int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
+  TORCH_ARG(int64_t, input_size);
+  TORCH_ARG(int64_t, hidden_size);
+  TORCH_ARG(int64_t, output_size) = 0;
+};
+
+class CayleyRNNNetImpl : public RecurrentNetImpl {
+ public:
+  explicit CayleyRNNNetImpl(const CayleyRNNOptions& options);
+  void reset_parameters();
+  torch::Tensor forward(const torch::Tensor& x) override;
+  torch::nn::Linear readout() override { return output_layer; }
+  std::vector<torch::Tensor> constrained_parameters() override { return {recurrent_skew}; }
+  int64_t degrees_of_freedom() override;
+  torch::Tensor skew() const;              // A
+  torch::Tensor recurrent_matrix() const;  // B = (I + A)⁻¹(I − A)
+  CayleyRNNOptions options;
+  torch::nn::Linear input_kernel{nullptr};
+  torch::Tensor recurrent_skew;  // P
+  nn::ModReLU modrelu{nullptr};
+  torch::nn::Linear output_layer{nullptr};
+};
+TORCH_MODULE(CayleyRNNNet);
+
+// How a model is trained beside its architecture. "adam" (mantra's default for every
+// unconstrained parameter): Adam, no clipping, torch's LSTM init. "urnn" (the LSTM of the uRNN
+// TIMIT pipeline): forget-gate bias 1, RMSprop lr 1e-3 (torch's RMSprop: alpha 0.99, eps 1e-8),
+// elementwise gradient clipping at 1.
+struct TrainingRecipe {
+  std::string optimizer = "adam";
+  double lr = 1e-3;
+  double clip_value = 0;    // elementwise |g| <= clip_value (0: off)
+  double forget_bias = NAN;  // LSTM forget-gate bias (NaN: torch's init)
+};
+TrainingRecipe lstm_recipe(const std::string& name, double adam_lr);
+
+// Gradient clipping: by global norm (clip_norm > 0), then elementwise (clip_value > 0).
+void clip_gradients(const std::vector<torch::Tensor>& params, double clip_norm, double clip_value);
 
 }  // namespace mantra::examples

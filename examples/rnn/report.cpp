@@ -88,6 +88,42 @@ std::string num(double v) {
   return s.str();
 }
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+
+// A round tick step for a span: 1, 2, 2.5 or 5 times a power of ten, about `ticks` steps.
+double nice_step(double span, int ticks) {
+  const double raw = span / ticks, p = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
+    if (m * p >= raw) return m * p;
+  return 10 * p;
+}
+
+std::vector<double> nice_ticks(double lo, double hi, int ticks) {
+  const double step = nice_step(hi - lo, ticks);
+  std::vector<double> out;
+  for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + 1e-9 * step; v += step)
+    out.push_back(std::abs(v) < 1e-12 * step ? 0.0 : v);
+  return out;
+}
+
+// Per model: a dash pattern and a hollow marker shape, so that curves drawn on top of each other
+// stay distinguishable (the colour alone is not: an exactly overlapping line hides another).
+const char* kDashes[] = {"", "8,3", "2,3", "10,3,2,3", "5,5", "1,2", "12,4", "4,2,1,2"};
+
+std::string marker(int shape, double x, double y, const char* color) {
+  std::ostringstream s;
+  const double r = 4.0;
+  s << "<";
+  switch (shape % 6) {
+    case 0: s << "circle cx='" << x << "' cy='" << y << "' r='" << r << "'"; break;
+    case 1: s << "rect x='" << x - r << "' y='" << y - r << "' width='" << 2 * r << "' height='" << 2 * r << "'"; break;
+    case 2: s << "polygon points='" << x << "," << y - r - 1 << " " << x - r - 1 << "," << y + r << " " << x + r + 1 << "," << y + r << "'"; break;
+    case 3: s << "polygon points='" << x << "," << y - r - 1 << " " << x + r + 1 << "," << y << " " << x << "," << y + r + 1 << " " << x - r - 1 << "," << y << "'"; break;
+    case 4: s << "path d='M" << x - r << "," << y - r << "L" << x + r << "," << y + r << "M" << x - r << "," << y + r << "L" << x + r << "," << y - r << "'"; break;
+    default: s << "path d='M" << x - r - 1 << "," << y << "L" << x + r + 1 << "," << y << "M" << x << "," << y - r - 1 << "L" << x << "," << y + r + 1 << "'"; break;
+  }
+  s << " fill='none' stroke='" << color << "' stroke-width='1.5'/>";
+  return s.str();
+}
 }  // namespace
 
 void write_svg_plot(const std::string& path, const std::string& title, const std::string& y_label,
@@ -108,10 +144,27 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
   for (const auto& r : references) see(r.second);
   if (!std::isfinite(y_min)) y_min = 0.1, y_max = 1;
   const bool log_y = y_max / y_min > 20;
-  double lo = log_y ? std::log10(y_min) : 0.0, hi = log_y ? std::log10(y_max) : y_max * 1.05;
-  if (log_y) lo = std::floor(lo), hi = std::ceil(hi);
-  if (!log_y && y_min > 0.5 * y_max) lo = y_min * 0.95;
-  if (hi <= lo) hi = lo + 1;
+  // The axis ends on round values: whole decades (log), or multiples of the tick step.
+  std::vector<double> ticks;
+  double lo, hi;
+  if (log_y) {
+    lo = std::floor(std::log10(y_min));
+    hi = std::ceil(std::log10(y_max));
+    for (double d = lo; d <= hi + 1e-9; ++d)
+      for (double m : {1.0, 2.0, 5.0})
+        if (hi - lo <= 2 || m == 1.0) {
+          const double v = m * std::pow(10.0, d);
+          if (std::log10(v) <= hi + 1e-9) ticks.push_back(v);
+        }
+  } else {
+    double a = y_min > 0.5 * y_max ? y_min : 0.0, b = y_max;
+    if (b <= a) b = a + 1;
+    const double step = nice_step(b - a, 5);
+    lo = std::floor(a / step + 1e-9) * step;
+    hi = std::ceil(b / step - 1e-9) * step;
+    if (hi <= lo) hi = lo + step;
+    ticks = nice_ticks(lo, hi, 5);
+  }
   const double W = 840, H = 460, L = 70, R = 260, T = 40, B = 50;
   auto X = [&](double e) { return L + (W - L - R) * e / x_max; };
   auto Y = [&](double v) {
@@ -124,56 +177,55 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
   s << "<text x='" << W / 2 - 60 << "' y='22' font-size='15'>" << escape(title) << "</text>\n";
   s << "<rect x='" << L << "' y='" << T << "' width='" << W - L - R << "' height='" << H - T - B
     << "' fill='none' stroke='black'/>\n";
-  // y ticks
-  const int ticks = log_y ? static_cast<int>(hi - lo) : 5;  // log axis: one tick per decade
-  for (int i = 0; i <= ticks; ++i) {
-    const double t = lo + (hi - lo) * i / ticks;
-    const double v = log_y ? std::pow(10.0, t) : t;
+  for (double v : ticks) {
     const double y = Y(v);
     s << "<line x1='" << L << "' x2='" << W - R << "' y1='" << y << "' y2='" << y << "' stroke='#ddd'/>\n";
     s << "<text x='" << L - 6 << "' y='" << y + 4 << "' text-anchor='end'>" << num(v) << "</text>\n";
   }
-  // x ticks
-  const double x_step = std::max(1.0, std::ceil(x_max / 10));  // whole epochs
+  // x ticks: whole epochs, a round step
+  const double x_step = std::max(1.0, nice_step(x_max, 10));
   for (double e = 0; e <= x_max + 1e-9; e += x_step) {
     s << "<text x='" << X(e) << "' y='" << H - B + 16 << "' text-anchor='middle'>" << num(e) << "</text>\n";
   }
   s << "<text x='" << (L + W - R) / 2 << "' y='" << H - 12 << "' text-anchor='middle'>epoch</text>\n";
   s << "<text x='16' y='" << (T + H - B) / 2 << "' transform='rotate(-90 16 " << (T + H - B) / 2
     << ")' text-anchor='middle'>" << escape(y_label) << (log_y ? " (log scale)" : "") << "</text>\n";
+  // Reference lines first (under the curves), each labelled on the plot at its right end.
+  for (const auto& r : references) {
+    const double y = Y(r.second);
+    s << "<line x1='" << L << "' x2='" << W - R << "' y1='" << y << "' y2='" << y
+      << "' stroke='gray' stroke-dasharray='2,3'/>\n";
+    s << "<text x='" << W - R - 4 << "' y='" << y - 4 << "' text-anchor='end' fill='#555' font-size='11'>"
+      << escape(r.first) << " = " << num(r.second) << "</text>\n";
+  }
   int legend = 0;
   for (size_t ci = 0; ci < curves.size(); ++ci) {
     const auto& c = curves[ci];
     const char* color = kColors[ci % 8];
-    for (int which = 0; which < 2; ++which) {
+    const std::string dash = kDashes[ci % 8];
+    const std::string dash_attr = dash.empty() ? "" : "stroke-dasharray='" + dash + "' ";
+    for (int which = 1; which >= 0; --which) {  // training (faint, thin) under validation
       std::ostringstream pts;
       for (const auto& p : c.points) {
         const double v = which == 0 ? p.valid_loss : p.train_loss;
         if (std::isfinite(v) && v > 0) pts << X(p.epoch) << "," << Y(v) << " ";
       }
-      s << "<polyline fill='none' stroke='" << color << "' stroke-width='" << (which == 0 ? 2 : 1)
-        << "' " << (which == 1 ? "stroke-dasharray='5,4' " : "") << "points='" << pts.str() << "'/>\n";
+      s << "<polyline fill='none' stroke='" << color << "' stroke-width='" << (which == 0 ? 2 : 1.2) << "' "
+        << (which == 1 ? "stroke-opacity='0.45' " : "") << dash_attr << "points='" << pts.str() << "'/>\n";
     }
-    for (const auto& p : c.points)  // a dot per validation point (a single epoch is visible too)
+    for (const auto& p : c.points)  // a marker per validation point (a single epoch is visible too)
       if (std::isfinite(p.valid_loss) && p.valid_loss > 0)
-        s << "<circle cx='" << X(p.epoch) << "' cy='" << Y(p.valid_loss) << "' r='2.5' fill='" << color << "'/>\n";
+        s << marker(static_cast<int>(ci), X(p.epoch), Y(p.valid_loss), color) << "\n";
     const double ly = T + 14 + 18 * legend++;
-    s << "<line x1='" << W - R + 12 << "' x2='" << W - R + 36 << "' y1='" << ly - 4 << "' y2='" << ly - 4
-      << "' stroke='" << color << "' stroke-width='2'/><text x='" << W - R + 42 << "' y='" << ly << "'>"
-      << escape(c.label) << "</text>\n";
-  }
-  for (const auto& r : references) {
-    const double y = Y(r.second);
-    s << "<line x1='" << L << "' x2='" << W - R << "' y1='" << y << "' y2='" << y
-      << "' stroke='gray' stroke-dasharray='2,3'/>\n";
-    const double ly = T + 14 + 18 * legend++;
-    s << "<line x1='" << W - R + 12 << "' x2='" << W - R + 36 << "' y1='" << ly - 4 << "' y2='" << ly - 4
-      << "' stroke='gray' stroke-dasharray='2,3'/><text x='" << W - R + 42 << "' y='" << ly << "'>"
-      << escape(r.first.substr(0, 34)) << "</text>\n";
+    s << "<line x1='" << W - R + 12 << "' x2='" << W - R + 48 << "' y1='" << ly - 4 << "' y2='" << ly - 4
+      << "' stroke='" << color << "' stroke-width='2' " << dash_attr << "/>"
+      << marker(static_cast<int>(ci), W - R + 30, ly - 4, color) << "<text x='" << W - R + 54 << "' y='" << ly
+      << "'>" << escape(c.label) << "</text>\n";
   }
   const double ly = T + 14 + 18 * legend;
-  s << "<text x='" << W - R + 12 << "' y='" << ly + 6 << "' fill='#555'>solid: validation</text>\n";
-  s << "<text x='" << W - R + 12 << "' y='" << ly + 24 << "' fill='#555'>dashed: training</text>\n";
+  s << "<text x='" << W - R + 12 << "' y='" << ly + 6 << "' fill='#555'>bold, markers: validation</text>\n";
+  s << "<text x='" << W - R + 12 << "' y='" << ly + 24 << "' fill='#555'>faint: training</text>\n";
+  s << "<text x='" << W - R + 12 << "' y='" << ly + 42 << "' fill='#555'>gray dotted: references</text>\n";
   s << "</svg>\n";
   std::ofstream f(path);
   if (!f) throw std::runtime_error("cannot write " + path);

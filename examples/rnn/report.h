@@ -35,8 +35,10 @@ struct Curve {
   std::string label;
   std::vector<CurvePoint> points;
 };
-// Validation (solid) and training (dashed) loss per epoch of every model; a log y axis when
-// the values span more than a factor of 20. Horizontal reference lines (e.g. a baseline).
+// Validation (bold, a marker per epoch) and training (faint) loss per epoch of every model, each
+// model with its own colour, dash pattern and marker shape (so that overlapping curves stay
+// visible); round tick values; a log y axis when the values span more than a factor of 20.
+// Horizontal reference lines (e.g. a baseline), labelled with their name and value on the plot.
 void write_svg_plot(const std::string& path, const std::string& title, const std::string& y_label,
                     const std::vector<Curve>& curves,
                     const std::vector<std::pair<std::string, double>>& references = {});

@@ -30,21 +30,35 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // ---------------------------------------------------------------- speech
 
+SpeechCorpus load_corpus(const TaskOptions& o) {
+  if (o.timit_root.empty()) {
+    SyntheticSpeechOptions so;
+    so.train = o.train_utterances;
+    so.valid = o.valid_utterances;
+    so.test = o.test_utterances;
+    so.seed = o.seed;
+    so.cache_dir = o.cache_dir;
+    so.verbose = o.verbose;
+    return synthetic_speech_corpus(so);
+  }
+  return timit_corpus(o.timit_root, o.cache_dir, o.verbose, o.timit_split);
+}
+
 class SpeechTask : public Task {
  public:
-  explicit SpeechTask(const TaskOptions& o) : options_(o) {
-    if (o.timit_root.empty()) {
-      SyntheticSpeechOptions so;
-      so.train = o.train_utterances;
-      so.valid = o.valid_utterances;
-      so.test = o.test_utterances;
-      so.seed = o.seed;
-      so.cache_dir = o.cache_dir;
-      so.verbose = o.verbose;
-      corpus_ = synthetic_speech_corpus(so);
-    } else {
-      corpus_ = timit_corpus(o.timit_root, o.cache_dir);
-    }
+  SpeechTask(const TaskOptions& o, SpeechCorpus corpus) : options_(o), corpus_(std::move(corpus)) {
+    TORCH_CHECK_VALUE(o.target == "next" || o.target == "recall", "option --target must be next or recall, got '",
+                      o.target, "'");
+    TORCH_CHECK_VALUE(o.features == "standardized" || o.features == "raw-db",
+                      "option --features must be standardized or raw-db, got '", o.features, "'");
+    TORCH_CHECK_VALUE(o.loss_denominator == "valid" || o.loss_denominator == "padded",
+                      "option --loss-denominator must be valid or padded, got '", o.loss_denominator, "'");
+    TORCH_CHECK_VALUE(corpus_.train.size() > 0 && corpus_.valid.size() > 0 && corpus_.test.size() > 0,
+                      "speech task: every split needs utterances; got train ", corpus_.train.size(), ", valid ",
+                      corpus_.valid.size(), ", test ", corpus_.test.size());
+    raw_ = o.features == "raw-db";
+    recall_ = o.target == "recall";
+    padded_ = o.loss_denominator == "padded";
     auto [mean, std] = feature_moments(corpus_.train);
     mean_ = mean;
     std_ = std.clamp_min(1e-3);
@@ -52,7 +66,9 @@ class SpeechTask : public Task {
   std::string name() const override { return "timit"; }
   std::string description() const override {
     std::ostringstream s;
-    s << "next-frame prediction of 129-bin log-power spectra (MSE in dB², per bin, masked by length); "
+    s << (recall_ ? "one-step recall (input frame t+1, target frame t)" : "next-frame prediction")
+      << " of 129-bin log-power spectra, " << (raw_ ? "raw dB features" : "standardized features")
+      << " (MSE in dB², per bin, over " << (padded_ ? "all padded frames" : "the valid frames") << "); "
       << corpus_.description;
     return s.str();
   }
@@ -87,12 +103,13 @@ class SpeechTask : public Task {
     }
     return out;
   }
-  // The model sees standardized frames and predicts standardized frames; the loss is the MSE
-  // of the prediction mapped back to dB (per bin, averaged over the 129 bins and valid frames).
+  // The loss is the MSE of the prediction in dB (per bin, averaged over the 129 bins and the
+  // valid frames, or all padded frames). Standardized features: the output is mapped back to dB.
   torch::Tensor loss(const torch::Tensor& output, const Batch& batch, Score* score) const override {
-    const torch::Tensor pred_db = output * std_.to(output.device()) + mean_.to(output.device());
+    const torch::Tensor pred_db = raw_ ? output : output * std_.to(output.device()) + mean_.to(output.device());
     const torch::Tensor per_frame = (pred_db - batch.target).pow(2).mean(-1) * batch.mask;
-    const torch::Tensor frames = batch.mask.sum();
+    const torch::Tensor frames = padded_ ? torch::full({}, static_cast<double>(batch.mask.numel()), batch.mask.options())
+                                         : batch.mask.sum();
     const torch::Tensor total = per_frame.sum();
     if (score) {
       score->loss_sum += total.item<double>();
@@ -101,30 +118,37 @@ class SpeechTask : public Task {
     return total / frames.clamp_min(1);
   }
   std::vector<std::pair<std::string, double>> references() const override {
-    // Two trivial predictors on the validation set: the previous frame, and the training mean.
+    // Two trivial predictors on the validation set: the input frame itself (next: the previous
+    // frame; recall: the following one), and the training mean.
     double prev = 0, mean = 0, count = 0;
     for (const Batch& b : eval_batches("valid")) {
-      const torch::Tensor x_db = b.x * std_ + mean_;
+      const torch::Tensor x_db = raw_ ? b.x : b.x * std_ + mean_;
       prev += ((x_db - b.target).pow(2).mean(-1) * b.mask).sum().item<double>();
       mean += ((mean_ - b.target).pow(2).mean(-1) * b.mask).sum().item<double>();
-      count += b.mask.sum().item<double>();
+      count += padded_ ? static_cast<double>(b.mask.numel()) : b.mask.sum().item<double>();
     }
-    return {{"repeat the previous frame (valid)", prev / count}, {"predict the training mean (valid)", mean / count}};
+    return {{recall_ ? "output the input frame (valid)" : "repeat the previous frame (valid)", prev / count},
+            {"predict the training mean (valid)", mean / count}};
   }
 
  private:
+  // next: x = frames 0..T-2, target = frames 1..T-1. recall: x = frames 1..T-1, target =
+  // frames 0..T-2. Either way a step counts when both of its frames are in the utterance.
   Batch make_batch(const SequenceSet& set, const std::vector<int64_t>& idx) const {
     PaddedBatch p = pad_batch(set, idx);
     const int64_t T = p.x.size(0);
+    const torch::Tensor first = p.x.narrow(0, 0, T - 1), second = p.x.narrow(0, 1, T - 1);
+    const torch::Tensor& in = recall_ ? second : first;
     Batch b;
-    b.x = ((p.x.narrow(0, 0, T - 1) - mean_) / std_).contiguous();
-    b.target = p.x.narrow(0, 1, T - 1).contiguous();
+    b.x = (raw_ ? in.clone() : (in - mean_) / std_).contiguous();
+    b.target = (recall_ ? first : second).contiguous();
     b.mask = p.mask.narrow(0, 1, T - 1).contiguous();
     return b;
   }
   TaskOptions options_;
   SpeechCorpus corpus_;
   torch::Tensor mean_, std_;
+  bool raw_ = false, recall_ = false, padded_ = false;
 };
 
 // ---------------------------------------------------------------- copying
@@ -262,7 +286,7 @@ class DigitsTask : public Task {
 
 std::unique_ptr<Task> make_task(const TaskOptions& o) {
   TORCH_CHECK_VALUE(o.batch > 0, "argument '--batch' must be positive, got ", o.batch);
-  if (o.task == "timit") return std::make_unique<SpeechTask>(o);
+  if (o.task == "timit") return std::make_unique<SpeechTask>(o, load_corpus(o));
   if (o.task == "copying") return std::make_unique<CopyingTask>(o);
   if (o.task == "digits" || o.task == "pdigits" || o.task == "mnist" || o.task == "pmnist") {
     TORCH_CHECK_VALUE(!(o.task == "mnist" || o.task == "pmnist") || !o.mnist_dir.empty(),
@@ -271,6 +295,11 @@ std::unique_ptr<Task> make_task(const TaskOptions& o) {
   }
   TORCH_CHECK_VALUE(false, "argument '--task' must be timit, copying, digits, pdigits, mnist or pmnist; got '", o.task,
                     "'");
+}
+
+std::unique_ptr<Task> make_speech_task(const TaskOptions& o, SpeechCorpus corpus) {
+  TORCH_CHECK_VALUE(o.batch > 0, "argument '--batch' must be positive, got ", o.batch);
+  return std::make_unique<SpeechTask>(o, std::move(corpus));
 }
 
 }  // namespace mantra::examples

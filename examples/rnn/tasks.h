@@ -1,5 +1,5 @@
-// The tasks of the orthogonal-RNN trainer: TIMIT-style next-frame speech prediction, the
-// copying task and pixel-by-pixel digits. A task hands out deterministic batches (a function of
+// The tasks of the orthogonal-RNN trainer: TIMIT-style speech prediction (next frame or one-step
+// recall), the copying task and pixel-by-pixel digits. A task hands out deterministic batches (a function of
 // the seed, the epoch and the batch index, so a resumed run sees the same data) and scores the
 // model's outputs.
 #pragma once
@@ -60,7 +60,17 @@ struct TaskOptions {
   uint64_t seed = 0;
   int64_t batch = 32;
   // timit
+  // next: input frame t, target frame t+1 (next-frame prediction). recall: input frame t+1,
+  // target frame t (one-step recall: the pairing of the published expRNN TIMIT loader).
+  std::string target = "next";
+  // standardized: the model sees (frame - mean) / std of the training frames and its output is
+  // mapped back to dB. raw-db: it sees and predicts the dB values themselves (the published).
+  std::string features = "standardized";
+  // valid: the MSE is averaged over the valid frames; padded: over all padded frames of the
+  // batch (the published uRNN LSTM's mean; the padded frames add no error, only count).
+  std::string loss_denominator = "valid";
   std::string timit_root;  // "" -> the synthetic espeak-ng corpus
+  std::string timit_split = "mantra";  // mantra | published (see timit_corpus)
   int64_t train_utterances = 3640, valid_utterances = 192, test_utterances = 400;
   std::string cache_dir;
   // copying
@@ -72,5 +82,7 @@ struct TaskOptions {
 };
 
 std::unique_ptr<Task> make_task(const TaskOptions& options);
+// The speech task on a given corpus (tests; make_task builds or reads the corpus).
+std::unique_ptr<Task> make_speech_task(const TaskOptions& options, SpeechCorpus corpus);
 
 }  // namespace mantra::examples

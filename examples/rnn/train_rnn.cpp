@@ -9,14 +9,17 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <thread>
 
+#include "checkpoint.h"
 #include "data/io_util.h"
 #include "models.h"
 #include "report.h"
@@ -42,34 +45,50 @@ about the same number of parameters; a few minutes on 2 cores).
 
 task and data
   --task NAME          timit (default) | copying | digits | pdigits | mnist | pmnist
-  --full               hidden 224, all models, 20 epochs (the paper's TIMIT table)
+  --full               hidden 224, all models, 20 epochs (the paper's models and size, this setup)
   --train-utts N --valid-utts N --test-utts N   synthetic corpus size (default 3640/192/400)
   --timit-root DIR     real TIMIT (LDC tree, NIST SPHERE) instead of the synthetic corpus
+  --timit-split S      mantra (default: SA1/SA2 out, 3696 train, test 50 non-core TEST speakers)
+                       | published (the uRNN preprocessing: paths containing "sa" out, 3640 train,
+                       test the 50 development-list speakers, 400 utterances); valid: core test
+  --target T           next (default: input frame t, predict frame t+1) | recall (the published
+                       expRNN pairing: input frame t+1, output frame t)
+  --features F         standardized (default: inputs standardized, outputs mapped back to dB,
+                       zero read-out) | raw-db (the published: raw dB in and out, torch's read-out)
+  --loss-denominator D valid (default: MSE over the valid frames) | padded (over all padded
+                       frames, the published uRNN LSTM's mean)
   --cache-dir DIR      where corpora are cached (default ~/.cache/mantra)
   --lag L              copying task lag (default 1000)
   --copying-batches N  training batches per copying "epoch" (default 100)
   --mnist-dir DIR      folder with the MNIST IDX files (tasks mnist, pmnist)
 models
   --models LIST        comma separated from: dtriv1 dtriv100 dtrivinf dtrivK (any K) exprnn
-                       cayley rgd lstm rnn; "all" = dtriv1,dtriv100,dtrivinf,exprnn,cayley,rgd,lstm
+                       cayley cayley-base rgd lstm lstm-adam lstm-urnn rnn (lstm-R: the LSTM
+                       with recipe R whatever --lstm-recipe); "all" = dtriv1,dtriv100,dtrivinf,
+                       exprnn,cayley,rgd,lstm
                        (default: dtriv100,exprnn,lstm; --full: all)
   --hidden N           orthogonal RNN hidden size (default 128; --full 224)
   --lstm-hidden N      LSTM hidden size (default: about the orthogonal model's parameter count)
   --rnn-hidden N       tanh-RNN hidden size (default: the same rule)
   --init NAME          orthogonal init: henaff (default) | cayley | torus | uniform | origin
-  --readout-init I     zero (default: every model starts by predicting the training mean /
-                       uniform logits) | default (torch's Linear init)
+  --readout-init I     zero (default, except with --features raw-db: every model starts by
+                       predicting the training mean / uniform logits) | default (torch's init)
 optimization (the paper's defaults)
-  --epochs N           (default 12; --full 20)
+  --epochs N           (default 12; --full 20): the most epochs
+  --patience P         early stopping: stop a model after P epochs without a new best
+                       validation loss (default 0: off)
   --batch N            (default 32)
-  --lr X               Adam for the unconstrained parameters (default 1e-3)
+  --optimizer O        adam (default) | rmsprop: the optimizer of the unconstrained parameters
+  --lr X               its learning rate (default 1e-3)
   --lr-orth X          RMSprop for the orthogonal parameters (default 1e-4)
   --orth-optimizer O   rmsprop (default) | adam | sgd | adagrad
   --lr-rgd X           SGD step of the rgd model (default 1e-2)
-  --clip X             clip the gradient norm (default 0: off)
+  --clip X             clip the gradient norm of any model (default 0: off)
+  --lstm-recipe R      adam (default: --optimizer at --lr, torch's init) | urnn (the uRNN LSTM:
+                       forget-gate bias 1, RMSprop lr 1e-3, elementwise gradient clipping at 1)
 running
   --device D           cpu (default) | cuda
-  --threads N          intra-op threads (default: all cores)
+  --threads N          intra-op threads, N >= 1 (default: all cores)
   --seed N             (default 0)
   --out DIR            output folder (default results/<task>)
   --resume             continue each model from its last checkpoint (exactly: same losses)
@@ -80,12 +99,15 @@ struct Config {
   std::vector<std::string> models;
   int64_t hidden = 128, lstm_hidden = 0, rnn_hidden = 0;
   std::string init = "henaff";
-  std::string readout_init = "zero";
+  std::string readout_init;  // "" -> zero, or default with --features raw-db
+  std::string lstm_recipe = "adam";
   int64_t epochs = 12;
+  int64_t patience = 0;
   double lr = 1e-3, lr_orth = 1e-4, lr_rgd = 1e-2, clip = 0;
   std::string orth_optimizer = "rmsprop";
+  std::string optimizer = "adam";
   std::string device = "cpu";
-  int threads = 0;
+  int threads = 0;  // 0: not given (all cores)
   std::string out;
   bool resume = false;
 };
@@ -141,6 +163,10 @@ Config parse(int argc, char** argv) {
   take("--valid-utts", c.task.valid_utterances);
   take("--test-utts", c.task.test_utterances);
   take_str("--timit-root", c.task.timit_root);
+  const bool split_set = take_str("--timit-split", c.task.timit_split);
+  take_str("--target", c.task.target);
+  take_str("--features", c.task.features);
+  take_str("--loss-denominator", c.task.loss_denominator);
   take_str("--cache-dir", c.task.cache_dir);
   take("--lag", c.task.lag);
   take("--copying-batches", c.task.copying_batches);
@@ -151,29 +177,56 @@ Config parse(int argc, char** argv) {
   take("--lstm-hidden", c.lstm_hidden);
   take("--rnn-hidden", c.rnn_hidden);
   take_str("--init", c.init);
-  take_str("--readout-init", c.readout_init);
+  if (!take_str("--readout-init", c.readout_init)) c.readout_init = c.task.features == "raw-db" ? "default" : "zero";
   TORCH_CHECK_VALUE(c.readout_init == "zero" || c.readout_init == "default",
                     "option --readout-init must be zero or default, got '", c.readout_init, "'");
+  take_str("--lstm-recipe", c.lstm_recipe);
+  ex::lstm_recipe(c.lstm_recipe, 1e-3);  // rejects an unknown name
   epochs_set = take("--epochs", c.epochs);
+  take("--patience", c.patience);
+  TORCH_CHECK_VALUE(c.patience >= 0, "option --patience must be >= 0 (0: off), got ", c.patience);
   take("--batch", c.task.batch);
   take("--lr", c.lr);
   take("--lr-orth", c.lr_orth);
   take("--lr-rgd", c.lr_rgd);
   take("--clip", c.clip);
   take_str("--orth-optimizer", c.orth_optimizer);
+  take_str("--optimizer", c.optimizer);
+  TORCH_CHECK_VALUE(c.optimizer == "adam" || c.optimizer == "rmsprop", "option --optimizer must be adam or rmsprop, got '",
+                    c.optimizer, "'");
   take_str("--device", c.device);
-  take("--threads", c.threads);
+  const bool threads_set = take("--threads", c.threads);
   take("--seed", c.task.seed);
   take_str("--out", c.out);
   TORCH_CHECK_VALUE(kv.empty(), "unknown option ", kv.empty() ? "" : kv.begin()->first, " (see --help)");
   if (!models_set) models = full ? "all" : "dtriv100,exprnn,lstm";
   if (models == "all") models = "dtriv1,dtriv100,dtrivinf,exprnn,cayley,rgd,lstm";
   c.models = split(models, ',');
+  TORCH_CHECK_VALUE(!c.models.empty(), "option --models: no model named in '", models, "'");
   if (full && !hidden_set) c.hidden = 224;
   if (full && !epochs_set) c.epochs = 20;
   if (c.out.empty()) c.out = "results/" + c.task.task;
   TORCH_CHECK_VALUE(c.hidden > 0, "option --hidden must be positive, got ", c.hidden);
   TORCH_CHECK_VALUE(c.epochs > 0, "option --epochs must be positive, got ", c.epochs);
+  TORCH_CHECK_VALUE(!threads_set || c.threads >= 1, "option --threads must be >= 1, got ", c.threads);
+  TORCH_CHECK_VALUE(c.task.copying_batches >= 1, "option --copying-batches must be >= 1, got ", c.task.copying_batches);
+  TORCH_CHECK_VALUE(std::isfinite(c.clip) && c.clip >= 0, "option --clip must be >= 0 (0: off), got ", c.clip);
+  for (const auto& [name, v] : {std::pair<const char*, double>{"--lr", c.lr}, {"--lr-orth", c.lr_orth},
+                                {"--lr-rgd", c.lr_rgd}})
+    // The parameters are float32: a larger step cannot even be applied.
+    TORCH_CHECK_VALUE(std::isfinite(v) && v > 0 && v <= std::numeric_limits<float>::max(), "option ", name,
+                      " must be a positive number representable in float32 (at most ",
+                      std::numeric_limits<float>::max(), "), got ", v);
+  // Checked here too (the task checks them again), before any corpus is built.
+  TORCH_CHECK_VALUE(c.task.target == "next" || c.task.target == "recall", "option --target must be next or recall, got '",
+                    c.task.target, "'");
+  TORCH_CHECK_VALUE(c.task.features == "standardized" || c.task.features == "raw-db",
+                    "option --features must be standardized or raw-db, got '", c.task.features, "'");
+  TORCH_CHECK_VALUE(c.task.loss_denominator == "valid" || c.task.loss_denominator == "padded",
+                    "option --loss-denominator must be valid or padded, got '", c.task.loss_denominator, "'");
+  TORCH_CHECK_VALUE(c.task.timit_split == "mantra" || c.task.timit_split == "published",
+                    "option --timit-split must be mantra or published, got '", c.task.timit_split, "'");
+  TORCH_CHECK_VALUE(!split_set || !c.task.timit_root.empty(), "option --timit-split needs --timit-root (real TIMIT)");
   TORCH_CHECK_VALUE(c.device == "cpu" || c.device == "cuda", "option --device must be cpu or cuda, got '", c.device, "'");
   TORCH_CHECK_VALUE(c.device == "cpu" || torch::cuda::is_available(), "option --device cuda: no CUDA device is available");
   return c;
@@ -187,11 +240,18 @@ struct ModelKind {
   std::string triv = "expm";
   bool chart_at_identity = false;
   bool rgd = false;
+  bool scornn_cayley = false;  // the published Cayley RNN (models.h CayleyRNNNet)
   std::string baseline;  // "lstm" | "rnn"
+  std::string recipe;    // LSTM recipe ("" -> --lstm-recipe)
 };
 
 ModelKind model_kind(const std::string& name) {
   ModelKind k;
+  if (name == "lstm-adam" || name == "lstm-urnn") {  // an LSTM with its recipe named
+    k.baseline = "lstm";
+    k.recipe = name.substr(5);
+    return k;
+  }
   if (name == "lstm" || name == "rnn") {
     k.baseline = name;
     return k;
@@ -200,6 +260,8 @@ ModelKind model_kind(const std::string& name) {
   if (name == "exprnn") {
     k.chart_at_identity = true;
   } else if (name == "cayley") {
+    k.scornn_cayley = true;
+  } else if (name == "cayley-base") {
     k.triv = "cayley";
   } else if (name == "rgd") {
     k.K = 1;
@@ -210,12 +272,12 @@ ModelKind model_kind(const std::string& name) {
     const std::string digits = name.substr(5);
     TORCH_CHECK_VALUE(!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos,
                       "option --models: unknown model '", name,
-                      "' (dtriv1, dtriv100, dtrivinf, dtrivK, exprnn, cayley, rgd, lstm, rnn)");
+                      "' (dtriv1, dtriv100, dtrivinf, dtrivK, exprnn, cayley, cayley-base, rgd, lstm, lstm-adam, lstm-urnn, rnn)");
     k.K = std::stoll(digits);
     TORCH_CHECK_VALUE(k.K > 0, "option --models: '", name, "' needs K >= 1 (dtrivinf never rebases)");
   } else {
     TORCH_CHECK_VALUE(false, "option --models: unknown model '", name,
-                      "' (dtriv1, dtriv100, dtrivinf, dtrivK, exprnn, cayley, rgd, lstm, rnn)");
+                      "' (dtriv1, dtriv100, dtrivinf, dtrivK, exprnn, cayley, cayley-base, rgd, lstm, lstm-adam, lstm-urnn, rnn)");
   }
   return k;
 }
@@ -232,10 +294,14 @@ std::shared_ptr<ex::RecurrentNetImpl> make_model_with_default_readout(const Conf
   const ModelKind k = model_kind(name);
   const int64_t in = task.input_size(), out = task.output_size();
   torch::manual_seed(c.task.seed);
+  if (k.scornn_cayley) {
+    *hidden = c.hidden;
+    return ex::CayleyRNNNet(ex::CayleyRNNOptions(in, c.hidden).output_size(out)).ptr();
+  }
   if (k.orthogonal) {
     *hidden = c.hidden;
     std::string init = c.init;
-    if (k.triv == "cayley" && init == "henaff") init = "cayley";  // scoRNN-style start for the Cayley map
+    if (k.triv == "cayley" && init == "henaff") init = "cayley";  // expRNN's Cayley init, through the library's map
     return ex::OrthogonalRNNNet(nn::OrthogonalRNNOptions(in, c.hidden)
                                     .output_size(out)
                                     .triv(k.triv)
@@ -247,7 +313,10 @@ std::shared_ptr<ex::RecurrentNetImpl> make_model_with_default_readout(const Conf
   torch::manual_seed(c.task.seed);
   if (k.baseline == "lstm") {
     *hidden = c.lstm_hidden > 0 ? c.lstm_hidden : matched_hidden("lstm", in, out, target);
-    return ex::LSTMBaseline(ex::RecurrentBaselineOptions(in, *hidden).output_size(out)).ptr();
+    auto lstm = ex::LSTMBaseline(ex::RecurrentBaselineOptions(in, *hidden).output_size(out));
+    const ex::TrainingRecipe recipe = ex::lstm_recipe(k.recipe.empty() ? c.lstm_recipe : k.recipe, c.lr);
+    if (std::isfinite(recipe.forget_bias)) lstm->set_forget_bias(recipe.forget_bias);
+    return lstm.ptr();
   }
   *hidden = c.rnn_hidden > 0 ? c.rnn_hidden : matched_hidden("rnn", in, out, target);
   return ex::RNNBaseline(ex::RecurrentBaselineOptions(in, *hidden).output_size(out)).ptr();
@@ -306,7 +375,9 @@ std::string fingerprint(const Config& c, const ex::Task& task, const std::string
   std::ostringstream s;
   s << task.description() << "|" << model << "|h" << c.hidden << "|lh" << c.lstm_hidden << "|rh" << c.rnn_hidden << "|"
     << c.init << "|" << c.readout_init << "|b" << c.task.batch << "|lr" << c.lr << "|" << c.lr_orth << "|" << c.lr_rgd << "|" << c.orth_optimizer
-    << "|clip" << c.clip << "|seed" << c.task.seed;
+    << "|" << c.optimizer << "|clip" << c.clip << "|seed" << c.task.seed << "|copying_batches" << c.task.copying_batches << "|target "
+    << c.task.target << "|features " << c.task.features << "|denominator " << c.task.loss_denominator << "|split "
+    << c.task.timit_split << "|lstm " << c.lstm_recipe;
   return s.str();
 }
 
@@ -367,9 +438,16 @@ RunResult run_model(const Config& c, const ex::Task& task, const std::string& na
   if (kind.orthogonal) {
     orth_opt = kind.rgd ? make_optimizer("sgd", model->constrained_parameters(), c.lr_rgd)
                         : make_optimizer(c.orth_optimizer, model->constrained_parameters(), c.lr_orth);
-    dtriv = std::make_unique<mantra::optim::DynamicTrivialization>(orth_opt, *model, kind.K);
+    // The published Cayley RNN trains its skew parameter directly (no library constraint).
+    if (!kind.scornn_cayley) dtriv = std::make_unique<mantra::optim::DynamicTrivialization>(orth_opt, *model, kind.K);
   }
-  torch::optim::Adam adam(model->unconstrained_parameters(), torch::optim::AdamOptions(c.lr));
+  // The unconstrained parameters: Adam (--lr), or the LSTM recipe's optimizer.
+  ex::TrainingRecipe recipe = kind.baseline == "lstm"
+                                  ? ex::lstm_recipe(kind.recipe.empty() ? c.lstm_recipe : kind.recipe, c.lr)
+                                  : ex::lstm_recipe("adam", c.lr);
+  if (recipe.optimizer == "adam") recipe.optimizer = c.optimizer;  // the default recipe: --optimizer at --lr
+  auto adam_ptr = make_optimizer(recipe.optimizer, model->unconstrained_parameters(), recipe.lr);
+  torch::optim::Optimizer& adam = *adam_ptr;
 
   const std::string checkpoint = dir + "/checkpoint.pt", best_path = dir + "/best.pt";
   const std::string print = fingerprint(c, task, name);
@@ -377,9 +455,11 @@ RunResult run_model(const Config& c, const ex::Task& task, const std::string& na
   double best = INFINITY;
   double step_seconds = 0;
   int64_t steps_timed = 0;
+  TORCH_CHECK_VALUE(!io::dir_exists(checkpoint), "--resume: ", checkpoint,
+                    " is a directory, not a checkpoint; remove it or use another --out");
   if (c.resume && io::file_exists(checkpoint)) {
     torch::serialize::InputArchive archive;
-    archive.load_from(checkpoint, device);
+    ex::read_checkpoint(checkpoint, device, archive);
     c10::IValue saved_print;
     archive.read("fingerprint", saved_print);
     TORCH_CHECK_VALUE(saved_print.toStringRef() == print, "--resume: ", checkpoint,
@@ -393,23 +473,34 @@ RunResult run_model(const Config& c, const ex::Task& task, const std::string& na
     torch::Tensor counters, hist;
     archive.read("counters", counters);
     archive.read("history", hist);
-    start_epoch = counters[0].item<int64_t>();
-    best = counters[1].item<double>();
-    step_seconds = counters[2].item<double>();
-    steps_timed = counters[3].item<int64_t>();
+    TORCH_CHECK_VALUE(hist.dim() == 2 && hist.size(1) == 5 && hist.scalar_type() == torch::kFloat64, "--resume: ",
+                      checkpoint, " holds a history of shape ", hist.sizes(), "; not a checkpoint of this program");
+    auto ps = parametrizations_of(*model);
+    const ex::CheckpointCounters n =
+        ex::parse_counters(counters, hist.size(0), orth_opt != nullptr, static_cast<int64_t>(ps.size()), checkpoint);
+    start_epoch = n.epoch;
+    best = n.best;
+    step_seconds = n.step_seconds;
+    steps_timed = n.steps_timed;
     if (orth_opt) {
       torch::serialize::InputArchive o;
       archive.read("orth_optimizer", o);
       orth_opt->load(o);
-      dtriv->set_steps(counters[4].item<int64_t>());
-      auto ps = parametrizations_of(*model);
-      for (size_t i = 0; i < ps.size(); ++i) ps[i]->set_rebase_count(counters[5 + i].item<int64_t>());
+      if (dtriv) dtriv->set_steps(n.dtriv_steps);
+      for (size_t i = 0; i < ps.size(); ++i) ps[i]->set_rebase_count(n.rebases[i]);
     }
     result.history = history_from(hist);
     std::cerr << "[" << name << "] resuming after epoch " << start_epoch << " (" << checkpoint << ")\n";
   }
 
-  for (int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
+  auto patience_ran_out = [&] {
+    if (c.patience <= 0 || result.history.empty()) return false;
+    int64_t best_at = 0;
+    for (const auto& r : result.history)
+      if (r.valid_loss == best) best_at = r.epoch;
+    return result.history.back().epoch - best_at >= c.patience;
+  };
+  for (int64_t epoch = start_epoch; epoch < c.epochs && !patience_ran_out(); ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     const int64_t nb = task.train_batches();
     ex::ProgressBar bar(name, epoch + 1, c.epochs, nb, task.item_name());
@@ -426,6 +517,7 @@ RunResult run_model(const Config& c, const ex::Task& task, const std::string& na
       const auto s0 = std::chrono::steady_clock::now();
       adam.zero_grad();
       if (dtriv) dtriv->zero_grad();
+      else if (orth_opt) orth_opt->zero_grad();
       ex::Score s;
       torch::Tensor loss = task.loss(model->forward(d.x), d, &s);
       // A NaN/Inf loss means NaN/Inf in the parameters or the data (a diverged run, a damaged
@@ -433,10 +525,12 @@ RunResult run_model(const Config& c, const ex::Task& task, const std::string& na
       TORCH_CHECK(std::isfinite(s.loss_sum), "[", name, "] the training loss is ", s.loss_sum, " in epoch ",
                   epoch + 1, ", batch ", i + 1, "; the model's parameters or the data hold NaN/Inf",
                   c.resume ? " (the run resumed from " + checkpoint + ")" : std::string(),
-                  ". Stopping; try a smaller learning rate or --clip");
+                  ". Stopping; try a smaller learning rate (--lr ", c.lr, ", --lr-orth ", c.lr_orth,
+                  kind.rgd ? ", --lr-rgd " + std::to_string(c.lr_rgd) : std::string(), ") or --clip");
       loss.backward();
-      if (c.clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), c.clip);
+      ex::clip_gradients(model->parameters(), c.clip, recipe.clip_value);
       if (dtriv) dtriv->step();
+      else if (orth_opt) orth_opt->step();
       adam.step();
       step_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
       ++steps_timed;
@@ -466,18 +560,21 @@ RunResult run_model(const Config& c, const ex::Task& task, const std::string& na
       archive.write("model", m);
       adam.save(a);
       archive.write("adam", a);
-      std::vector<double> counters = {static_cast<double>(epoch + 1), best, step_seconds,
-                                      static_cast<double>(steps_timed)};
+      ex::CheckpointCounters n;
+      n.epoch = epoch + 1;
+      n.best = best;
+      n.step_seconds = step_seconds;
+      n.steps_timed = steps_timed;
       if (orth_opt) {
         torch::serialize::OutputArchive o;
         orth_opt->save(o);
         archive.write("orth_optimizer", o);
-        counters.push_back(static_cast<double>(dtriv->steps()));
-        for (auto& p : parametrizations_of(*model)) counters.push_back(static_cast<double>(p->rebase_count()));
+        n.dtriv_steps = dtriv ? dtriv->steps() : steps_timed;
+        for (auto& p : parametrizations_of(*model)) n.rebases.push_back(p->rebase_count());
       }
-      archive.write("counters", torch::tensor(counters, torch::kFloat64));
+      archive.write("counters", ex::counters_tensor(n, orth_opt != nullptr));
       archive.write("history", history_tensor(result.history));
-      archive.save_to(tmp);
+      ex::write_checkpoint(archive, tmp);
     });
     write_log(dir + "/log.csv", result.history);
   }

@@ -66,10 +66,17 @@ def speech_corpus(args):
 
 
 class SpeechTask:
-    """Next-frame prediction; MSE in dB² per bin over valid frames (as the C++ trainer)."""
+    """Speech prediction as the C++ trainer: next frame (--target next: input frame t, target
+    frame t+1) or one-step recall (--target recall: input frame t+1, target frame t, the
+    published pairing); standardized features (mapped back to dB for the loss) or raw dB
+    (--features raw-db); MSE in dB² per bin over the valid frames or all padded frames
+    (--loss-denominator). `corpus` ({split: (frames, offsets)}) skips the corpus tool (tests)."""
 
-    def __init__(self, args):
-        self.corpus = speech_corpus(args)
+    def __init__(self, args, corpus=None):
+        self.corpus = corpus if corpus is not None else speech_corpus(args)
+        self.recall = args.target == "recall"
+        self.raw = args.features == "raw-db"
+        self.padded = args.loss_denominator == "padded"
         frames, _ = self.corpus["train"]
         self.mean = frames.mean(0)
         self.std = frames.std(0).clamp_min(1e-3)
@@ -86,7 +93,10 @@ class SpeechTask:
         for j, i in enumerate(idx):
             x[: lengths[j], j] = frames[offsets[i]: offsets[i + 1]]
             mask[: lengths[j], j] = 1
-        return ((x[:-1] - self.mean) / self.std, x[1:], mask[1:])
+        first, second = x[:-1], x[1:]
+        inp, target = (second, first) if self.recall else (first, second)
+        # A step counts when both its frames are in the utterance: mask of the later frame.
+        return (inp.clone() if self.raw else (inp - self.mean) / self.std, target, mask[1:])
 
     def train_batches(self, epoch):
         n = len(self.corpus["train"][1]) - 1
@@ -99,8 +109,9 @@ class SpeechTask:
 
     def loss(self, out, target, mask):
         """(sum of per-frame MSE over valid frames, number of valid frames)."""
-        pred = out * self.std + self.mean
-        return ((pred - target) ** 2).mean(-1).mul(mask).sum(), mask.sum()
+        pred = out if self.raw else out * self.std + self.mean
+        count = torch.tensor(float(mask.numel())) if self.padded else mask.sum()
+        return ((pred - target) ** 2).mean(-1).mul(mask).sum(), count
 
 
 class CopyingTask:
@@ -114,8 +125,9 @@ class CopyingTask:
         g = torch.Generator().manual_seed(seed)
         L, B = self.lag, self.batch
         data = torch.randint(1, 9, (10, B), generator=g)
-        x = torch.cat([data, torch.zeros(L - 1, B, dtype=torch.long), torch.full((1, B), 9),
-                       torch.zeros(10, B, dtype=torch.long)])
+        # L blanks, then the marker at step L+10 with the first recall step (expRNN's layout).
+        x = torch.cat([data, torch.zeros(L, B, dtype=torch.long), torch.full((1, B), 9),
+                       torch.zeros(9, B, dtype=torch.long)])
         y = torch.cat([torch.zeros(L + 10, B, dtype=torch.long), data])
         return nn.functional.one_hot(x, 10).float(), y, None
 
@@ -141,6 +153,33 @@ class LSTMModel(nn.Module):
     def forward(self, x):
         return self.output_layer(self.lstm(x)[0])
 
+    def set_forget_bias(self, value):
+        """b_f = value: b_ih's forget slice (torch's gate order i, f, g, o) = value, b_hh's = 0."""
+        H = self.lstm.hidden_size
+        with torch.no_grad():
+            self.lstm.bias_ih_l0[H:2 * H].fill_(value)
+            self.lstm.bias_hh_l0[H:2 * H].zero_()
+
+
+# The LSTM recipes (as the C++ trainer's models.h lstm_recipe): adam = Adam(--lr), torch's init;
+# urnn = the uRNN TIMIT pipeline's LSTM: forget-gate bias 1, RMSprop lr 1e-3, elementwise
+# gradient clipping at 1.
+LSTM_RECIPES = {"adam": dict(optimizer="adam", lr=None, clip_value=0.0, forget_bias=None),
+                "urnn": dict(optimizer="rmsprop", lr=1e-3, clip_value=1.0, forget_bias=1.0)}
+
+
+def recipe_for(name, args):
+    return LSTM_RECIPES[args.lstm_recipe] if name == "lstm" else LSTM_RECIPES["adam"]
+
+
+def clip_gradients(params, clip_norm, clip_value):
+    """By global norm (clip_norm > 0), then elementwise (clip_value > 0)."""
+    params = list(params)
+    if clip_norm > 0:
+        torch.nn.utils.clip_grad_norm_(params, clip_norm)
+    if clip_value > 0:
+        torch.nn.utils.clip_grad_value_(params, clip_value)
+
 
 def degrees_of_freedom(model):
     n = sum(p.numel() for name, p in model.named_parameters() if "parametrizations" not in name)
@@ -158,6 +197,8 @@ def make_model(name, task, args):
         a, b, c = 4, 4 * (task.input_size + 2) + task.output_size, task.output_size - target
         h = args.lstm_hidden or max(1, round((-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)))
         model, K = LSTMModel(task.input_size, h, task.output_size), None
+        if recipe_for(name, args)["forget_bias"] is not None:
+            model.set_forget_bias(recipe_for(name, args)["forget_bias"])
     elif name == "exprnn":  # B = exp(A) at the identity, A trained directly
         model, K = mantra.nn.OrthogonalRNN(task.input_size, args.hidden, output_size=task.output_size,
                                            init=args.init, chart_at_identity=True), 0
@@ -166,14 +207,17 @@ def make_model(name, task, args):
             raise SystemExit(f"train_rnn.py: argument --models: unknown model '{name}' (dtrivK, dtrivinf, exprnn, lstm)")
         K = 0 if name == "dtrivinf" else int(name[5:])
         model = mantra.nn.OrthogonalRNN(task.input_size, args.hidden, output_size=task.output_size, init=args.init)
-    with torch.no_grad():  # zero read-out: every model starts at the trivial prediction (as the C++ trainer)
-        model.output_layer.weight.zero_()
-        model.output_layer.bias.zero_()
-    return model, K
+    if getattr(args, "features", "standardized") != "raw-db":
+        with torch.no_grad():  # zero read-out: every model starts at the trivial prediction (as the C++ trainer)
+            model.output_layer.weight.zero_()
+            model.output_layer.bias.zero_()
+    return model, K  # raw dB: torch's read-out init, as the published pipeline
 
 
-def make_optimizers(model, K, args):
+def make_optimizers(model, K, args, recipe=LSTM_RECIPES["adam"]):
     if K is None:
+        if recipe["optimizer"] == "rmsprop":
+            return [torch.optim.RMSprop(model.parameters(), lr=recipe["lr"])], None
         return [torch.optim.Adam(model.parameters(), lr=args.lr)], None
     constrained = [p for m in model.modules() if hasattr(m, "parametrizations") for p in m.parametrizations.parameters()]
     ids = {id(p) for p in constrained}
@@ -207,9 +251,11 @@ def run(name, task, args, device, rank, world):
     model, K = make_model(name, task, args)
     model.to(device)
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    adam, dtriv = make_optimizers(model, K, args)
+    recipe = recipe_for(name, args)
+    adam, dtriv = make_optimizers(model, K, args, recipe)
     optimizers = adam + ([dtriv] if dtriv else [])
     history, best, start = [], math.inf, time.time()
+    best_state, best_epoch = None, 0
     step_time, steps = 0.0, 0
     for epoch in range(args.epochs):
         batches = task.train_batches(epoch)
@@ -231,6 +277,7 @@ def run(name, task, args, device, rank, world):
             if world > 1:
                 dist.all_reduce(global_count)
             (l * world / global_count).backward()  # DDP averages gradients over the ranks
+            clip_gradients(model.parameters(), args.clip, recipe["clip_value"])
             for o in optimizers:
                 o.step()
             step_time += time.perf_counter() - s0
@@ -243,13 +290,19 @@ def run(name, task, args, device, rank, world):
                 log(f"[{name}] epoch {epoch + 1}/{args.epochs} {i + 1}/{len(batches)} loss {tot / cnt:.4g} "
                     f"{cnt / el:.3g} items/s (rank 0) ETA {eta:.0f}s")
         valid = evaluate(model, task, "valid", device)
-        best = min(best, valid)
+        if valid < best:  # keep the best-validation weights: the test uses them (as the C++ trainer)
+            best, best_epoch = valid, epoch + 1
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         history.append((epoch + 1, tot / cnt, valid, time.time() - start))
         log(f"[{name}] epoch {epoch + 1}/{args.epochs} train {tot / cnt:.5g} valid {valid:.5g}")
+    weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}  # the last epoch's
+    if best_state is not None:
+        model.load_state_dict(best_state)
     test = evaluate(model, task, "test", device)
-    return {"model": name, "parameters": degrees_of_freedom(model), "best_valid": best, "test_last": test,
+    return {"model": name, "parameters": degrees_of_freedom(model), "best_valid": best, "best_epoch": best_epoch,
+            "test": test,
             "ms_per_step": 1000 * step_time / max(steps, 1), "seconds": time.time() - start, "history": history,
-            "weights": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+            "weights": weights, "best_weights": best_state}
 
 
 def main():
@@ -263,6 +316,12 @@ def main():
     p.add_argument("--batch", type=int, default=32, help="global batch (split over the ranks)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-orth", type=float, default=1e-4)
+    p.add_argument("--clip", type=float, default=0.0, help="clip the gradient norm of any model (0: off)")
+    p.add_argument("--lstm-recipe", default="adam", choices=sorted(LSTM_RECIPES),
+                   help="adam (Adam --lr) | urnn (forget bias 1, RMSprop 1e-3, elementwise clipping at 1)")
+    p.add_argument("--target", default="next", choices=["next", "recall"])
+    p.add_argument("--features", default="standardized", choices=["standardized", "raw-db"])
+    p.add_argument("--loss-denominator", default="valid", choices=["valid", "padded"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-utts", type=int, default=800)
     p.add_argument("--valid-utts", type=int, default=96)
@@ -276,6 +335,8 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--out", default="", help="folder for log CSVs and final weights (rank 0)")
     args = p.parse_args()
+    if not (math.isfinite(args.clip) and args.clip >= 0):
+        raise SystemExit(f"train_rnn.py: argument --clip must be >= 0 (0: off), got {args.clip}")
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -290,10 +351,10 @@ def main():
     task = SpeechTask(args) if args.task == "timit" else CopyingTask(args)
     results = [run(name, task, args, device, rank, world) for name in args.models.split(",") if name]
     if rank == 0:
-        print(f"\n| model | parameters | best valid | test (last epoch) | ms/step | time |")
+        print(f"\n| model | parameters | best valid (epoch) | test (best valid epoch) | ms/step | time |")
         print("|---|---|---|---|---|---|")
         for r in results:
-            print(f"| {r['model']} | {r['parameters']} | {r['best_valid']:.4f} | {r['test_last']:.4f} | "
+            print(f"| {r['model']} | {r['parameters']} | {r['best_valid']:.4f} ({r['best_epoch']}) | {r['test']:.4f} | "
                   f"{r['ms_per_step']:.1f} | {r['seconds']:.1f}s |")
         if args.out:
             os.makedirs(args.out, exist_ok=True)

@@ -16,7 +16,7 @@ CopyingBatch copying_batch(int64_t lag, int64_t batch, std::optional<at::Generat
   b.input = at::zeros({T, batch}, at::kLong);
   b.target = at::zeros({T, batch}, at::kLong);
   b.input.slice(0, 0, K).copy_(data);
-  b.input[lag + K - 1].fill_(kCopyingMarker);
+  b.input[lag + K].fill_(kCopyingMarker);  // with the first recall step, as expRNN's
   b.target.slice(0, lag + K, T).copy_(data);
   return b;
 }

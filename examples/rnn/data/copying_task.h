@@ -20,8 +20,9 @@ struct CopyingBatch {
   torch::Tensor target;  // (L+20, B) int64, time-major
 };
 
-// For lag L >= 1: input = 10 data symbols uniform in 1..8, then L-1 blanks (0), the marker 9,
-// then 10 blanks; target = L+10 blanks, then the 10 data symbols. Drawn from `generator`
+// For lag L >= 1: input = 10 data symbols uniform in 1..8, then L blanks (0), the marker 9 at
+// step L+10, then 9 blanks; target = L+10 blanks, then the 10 data symbols (expRNN's layout: the
+// marker arrives with the first recall step). Drawn from `generator`
 // (default: torch's default CPU generator).
 CopyingBatch copying_batch(int64_t lag, int64_t batch, std::optional<at::Generator> generator = std::nullopt);
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -413,6 +414,18 @@ const std::vector<std::string>& timit_core_test_speakers() {
   return core;
 }
 
+const std::vector<std::string>& timit_dev_speakers() {
+  // The standard 50-speaker TIMIT development set (Halberstadt 1998), as Kaldi ships it in
+  // egs/timit/s5/conf/dev_spk.list; speaker identifiers are unique across dialect regions.
+  static const std::vector<std::string> dev = {
+      "FAKS0", "MMDB1", "MBDG0", "FEDW0", "MTDT0", "FSEM0", "MDVC0", "MRJM4", "MJSW0", "MTEB0",
+      "FDAC1", "MMDM2", "MBWM0", "MGJF0", "MTHC0", "MBNS0", "MERS0", "FCAL1", "MREB0", "MJFC0",
+      "FJEM0", "MPDF0", "MCSH0", "MGLB0", "MWJG0", "MMJR0", "FMAH0", "MMWH0", "FGJD0", "MRJR0",
+      "MGWT0", "FCMH0", "FADG0", "MRTK0", "FNMR0", "MDLS0", "FDRW0", "FJSJ0", "FJMG0", "FMML0",
+      "MJAR0", "FKMS0", "FDMS0", "MTAA0", "FREW0", "MDLF0", "MRCS0", "MAJC0", "MROA0", "MRWS1"};
+  return dev;
+}
+
 namespace {
 
 struct TimitSpeaker {
@@ -436,7 +449,9 @@ std::string find_child_dir(const std::string& dir, const std::string& name_upper
   return {};
 }
 
-std::vector<TimitSpeaker> timit_speakers(const std::string& set_dir) {
+// The utterances of every speaker under set_dir; `drop(path)` removes a file.
+std::vector<TimitSpeaker> timit_speakers(const std::string& set_dir,
+                                         const std::function<bool(const std::string&)>& drop) {
   std::vector<TimitSpeaker> out;
   for (const auto& dr : sorted_children(set_dir, true)) {
     const std::string dr_name = detail::to_upper(base_name(dr));
@@ -453,7 +468,7 @@ std::vector<TimitSpeaker> timit_speakers(const std::string& set_dir) {
         const std::string stem = up.substr(0, up.size() - 4);
         // Converted copies "SX3.WAV.wav" next to the SPHERE "SX3.WAV": keep the original.
         if (stem.size() > 4 && stem.substr(stem.size() - 4) == ".WAV" && names_upper.count(stem)) continue;
-        if (stem.rfind("SA", 0) == 0) continue;  // SA1, SA2: the same two sentences for everyone
+        if (drop(f)) continue;
         s.files.push_back(f);
       }
       if (!s.files.empty()) out.push_back(std::move(s));
@@ -472,23 +487,42 @@ SpeechCorpus load_speech_corpus(const std::string& cache_path) {
   return load_corpus_cache(cache_path);
 }
 
-SpeechCorpus timit_corpus(const std::string& root, const std::string& cache_dir, bool verbose) {
+SpeechCorpus timit_corpus(const std::string& root, const std::string& cache_dir, bool verbose,
+                          const std::string& split_name) {
+  TORCH_CHECK_VALUE(split_name == "mantra" || split_name == "published",
+                    "timit_corpus: argument 'split' must be mantra or published, got '", split_name, "'");
   TORCH_CHECK(detail::dir_exists(root), "timit_corpus: ", root, " is not a directory");
+  const bool published = split_name == "published";
   const std::string abs = detail::absolute_path(root);
   const std::string train_dir = find_child_dir(abs, "TRAIN"), test_dir = find_child_dir(abs, "TEST");
   TORCH_CHECK(!train_dir.empty() && !test_dir.empty(), "timit_corpus: ", root,
               " must hold TRAIN/ and TEST/ (the LDC TIMIT tree; names in any case)");
   const std::string abs_slash = abs + "/";
-  const auto train_spk = timit_speakers(train_dir);
-  const auto test_spk = timit_speakers(test_dir);
+  // mantra: SA1, SA2 (the same two sentences for everyone) out. published: the uRNN
+  // preprocessing's rule, every path containing "sa" out (also speakers such as *SA*0).
+  auto drop = [&](const std::string& path) {
+    std::string rel = path.substr(abs_slash.size());
+    std::transform(rel.begin(), rel.end(), rel.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    if (published) return rel.find("sa") != std::string::npos;
+    return base_name(rel).rfind("sa", 0) == 0;
+  };
+  const auto train_spk = timit_speakers(train_dir, drop);
+  const auto test_spk = timit_speakers(test_dir, drop);
   TORCH_CHECK(!train_spk.empty(), "timit_corpus: no utterances under ", train_dir);
   const auto& core_list = timit_core_test_speakers();
   const std::set<std::string> core(core_list.begin(), core_list.end());
   std::vector<const TimitSpeaker*> valid_spk, others;
   for (const auto& s : test_spk) (core.count(s.name) ? valid_spk : others).push_back(&s);
   std::vector<const TimitSpeaker*> chosen;
-  const size_t m = others.size(), want = std::min<size_t>(50, m);
-  for (size_t i = 0; i < want; ++i) chosen.push_back(others[i * m / want]);
+  if (published) {
+    const auto& dev_list = timit_dev_speakers();
+    const std::set<std::string> dev(dev_list.begin(), dev_list.end());
+    for (const auto* s : others)
+      if (dev.count(base_name(s->name))) chosen.push_back(s);
+  } else {
+    const size_t m = others.size(), want = std::min<size_t>(50, m);
+    for (size_t i = 0; i < want; ++i) chosen.push_back(others[i * m / want]);
+  }
 
   std::vector<std::string> files[3];
   std::vector<std::string> spk_names[3];
@@ -503,7 +537,7 @@ SpeechCorpus timit_corpus(const std::string& root, const std::string& cache_dir,
   for (const auto* s : chosen) add(2, *s);
 
   std::ostringstream key;
-  key << "mantra TIMIT corpus v1\nroot " << abs << "\nfeatures " << kFeatureSpec << "\n";
+  key << "mantra TIMIT corpus v1\n" << (published ? "split published\n" : "") << "root " << abs << "\nfeatures " << kFeatureSpec << "\n";
   uint64_t h = detail::fnv1a64("");
   for (int split = 0; split < 3; ++split)
     for (const auto& f : files[split]) {
@@ -543,7 +577,10 @@ SpeechCorpus timit_corpus(const std::string& root, const std::string& cache_dir,
   std::ostringstream desc;
   desc << "TIMIT at " << abs << ": train " << files[0].size() << " utterances / " << train_spk.size()
        << " speakers, valid (core test) " << files[1].size() << " / " << valid_spk.size() << ", test "
-       << files[2].size() << " / " << chosen.size() << "; SA1/SA2 excluded; " << kSpectrumBins
+       << files[2].size() << " / " << chosen.size()
+       << (published ? " (the development-speaker list); published split: paths containing \"sa\" excluded; "
+                     : "; SA1/SA2 excluded; ")
+       << kSpectrumBins
        << " log-power features at 8 kHz, hop 128";
   c.description = desc.str();
   detail::make_dirs(croot);

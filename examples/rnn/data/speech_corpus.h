@@ -52,20 +52,31 @@ bool espeak_available(const std::string& espeak = "espeak-ng");
 std::vector<std::string> corpus_sentences(const std::string& text_file = "");
 
 // The real TIMIT, an LDC tree root/{TRAIN,TEST}/DR*/<SPEAKER>/*.WAV (NIST SPHERE, 16 kHz; names
-// matched case-insensitively), SA1/SA2 excluded, resampled to 8 kHz, same features.
+// matched case-insensitively), resampled to 8 kHz, same features. Two splits:
+// split "mantra" (default): SA1/SA2 excluded;
 //   train: every TRAIN utterance (462 speakers x 8 = 3696 in the full corpus)
 //   valid: the 24-speaker core test set (192 utterances)
 //   test : 50 other TEST speakers x 8 = 400 utterances: the 144 non-core TEST speakers sorted
 //          by "DRn/SPEAKER", taking those at positions floor(i * 144 / 50), i = 0..49.
+// split "published" (the uRNN preprocessing that expRNN's TIMIT experiment uses): every file
+// whose path below the root contains "sa" (case-insensitively) is dropped, which removes SA1/SA2
+// and also every speaker whose identifier contains "sa";
+//   train: the remaining TRAIN utterances (3640 in the full corpus, as the papers report)
+//   valid: the 24-speaker core test set (192)
+//   test : the 50 speakers of the TIMIT development-speaker list, timit_dev_speakers() (400).
 // Cached like the synthetic corpus under <cache_dir>/speech/timit-<key> (cache_dir "" ->
-// default_cache_dir()); the key hashes the root's absolute path and its file names and sizes.
-// verbose: progress on stderr while decoding.
-SpeechCorpus timit_corpus(const std::string& root, const std::string& cache_dir = "", bool verbose = true);
+// default_cache_dir()); the key hashes the split, the root's absolute path and its file names
+// and sizes. verbose: progress on stderr while decoding.
+SpeechCorpus timit_corpus(const std::string& root, const std::string& cache_dir = "", bool verbose = true,
+                          const std::string& split = "mantra");
 
 // Reads a corpus cache folder (the path printed by mantra_speech_corpus, SpeechCorpus::cache_path).
 SpeechCorpus load_speech_corpus(const std::string& cache_path);
 
 // The TIMIT core test set speakers ("DR1/MDAB0", ...), 24 entries.
 const std::vector<std::string>& timit_core_test_speakers();
+// The 50-speaker TIMIT development set ("DR1/FAKS0", ...; Halberstadt 1998, the list Kaldi ships
+// as egs/timit/s5/conf/dev_spk.list): the test set of the published split.
+const std::vector<std::string>& timit_dev_speakers();
 
 }  // namespace mantra::examples

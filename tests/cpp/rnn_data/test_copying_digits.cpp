@@ -24,9 +24,11 @@ TEST(Copying, LayoutOfInputAndTarget) {
   ASSERT_EQ(b.input.scalar_type(), torch::kInt64);
   auto data = b.input.index({Slice(0, 10)});
   EXPECT_TRUE(torch::all((data >= 1) & (data <= 8)).item<bool>());
-  EXPECT_TRUE(torch::all(b.input.index({Slice(10, L + 9)}) == 0).item<bool>());  // L-1 blanks
-  EXPECT_TRUE(torch::all(b.input[L + 9] == 9).item<bool>());                       // the marker
-  EXPECT_TRUE(torch::all(b.input.index({Slice(L + 10, L + 20)}) == 0).item<bool>());
+  EXPECT_TRUE(torch::all(b.input.index({Slice(10, L + 10)}) == 0).item<bool>());  // L blanks
+  // The marker at L+10, the first recall step (expRNN's copying task), and nowhere else.
+  EXPECT_TRUE(torch::all(b.input[L + 10] == 9).item<bool>());
+  EXPECT_EQ((b.input == 9).sum().item<int64_t>(), B);
+  EXPECT_TRUE(torch::all(b.input.index({Slice(L + 11, L + 20)}) == 0).item<bool>());
   EXPECT_TRUE(torch::all(b.target.index({Slice(0, L + 10)}) == 0).item<bool>());
   EXPECT_TRUE(torch::equal(b.target.index({Slice(L + 10, L + 20)}), data));
   // Same seed, same batch; another seed, another batch.

@@ -189,3 +189,49 @@ TEST(Timit, ReadsAFakeTree) {
   mantra::test::expect_error([&] { me::timit_corpus(root + "/TEST", cache); }, "TRAIN");
   io::remove_tree(root);
 }
+
+// The published split (the uRNN preprocessing): every path containing "sa" is dropped (SA1/SA2
+// and the whole speaker FSAH0), the test set is the development-speaker list (FAKS0 here),
+// other non-core TEST speakers (MXYZ0) are in no split, valid is the core test set.
+TEST(Timit, PublishedSplit) {
+  const std::string root = temp_dir("timit_published");
+  int k = 0;
+  auto utt = [&](const std::string& rel) {
+    const std::string full = root + "/" + rel;
+    io::make_dirs(full.substr(0, full.rfind('/')));
+    auto t = torch::arange(4800, torch::kFloat64) / 16000.0;
+    write_sphere16k(full, (0.3 * torch::sin(2 * M_PI * (300 + 100 * k++) * t)).to(torch::kFloat32));
+  };
+  utt("TRAIN/DR1/FCJF0/SA1.WAV");
+  utt("TRAIN/DR1/FCJF0/SI648.WAV");
+  utt("TRAIN/DR1/FCJF0/SX38.WAV");
+  utt("TRAIN/DR3/FSAH0/SI1.WAV");
+  utt("TRAIN/DR3/FSAH0/SX2.WAV");
+  utt("TEST/DR1/MDAB0/SA2.WAV");
+  utt("TEST/DR1/MDAB0/SI1.WAV");
+  utt("TEST/DR1/FAKS0/SX1.WAV");
+  utt("TEST/DR1/FAKS0/SA1.WAV");
+  utt("TEST/DR2/MXYZ0/SX3.WAV");
+  const std::string cache = root + "/cache";
+  const auto pub = me::timit_corpus(root, cache, false, "published");
+  EXPECT_EQ(pub.train.speakers, (std::vector<std::string>{"DR1/FCJF0", "DR1/FCJF0"}));
+  EXPECT_EQ(pub.valid.speakers, (std::vector<std::string>{"DR1/MDAB0"}));
+  EXPECT_EQ(pub.test.speakers, (std::vector<std::string>{"DR1/FAKS0"}));
+  EXPECT_NE(pub.description.find("published split"), std::string::npos) << pub.description;
+  // The mantra split of the same tree keeps FSAH0 and takes the test speakers by position.
+  const auto mine = me::timit_corpus(root, cache, false);
+  EXPECT_FALSE(mine.from_cache);  // another split, another cache entry
+  EXPECT_EQ(mine.train.size(), 4);
+  EXPECT_EQ(mine.test.speakers, (std::vector<std::string>{"DR1/FAKS0", "DR2/MXYZ0"}));
+  EXPECT_TRUE(me::timit_corpus(root, cache, false, "published").from_cache);
+  mantra::test::expect_error([&] { me::timit_corpus(root, cache, false, "kaldi"); }, "'split'");
+  // The list: 50 distinct speakers, none in the core test set, none containing "SA" (so the
+  // published test set keeps all 8 SI/SX utterances of each: 400).
+  const auto& dev = me::timit_dev_speakers();
+  EXPECT_EQ(dev.size(), 50u);
+  std::set<std::string> unique(dev.begin(), dev.end());
+  EXPECT_EQ(unique.size(), 50u);
+  for (const auto& c : me::timit_core_test_speakers()) EXPECT_EQ(unique.count(c.substr(c.find('/') + 1)), 0u) << c;
+  for (const auto& d : dev) EXPECT_EQ(d.find("SA"), std::string::npos) << d;
+  io::remove_tree(root);
+}

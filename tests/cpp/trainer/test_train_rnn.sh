@@ -7,7 +7,7 @@ bin="$1"; case_name="$2"; work="$3"
 rm -rf "$work"; mkdir -p "$work"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 small=(--task copying --lag 10 --copying-batches 6 --batch 8 --hidden 16 --threads 1)
-all_models=dtriv1,dtriv100,dtrivinf,exprnn,cayley,rgd,lstm,rnn
+all_models=dtriv1,dtriv100,dtrivinf,exprnn,cayley,cayley-base,rgd,lstm,rnn
 # Columns epoch, train loss, valid loss, valid accuracy of a model's log (time differs).
 losses() { cut -d, -f1-4 "$1/$2/log.csv"; }
 
@@ -53,6 +53,22 @@ outputs)
   grep -q "<svg" "$work/a/curves.svg" && [ "$(grep -c "<polyline" "$work/a/curves.svg")" -eq 6 ] ||
     fail "curves.svg should hold 6 curves (train+valid x 3 models)"
   grep -q "epoch 2/2" "$work/err" || fail "no progress output"
+  # Early stopping (--patience 2): each model stops 2 epochs after its best validation epoch
+  # (or at --epochs), and its row reports the epochs run and the best one; lstm-adam and
+  # lstm-urnn are the LSTM under its two recipes (different optimizers: different losses).
+  "$bin" "${small[@]}" --models lstm-adam,lstm-urnn,exprnn --epochs 12 --patience 2 --lr 0.3 --out "$work/p" >/dev/null 2>&1 ||
+    fail "patience run"
+  stopped_early=0
+  for m in lstm-adam lstm-urnn exprnn; do
+    awk -F, -v m=$m 'NR > 1 { n = $1; if (best == "" || $3 < best) { best = $3; at = $1 } }
+      END { if (!(n == 12 || n - at == 2)) { print m ": stopped at " n ", best " at > "/dev/stderr"; exit 1 } }' \
+      "$work/p/$m/log.csv" || fail "$m: early stopping"
+    [ "$(($(wc -l < "$work/p/$m/log.csv") - 1))" -lt 12 ] && stopped_early=$((stopped_early + 1))
+  done
+  [ $stopped_early -ge 1 ] || fail "no model stopped early (the check above could not fail)"
+  grep -qE "^\| lstm-adam +\| 6 +\| [0-9]+ +\| 8 \(best 6\)" "$work/p/results.md" || fail "results row of an early-stopped model"
+  cmp -s <(cut -d, -f3 "$work/p/lstm-adam/log.csv" | head -3) <(cut -d, -f3 "$work/p/lstm-urnn/log.csv" | head -3) &&
+    fail "lstm-adam and lstm-urnn trained alike"
   # Baselines get about the orthogonal model's parameter count (within 10%).
   p() { sed -nE "s/^\| $1 +\| *[0-9]+ *\| *([0-9]+) .*/\1/p" "$work/a/results.md"; }
   for m in lstm rnn; do
@@ -70,32 +86,74 @@ errors)
   [ $? -eq 2 ] && grep -q "was made with other settings" "$work/out" || fail "resume with other settings"
   "$bin" --task copying --lag 0 >"$work/out" 2>&1
   [ $? -eq 2 ] && grep -q "'--lag' must be >= 1" "$work/out" || fail "bad lag"
+  # Issue 17: values that trained nothing or meant nothing are refused, naming the option.
+  expect_refused() {  # <message> <args...>
+    local msg="$1"; shift
+    "$bin" "${small[@]}" --epochs 1 --out "$work/r" "$@" >"$work/out" 2>&1
+    local rc=$?
+    [ $rc -eq 2 ] && grep -qF -- "$msg" "$work/out" || { cat "$work/out" >&2; fail "$* : expected exit 2 and '$msg', got $rc"; }
+    [ ! -e "$work/r" ] || fail "$*: a refused run wrote $work/r"
+  }
+  expect_refused "option --threads must be >= 1, got 0" --models dtriv100 --threads 0
+  expect_refused "option --copying-batches must be >= 1, got 0" --models dtriv100 --copying-batches 0
+  expect_refused "option --models: no model named in ','" --models ,
+  expect_refused "option --clip must be >= 0 (0: off), got -1" --models dtriv100 --clip -1
+  expect_refused "option --lr must be a positive number representable in float32" --models dtriv100 --lr 1e300
+  expect_refused "option --lr-orth must be a positive number" --models dtriv100 --lr-orth 0
+  expect_refused "option --lstm-recipe must be adam or urnn, got 'tf'" --models lstm --lstm-recipe tf
+  expect_refused "option --timit-split needs --timit-root" --models lstm --timit-split published
+  expect_refused "option --optimizer must be adam or rmsprop, got 'sgd'" --models lstm --optimizer sgd
+  expect_refused "option --patience must be >= 0 (0: off), got -1" --models lstm --patience -1
+  expect_refused "option --target must be next or recall, got 'back'" --task timit --target back --models lstm
+  # A checkpoint made with another --copying-batches is refused (it is in the fingerprint).
+  "$bin" "${small[@]}" --models dtriv100 --epochs 2 --copying-batches 5 --out "$work/b" --resume >"$work/out" 2>&1
+  [ $? -eq 2 ] && grep -q "was made with other settings" "$work/out" || fail "resume with other --copying-batches"
+  # A checkpoint.pt that is a directory is an error, not a silent restart.
+  mkdir -p "$work/d/dtriv100/checkpoint.pt"
+  "$bin" "${small[@]}" --models dtriv100 --epochs 1 --out "$work/d" --resume >"$work/out" 2>&1
+  [ $? -eq 2 ] && grep -qF "$work/d/dtriv100/checkpoint.pt is a directory" "$work/out" || fail "checkpoint directory"
+  # A truncated checkpoint: the error names the file.
+  "$bin" "${small[@]}" --models dtriv100 --epochs 1 --out "$work/t" >/dev/null 2>&1 || fail "run"
+  f="$work/t/dtriv100/checkpoint.pt"
+  head -c $(($(wc -c < "$f") / 2)) "$f" > "$f.half" && mv "$f.half" "$f"
+  "$bin" "${small[@]}" --models dtriv100 --epochs 2 --out "$work/t" --resume >"$work/out" 2>&1
+  [ $? -eq 2 ] && grep -qF "cannot read the checkpoint $f (truncated" "$work/out" || { cat "$work/out" >&2; fail "truncated checkpoint"; }
   ;;
 nonfinite_loss_stops)
-  # A checkpoint whose input kernel W_in is NaN: the resumed run must stop with a clear error
-  # and a non-zero exit, not train on (issue 17). The checkpoint's first tensor record,
-  # data/0, is W_in (hidden 16 x 10 copying symbols, float32: 640 bytes); it is overwritten in
-  # place with NaN (the zip stores records uncompressed).
+  # A checkpoint whose input kernel W_in was overwritten with NaN: the checkpoint's checksum
+  # refuses it before anything is trained (issue 17). The state's first tensor record is W_in
+  # (hidden 16 x 10 copying symbols, float32: 640 bytes); the state archive is stored
+  # uncompressed inside the file's payload, so its bytes are found and overwritten in place.
   "$bin" "${small[@]}" --models dtriv100 --epochs 1 --out "$work/a" >/dev/null 2>&1 || fail "first run"
   python3 - "$work/a/dtriv100/checkpoint.pt" <<'PY' || fail "could not poison the checkpoint"
-import struct, sys, zipfile
+import io, struct, sys, zipfile
 path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
 with zipfile.ZipFile(path) as z:
-    info = next(i for i in z.infolist() if i.filename.endswith("/data/0"))
+    payload = next(i for i in z.infolist() if i.filename.endswith("/data/0"))
+    raw = z.read(payload)
+inner = zipfile.ZipFile(io.BytesIO(raw))
+info = next(i for i in inner.infolist() if i.filename.endswith("/data/0"))
 assert info.file_size == 640 and info.compress_type == zipfile.ZIP_STORED, info
-with open(path, "r+b") as f:
-    f.seek(info.header_offset)
-    header = f.read(30)
-    name_len, extra_len = struct.unpack("<HH", header[26:30])
-    f.seek(info.header_offset + 30 + name_len + extra_len)
-    f.write(struct.pack("<f", float("nan")) * 160)
+w = inner.read(info)
+at = data.find(w)
+assert at > 0 and data.find(w, at + 1) < 0
+data[at:at + 640] = struct.pack("<f", float("nan")) * 160
+open(path, "wb").write(data)
 PY
   "$bin" "${small[@]}" --models dtriv100 --epochs 2 --out "$work/a" --resume >"$work/out" 2>&1
   rc=$?
-  [ $rc -ne 0 ] || fail "a run resumed from a NaN checkpoint exited 0"
-  grep -q "the training loss is nan in epoch 2, batch 1" "$work/out" || { cat "$work/out" >&2; fail "no clear error"; }
-  grep -q "resumed from $work/a/dtriv100/checkpoint.pt" "$work/out" || fail "the error does not name the checkpoint"
-  [ "$(wc -l < "$work/a/dtriv100/log.csv")" -eq 2 ] || fail "an epoch was logged after the NaN loss"
+  [ $rc -eq 2 ] || fail "a run resumed from a NaN checkpoint exited $rc, expected 2"
+  grep -qF "the checkpoint $work/a/dtriv100/checkpoint.pt fails its checksum" "$work/out" || { cat "$work/out" >&2; fail "no clear error"; }
+  [ "$(wc -l < "$work/a/dtriv100/log.csv")" -eq 2 ] || fail "an epoch was logged after the refused checkpoint"
+  # Parameters driven to Inf/NaN by a huge step: the run stops with an error naming the model,
+  # the epoch, the batch and the learning-rate options, exit 2, and logs no epoch.
+  "$bin" "${small[@]}" --models dtriv100 --epochs 2 --lr 1e30 --out "$work/b" >"$work/out" 2>&1
+  rc=$?
+  [ $rc -eq 2 ] || fail "a diverging run exited $rc, expected 2"
+  grep -qE "\[dtriv100\] the training loss is -?(nan|inf) in epoch 1, batch [0-9]+" "$work/out" || { cat "$work/out" >&2; fail "no clear error"; }
+  grep -qF -- "--lr 1e+30" "$work/out" || fail "the error does not name --lr"
+  [ ! -e "$work/b/dtriv100/log.csv" ] || fail "an epoch was logged after the non-finite loss"
   ;;
 *)
   fail "unknown case $case_name"
