@@ -2,6 +2,7 @@
 #pragma once
 
 #include <mantra/manifolds.h>
+#include <mantra/manifolds/low_rank_coupled.h>
 #include <mantra/nn.h>
 #include <mantra/ops.h>
 #include <mantra/optim.h>
