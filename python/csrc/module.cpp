@@ -25,6 +25,7 @@ using Class = py::class_<M, Manifold, std::shared_ptr<M>>;
 void bind_testing(py::module& m);
 
 }  // namespace
+void bind_low_rank(py::module_& m);  // python/csrc/bind_low_rank.cpp
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "mantra C++ core";
@@ -726,6 +727,7 @@ Example::
       py::arg("param"), py::arg("grad"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq"),
       py::arg("step"), py::kw_only(), py::arg("lr"), py::arg("betas"), py::arg("eps"), py::arg("weight_decay"),
       py::arg("amsgrad"), py::arg("manifold"), py::arg("retraction"), py::arg("stabilize"));
+  bind_low_rank(m);
 }
 
 namespace {
