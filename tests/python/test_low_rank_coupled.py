@@ -243,3 +243,35 @@ def test_the_default_triv_is_the_cpp_one():
     for fn in ("low_rank_oblique", "low_rank_sphere", "low_rank_stacked_stiefel"):
         assert inspect.signature(getattr(mantra, fn)).parameters["triv"].default == "polar"
     assert _C.functional.low_rank_coupled_triv() == "polar"
+
+
+# ---------------------------------------------------------------- weight-normalized low rank (Linear)
+
+def test_linear_weight_normalized_low_rank():
+    torch.manual_seed(7)
+    layer = mantra.nn.Linear(20, 12, constraint="low_rank_oblique", rank=3, scale="per_row").double()
+    with torch.no_grad():
+        layer.scale.copy_(torch.rand(12, 1, dtype=D) + 0.5)
+    W = layer.effective_weight()
+    # W = diag(g) X, X of rank ≤ 3 with unit rows: the row norms are g.
+    assert max_abs(W.norm(dim=1, keepdim=True) - layer.scale) < 1e-12
+    assert torch.linalg.matrix_rank(W.detach()).item() == 3
+    x = torch.randn(5, 20, dtype=D)
+    # The factored forward is the dense one.
+    assert max_abs(layer(x) - F.linear(x, W, layer.bias)) < 1e-12
+    # Parameters: v of the factors (m+n)·r, g (m), bias (m).
+    assert sum(t.numel() for t in layer.parameters()) == (12 + 20) * 3 + 12 + 12
+    # It trains: gradients reach the factors and g.
+    layer(x).pow(2).sum().backward()
+    assert layer.parametrizations.weight.original.grad.abs().sum() > 0
+    assert layer.scale.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="argument 'rank' has no effect"):
+        mantra.nn.Linear(4, 3, constraint="oblique", rank=2)
+
+
+def test_linear_low_rank_sphere_in_float32():
+    torch.manual_seed(8)
+    layer = mantra.nn.Linear(9, 6, constraint="low_rank_sphere", rank=2)
+    x = torch.randn(4, 9)
+    assert abs(layer.weight.norm().item() - 1) < 1e-5
+    assert max_abs(layer(x) - F.linear(x, layer.weight, layer.bias)) < 1e-5

@@ -72,15 +72,36 @@ TEST(CoupledLowRank, DynamicTrivializationFitsAMatrixOfTheSet) {
   torch::manual_seed(43);
   LowRankOblique M(10, 8, 2);
   const torch::Tensor A = M.compose(M.random({18, 2}, torch::kFloat64));
-  torch::nn::Linear layer(torch::nn::LinearOptions(8, 10));
+  mantra::nn::Linear layer(mantra::nn::LinearOptions(8, 10).constraint("low_rank_oblique").rank(2));
   layer->to(torch::kFloat64);
-  auto c = pz::low_rank_oblique(*layer, "weight", 2);
   auto adam = std::make_shared<torch::optim::Adam>(layer->parameters(), torch::optim::AdamOptions(0.02));
   mantra::optim::DynamicTrivialization opt(adam, *layer, 1);
   for (int i = 0; i < 1500; ++i) {
     opt.zero_grad();
-    (0.5 * (c->forward() - A).pow(2).sum()).backward();
+    (0.5 * (layer->effective_weight() - A).pow(2).sum()).backward();
     opt.step();
   }
-  EXPECT_LT((c->forward() - A).norm().item<double>(), 1e-4);
+  EXPECT_LT((layer->effective_weight() - A).norm().item<double>(), 1e-4);
+}
+
+TEST(WeightNormalizedLowRankLinear, FactoredForwardIsTheDenseOne) {
+  torch::manual_seed(44);
+  mantra::nn::Linear layer(mantra::nn::LinearOptions(20, 12).constraint("low_rank_oblique").rank(3).scale("per_row"));
+  layer->to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    layer->scale.copy_(torch::rand({12, 1}, torch::kFloat64) + 0.5);
+  }
+  torch::Tensor W = layer->effective_weight();
+  EXPECT_LT(max_abs(W.norm(2, 1, true) - layer->scale), 1e-12);  // row norms are g
+  EXPECT_EQ(torch::linalg_matrix_rank(W.detach()).item<int64_t>(), 3);
+  torch::Tensor x = torch::randn({5, 20}, torch::kFloat64);
+  EXPECT_LT(max_abs(layer->forward(x) - torch::nn::functional::linear(x, W, layer->bias)), 1e-12);
+  int64_t count = 0;
+  for (const auto& p : layer->parameters()) count += p.numel();
+  EXPECT_EQ(count, (12 + 20) * 3 + 12 + 12);  // factors, g, bias
+  layer->forward(x).pow(2).sum().backward();
+  EXPECT_GT(layer->scale.grad().abs().sum().item<double>(), 0);
+  mantra::test::expect_error([] { mantra::nn::Linear(mantra::nn::LinearOptions(4, 3).constraint("oblique").rank(2)); },
+                             "argument 'rank' has no effect");
 }
