@@ -275,3 +275,47 @@ def test_linear_low_rank_sphere_in_float32():
     x = torch.randn(4, 9)
     assert abs(layer.weight.norm().item() - 1) < 1e-5
     assert max_abs(layer(x) - F.linear(x, layer.weight, layer.bias)) < 1e-5
+
+
+# ---------------------------------------------------------------- the ops, torch.compile and torch.export
+
+def test_ops_pass_opcheck():
+    torch.manual_seed(9)
+    M = LRO(6, 5, 2)
+    P = M.random(11, 2, dtype=D).requires_grad_()
+    torch.library.opcheck(torch.ops.mantra.low_rank_coupled_compose, (P, M.spec))
+    x, g, b = torch.randn(3, 5, dtype=D), torch.rand(6, 1, dtype=D), torch.randn(6, dtype=D)
+    torch.library.opcheck(torch.ops.mantra.low_rank_coupled_linear, (x, P, M.spec, g, b))
+    assert torch.autograd.gradcheck(lambda p: torch.ops.mantra.low_rank_coupled_linear(x, p, M.spec, g, b), (P,))
+    with pytest.raises(ValueError, match="argument 'manifold' must be LowRankOblique, LowRankSphere or"):
+        torch.ops.mantra.low_rank_coupled_compose(P, "Sphere(retraction=exp)")
+
+
+class CoupledNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(5, 6, bias=False, dtype=D)
+        mantra.low_rank_oblique(self.a, "weight", 2)
+        self.b = nn.Linear(6, 4, bias=False, dtype=D)
+        mantra.low_rank_stacked_stiefel(self.b, "weight", 3, 2, triv="expm")
+        self.c = mantra.nn.Linear(4, 3, constraint="low_rank_oblique", rank=2, scale="per_row", dtype=D)
+
+    def forward(self, x):
+        return self.c(torch.tanh(self.b(torch.tanh(self.a(x)))))
+
+
+def test_compile_fullgraph_and_export_trace_through():
+    torch.manual_seed(10)
+    net = CoupledNet()
+    x = torch.randn(7, 5, dtype=D)
+    eager = net(x)
+    eager.sum().backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    compiled = torch.compile(net, fullgraph=True, backend="aot_eager")
+    out = compiled(x)
+    out.sum().backward()
+    assert max_abs(out - eager) < 1e-12
+    assert all(max_abs(p.grad - g) < 1e-12 for p, g in zip(net.parameters(), grads))
+    exported = torch.export.export(net, (x,))
+    assert max_abs(exported.module()(x) - eager) < 1e-12
