@@ -319,3 +319,19 @@ def test_compile_fullgraph_and_export_trace_through():
     assert all(max_abs(p.grad - g) < 1e-12 for p, g in zip(net.parameters(), grads))
     exported = torch.export.export(net, (x,))
     assert max_abs(exported.module()(x) - eager) < 1e-12
+
+
+def test_pickle_deepcopy_and_state_dict_round_trip():
+    import copy
+    torch.manual_seed(11)
+    layer = mantra.nn.Linear(5, 6, constraint="low_rank_oblique", rank=2, scale="per_row", dtype=D)
+    x = torch.randn(3, 5, dtype=D)
+    for other in (pickle.loads(pickle.dumps(layer)), copy.deepcopy(layer)):
+        assert max_abs(other(x) - layer(x)) == 0
+    fresh = mantra.nn.Linear(5, 6, constraint="low_rank_oblique", rank=2, scale="per_row", dtype=D)
+    fresh.load_state_dict(layer.state_dict())
+    assert max_abs(fresh(x) - layer(x)) == 0
+    # A state of another coupled manifold (here another rank) is refused.
+    with pytest.raises(RuntimeError):
+        mantra.nn.Linear(5, 6, constraint="low_rank_oblique", rank=3, scale="per_row", dtype=D).load_state_dict(
+            layer.state_dict())

@@ -523,7 +523,7 @@ def low_rank_sphere(module, tensor_name, rank, triv=_COUPLED_TRIV):
     Example::
 
         >>> layer = mantra.low_rank_sphere(nn.Linear(6, 8), "weight", rank=1)
-        >>> round(float(layer.weight.norm()), 5)
+        >>> round(float(layer.weight.detach().norm()), 5)
         1.0
     """
     return _coupled(module, tensor_name, "low_rank_sphere", rank, triv, _C.manifolds.LowRankSphere)
