@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "mantra/manifolds.h"
+#include "mantra/manifolds/low_rank_coupled.h"
 
 namespace mantra::manifolds {
 
@@ -104,10 +105,21 @@ ManifoldPtr build(const std::string& spec, const char* arg) {
     m = std::make_shared<Lorentz>();
   } else if (name == "PoincareBall") {
     m = std::make_shared<PoincareBall>();
+  } else if (name == "LowRankOblique" || name == "LowRankSphere" || name == "LowRankStackedStiefel") {
+    const auto m_rows = static_cast<int64_t>(o.number("m", 0)), n_cols = static_cast<int64_t>(o.number("n", 0));
+    const auto rank = static_cast<int64_t>(o.number("rank", 0));
+    const Retraction r = o.retraction(Retraction::Polar);
+    if (name == "LowRankOblique") {
+      m = std::make_shared<LowRankOblique>(m_rows, n_cols, rank, r);
+    } else if (name == "LowRankSphere") {
+      m = std::make_shared<LowRankSphere>(m_rows, n_cols, rank, r);
+    } else {
+      m = std::make_shared<LowRankStackedStiefel>(m_rows, n_cols, rank, static_cast<int64_t>(o.number("p", 0)), r);
+    }
   } else {
     TORCH_CHECK_VALUE(false, "argument '", arg, "': unknown manifold '", name, "' in spec '", spec,
                       "' (known: Euclidean, Stiefel, SO, Grassmannian, Sphere, Oblique, FixedRank, FixedRankPSD, ",
-                      "GLPlus, SL, SPD, Lorentz, PoincareBall)");
+                      "GLPlus, SL, SPD, Lorentz, PoincareBall, LowRankOblique, LowRankSphere, LowRankStackedStiefel)");
   }
   // A manifold without a retraction option still writes its fixed default in spec().
   const std::string r = o.take("retraction", "");
@@ -132,6 +144,11 @@ std::string GLPlus::spec() const {
 }
 
 std::string SL::spec() const { return name() + "(n=" + std::to_string(n_) + ")"; }
+
+std::string LowRankCoupled::spec() const {
+  return name() + "(m=" + std::to_string(m_) + ",n=" + std::to_string(n_) + ",rank=" + std::to_string(rank_) +
+         spec_extra() + ",retraction=" + to_string(retraction_) + ")";
+}
 
 std::string SPD::spec() const { return name() + "(min_eigenvalue=" + number(options_.min_eigenvalue) + ")"; }
 

@@ -68,15 +68,20 @@ void LinearImpl::reset() {
     constraint = erase(pz::symmetric(*this, "weight"));
   } else if (c == "skew") {
     constraint = erase(pz::skew(*this, "weight"));
+  } else if (c == "low_rank_oblique") {
+    constraint = erase(pz::low_rank_oblique(*this, "weight", options.rank()));
+  } else if (c == "low_rank_sphere") {
+    constraint = erase(pz::low_rank_sphere(*this, "weight", options.rank()));
   } else {
     TORCH_CHECK_VALUE(false, "mantra::nn::Linear: argument 'constraint' must be none, orthogonal, grassmannian, sphere, ",
                       "oblique, low_rank, fixed_rank, almost_orthogonal, invertible, positive_definite, ",
-                      "positive_definite_cholesky, positive_semidefinite, symmetric or skew; got '", c, "'");
+                      "positive_definite_cholesky, positive_semidefinite, symmetric, skew, low_rank_oblique or ",
+                      "low_rank_sphere; got '", c, "'");
   }
   // An option the chosen constraint does not use must keep its default: a value there would be
   // silently ignored.
   const bool uses_triv = c == "orthogonal" || c == "grassmannian";
-  const bool uses_rank = c == "low_rank" || c == "fixed_rank";
+  const bool uses_rank = c == "low_rank" || c == "fixed_rank" || c == "low_rank_oblique" || c == "low_rank_sphere";
   TORCH_CHECK_VALUE(uses_triv || options.triv() == pz::Defaults::triv, "mantra::nn::Linear: argument 'triv' has no ",
                     "effect with constraint '", c, "' (it must stay '", pz::Defaults::triv, "'), got '", options.triv(), "'");
   TORCH_CHECK_VALUE(uses_rank || options.rank() == 1, "mantra::nn::Linear: argument 'rank' has no effect with constraint '",
@@ -107,6 +112,12 @@ torch::Tensor LinearImpl::effective_weight() {
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& input) {
+  auto coupled = constraint.is_empty() ? nullptr
+                                       : std::dynamic_pointer_cast<parametrize::CoupledLowRankImpl>(constraint.ptr());
+  if (coupled) {
+    // The factors, never the m×n weight: (x V)(diag(g) H)ᵀ + b.
+    return parametrize::functional::low_rank_coupled_linear(input, coupled->coupled(), coupled->point(), scale, bias);
+  }
   return torch::nn::functional::linear(input, effective_weight(), bias);
 }
 

@@ -180,6 +180,41 @@ Spectral almost_orthogonal(torch::nn::Module& module, const std::string& name, d
                   triv);
 }
 
+namespace {
+template <typename M, typename... Extra>
+CoupledLowRank coupled_low_rank(torch::nn::Module& module, const std::string& name, const char* fn, int64_t rank,
+                                const std::string& triv, Extra... extra) {
+  const at::Tensor& t = matrix_of(module, name, fn);
+  const int64_t m = t.size(-2), n = t.size(-1);
+  TORCH_CHECK_VALUE(rank >= 1 && rank <= std::min(m, n), fn, ": argument 'rank' must be in [1, min(m, n) = ",
+                    std::min(m, n), "] for '", name, "' of shape ", t.sizes(), ", got ", rank);
+  auto manifold = std::make_shared<M>(m, n, rank, extra...);
+  const Retraction r = triv_to_retraction(triv, *manifold, fn);
+  return parametrize(module, name,
+                     CoupledLowRank(manifold, t.sizes().vec(), ParametrizationOptions().retraction(r), t.options()));
+}
+}  // namespace
+
+CoupledLowRank low_rank_oblique(torch::nn::Module& module, const std::string& name, int64_t rank,
+                                const std::string& triv) {
+  return coupled_low_rank<manifolds::LowRankOblique>(module, name, "low_rank_oblique", rank, triv);
+}
+
+CoupledLowRank low_rank_sphere(torch::nn::Module& module, const std::string& name, int64_t rank,
+                               const std::string& triv) {
+  return coupled_low_rank<manifolds::LowRankSphere>(module, name, "low_rank_sphere", rank, triv);
+}
+
+CoupledLowRank low_rank_stacked_stiefel(torch::nn::Module& module, const std::string& name, int64_t rank, int64_t p,
+                                        const std::string& triv) {
+  const at::Tensor& t = matrix_of(module, name, "low_rank_stacked_stiefel");
+  TORCH_CHECK_VALUE(p >= 1 && t.size(-2) % p == 0, "low_rank_stacked_stiefel: argument 'p' (the rows of one block) ",
+                    "must divide the ", t.size(-2), " rows of '", name, "' (shape ", t.sizes(), "), got ", p);
+  TORCH_CHECK_VALUE(p <= rank, "low_rank_stacked_stiefel: argument 'p' must be at most 'rank' = ", rank,
+                    " (p orthonormal rows have rank p: not satisfiable), got ", p);
+  return coupled_low_rank<manifolds::LowRankStackedStiefel>(module, name, "low_rank_stacked_stiefel", rank, triv, p);
+}
+
 LinearMap symmetric(torch::nn::Module& module, const std::string& name, bool lower) {
   const at::Tensor& t = matrix_of(module, name, "symmetric", true);
   return parametrize(module, name,

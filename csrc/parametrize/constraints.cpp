@@ -21,6 +21,46 @@ std::vector<int64_t> with_last_two(std::vector<int64_t> shape, int64_t a, int64_
 
 }  // namespace
 
+// ---------------------------------------------------------------- CoupledLowRank
+
+namespace {
+std::vector<int64_t> coupled_chart(const manifolds::LowRankCoupled& M, std::vector<int64_t> shape) {
+  TORCH_CHECK_VALUE(shape.size() >= 2 && shape[shape.size() - 2] == M.m() && shape[shape.size() - 1] == M.n(),
+                    "CoupledLowRank: argument 'shape' must be (..., m, n) = (..., ", M.m(), ", ", M.n(), ") for ",
+                    M.spec(), ", got ", at::IntArrayRef(shape));
+  return with_last_two(shape, M.m() + M.n(), M.rank());
+}
+}  // namespace
+
+CoupledLowRankImpl::CoupledLowRankImpl(std::shared_ptr<const manifolds::LowRankCoupled> manifold,
+                                       std::vector<int64_t> shape, ParametrizationOptions options,
+                                       const at::TensorOptions& tensor_options)
+    : ParametrizationImpl(manifold, shape, coupled_chart(*manifold, shape), options.scale(1.0), tensor_options),
+      coupled_(std::move(manifold)) {}
+
+at::Tensor CoupledLowRankImpl::output(const at::Tensor& point) const {
+  return fn::low_rank_coupled_compose(*coupled_, point);
+}
+
+std::string CoupledLowRankImpl::check(const at::Tensor& X) const {
+  return fn::low_rank_coupled_check(*coupled_, X, shape(), options().atol());
+}
+
+void CoupledLowRankImpl::set(const at::Tensor& X) {
+  const std::string why = check(X);
+  TORCH_CHECK_VALUE(why.empty(), "CoupledLowRank.set: argument 'X' is not a point of ", coupled_->name(), ": ", why);
+  {
+    torch::NoGradGuard no_grad;
+    base.copy_(fn::low_rank_coupled_base(*coupled_, X));
+    v.zero_();
+  }
+  changed();
+}
+
+void CoupledLowRankImpl::pretty_print(std::ostream& stream) const {
+  stream << "mantra::CoupledLowRank(" << coupled_->spec() << ", shape=" << at::IntArrayRef(shape()) << ")";
+}
+
 // ---------------------------------------------------------------- Spectral
 
 SpectralImpl::SpectralImpl(std::vector<int64_t> shape, SpectralOptions options, const at::TensorOptions& tensor_options)

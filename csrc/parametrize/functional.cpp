@@ -8,6 +8,7 @@
 
 #include "manifolds/linalg.h"
 #include "mantra/manifolds.h"
+#include "mantra/manifolds/low_rank_coupled.h"
 #include "mantra/ops.h"
 
 namespace mantra::parametrize {
@@ -431,6 +432,45 @@ std::string linear_map_check(const at::Tensor& X, at::IntArrayRef shape, bool sk
 
 at::Tensor linear_map_sample(at::IntArrayRef shape, const at::TensorOptions& options) {
   return randn_at_least_float(shape, options) / std::sqrt(static_cast<double>(shape.back()));
+}
+
+// ---------------------------------------------------------------- low rank coupled
+
+const manifolds::LowRankCoupled& as_low_rank_coupled(const manifolds::Manifold& manifold, const char* fn) {
+  const auto* c = dynamic_cast<const manifolds::LowRankCoupled*>(&manifold);
+  TORCH_CHECK_VALUE(c != nullptr, fn, ": argument 'manifold' must be LowRankOblique, LowRankSphere or ",
+                    "LowRankStackedStiefel, got ", manifold.spec());
+  return *c;
+}
+
+at::Tensor low_rank_coupled_compose(const manifolds::Manifold& manifold, const at::Tensor& P) {
+  return down(as_low_rank_coupled(manifold, "low_rank_coupled_compose").compose(up(P)), P.scalar_type());
+}
+
+at::Tensor low_rank_coupled_linear(const at::Tensor& input, const manifolds::Manifold& manifold, const at::Tensor& P,
+                                   const at::Tensor& scale, const at::Tensor& bias) {
+  const auto& M = as_low_rank_coupled(manifold, "low_rank_coupled_linear");
+  TORCH_CHECK_VALUE(P.dim() == 2, "low_rank_coupled_linear: argument 'P' must be one point (m+n, rank), got shape ",
+                    P.sizes());
+  TORCH_CHECK_VALUE(input.dim() >= 1 && input.size(-1) == M.n(), "low_rank_coupled_linear: argument 'input' must have ",
+                    M.n(), " features in its last dimension, got shape ", input.sizes());
+  auto [H, V] = M.split(P);
+  const at::Tensor Hg = scale.defined() ? H * scale : H;  // diag(g) H
+  return at::linear(at::matmul(input, V), Hg, bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt);
+}
+
+at::Tensor low_rank_coupled_base(const manifolds::Manifold& manifold, const at::Tensor& X) {
+  const auto& M = as_low_rank_coupled(manifold, "low_rank_coupled_base");
+  const at::Tensor Xu = up(X.detach());
+  return down(M.project(M.factor(Xu)), X.scalar_type());
+}
+
+std::string low_rank_coupled_check(const manifolds::Manifold& manifold, const at::Tensor& X, at::IntArrayRef shape,
+                                   double atol) {
+  const auto& M = as_low_rank_coupled(manifold, "low_rank_coupled_check");
+  if (!X.defined()) return "it is undefined";
+  if (X.sizes() != shape) return shape_mismatch(X, shape);
+  return M.check_matrix(up(X.detach()), atol);
 }
 
 }  // namespace functional

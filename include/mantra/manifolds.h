@@ -6,6 +6,7 @@
 #include <mantra/manifolds/gl_plus.h>
 #include <mantra/manifolds/grassmannian.h>
 #include <mantra/manifolds/hyperbolic.h>
+#include <mantra/manifolds/low_rank_coupled.h>
 #include <mantra/manifolds/manifold.h>
 #include <mantra/manifolds/psd.h>
 #include <mantra/manifolds/sphere.h>

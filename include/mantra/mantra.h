@@ -3,6 +3,7 @@
 
 #include <mantra/diagnostics.h>
 #include <mantra/manifolds.h>
+#include <mantra/manifolds/low_rank_coupled.h>
 #include <mantra/nn.h>
 #include <mantra/nn/matrix_normal.h>
 #include <mantra/ops.h>

@@ -28,6 +28,7 @@ void bind_testing(py::module& m);
 void bind_bayes(pybind11::module_& m);
 
 void bind_diagnostics(py::module& m);
+void bind_low_rank(py::module_& m);  // python/csrc/bind_low_rank.cpp
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "mantra C++ core";
@@ -753,6 +754,7 @@ Example::
       py::arg("amsgrad"), py::arg("manifold"), py::arg("retraction"), py::arg("stabilize"));
   bind_bayes(m);
   bind_diagnostics(m);
+  bind_low_rank(m);
 }
 
 namespace {

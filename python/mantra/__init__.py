@@ -38,3 +38,5 @@ __all__ = ["expm", "expm_backward", "manifolds", "nn", "optim", "orthogonal", "g
            "positive_definite", "positive_definite_cholesky", "invertible", "sln", "hyperbolic", "low_rank", "fixed_rank",
            "positive_semidefinite", "positive_semidefinite_low_rank", "positive_semidefinite_fixed_rank",
            "almost_orthogonal", "symmetric", "skew", "update_base", "sample", "cuda_enabled", "__version__"]
+from .parametrize import low_rank_oblique, low_rank_sphere, low_rank_stacked_stiefel  # noqa: E402 (issue 13)
+__all__ += ["low_rank_oblique", "low_rank_sphere", "low_rank_stacked_stiefel", "bayes", "diagnostics"]

@@ -27,6 +27,11 @@ FixedRankPSD = _m.FixedRankPSD
 PSD = FixedRankPSD  # the old name (fixed rank; the positive definite matrices are SPD)
 GLPlus = _m.GLPlus
 SL = _m.SL
+# Low rank coupled with a second constraint, points packed as [H; V] (pickled by spec, their own __reduce__).
+LowRankCoupled = _m.LowRankCoupled
+LowRankOblique = _m.LowRankOblique
+LowRankSphere = _m.LowRankSphere
+LowRankStackedStiefel = _m.LowRankStackedStiefel
 SPD = _m.SPD
 Hyperbolic = _m.Hyperbolic
 Lorentz = _m.Lorentz
@@ -136,4 +141,4 @@ Manifold.__copy__ = lambda self: self
 Manifold.__deepcopy__ = lambda self, memo: self
 
 __all__ = ["Manifold", "Euclidean", "Stiefel", "Grassmannian", "Sphere", "Oblique", "FixedRank", "FixedRankPSD", "PSD", "GLPlus",
-           "SL", "SPD", "Hyperbolic", "Lorentz", "PoincareBall"]
+           "SL", "SPD", "LowRankCoupled", "LowRankOblique", "LowRankSphere", "LowRankStackedStiefel", "Hyperbolic", "Lorentz", "PoincareBall"]

@@ -22,6 +22,8 @@ _LINEAR_CONSTRAINTS = {
     "positive_semidefinite": lambda m, o: _pz.positive_semidefinite(m, "weight"),
     "symmetric": lambda m, o: _pz.symmetric(m, "weight"),
     "skew": lambda m, o: _pz.skew(m, "weight"),
+    "low_rank_oblique": lambda m, o: _pz.low_rank_oblique(m, "weight", o["rank"]),
+    "low_rank_sphere": lambda m, o: _pz.low_rank_sphere(m, "weight", o["rank"]),
 }
 
 
@@ -43,11 +45,17 @@ class Linear(nn.Linear):
             ``"grassmannian"``, ``"sphere"``, ``"oblique"``, ``"low_rank"``, ``"fixed_rank"``,
             ``"almost_orthogonal"``, ``"invertible"``, ``"positive_definite"``,
             ``"positive_definite_cholesky"`` (positive_definite with triv ``"cholesky"``),
-            ``"positive_semidefinite"``, ``"symmetric"``, ``"skew"``. Default: ``"orthogonal"``.
+            ``"positive_semidefinite"``, ``"symmetric"``, ``"skew"``, ``"low_rank_oblique"``,
+            ``"low_rank_sphere"``. Default: ``"orthogonal"``. Weight-normalized low rank
+            W = diag(g)·X, X of rank ≤ r with unit rows, is ``constraint="low_rank_oblique"``
+            with ``scale="per_row"``; the coupled low-rank constraints apply the weight in
+            factored form ((x V) (diag(g) H)ᵀ + b, (m+n)·r multiply-adds per sample, C++
+            ``low_rank_coupled_linear``).
         triv (str or callable): the orthogonal trivialization (``"expm"``, ``"cayley"``,
             ``"qr"``, ``"polar"``, ``"householder"`` or a callable) or the grassmannian one
             (the first four); ignored by the other constraints. Default: ``"expm"``.
-        rank (int): the rank of ``low_rank`` / ``fixed_rank``. Default: ``1``.
+        rank (int): the rank of ``low_rank`` / ``fixed_rank`` / ``low_rank_oblique`` /
+            ``low_rank_sphere``. Default: ``1``.
         lam (float): λ of ``almost_orthogonal`` (C++'s ``lambda``): singular values 1 + λ·sin(s).
             Default: ``0.1``.
         scale (str): ``"none"``, ``"isotropic"`` (W_eff = g·W with one learnable g, initialized
@@ -79,7 +87,8 @@ class Linear(nn.Linear):
                              f"got {constraint!r}")
         # An option the chosen constraint does not use must keep its default (C++ refuses it too).
         for arg, value, default, users in (("triv", triv, _pz.DEFAULTS["triv"], ("orthogonal", "grassmannian")),
-                                           ("rank", rank, 1, ("low_rank", "fixed_rank")),
+                                           ("rank", rank, 1, ("low_rank", "fixed_rank", "low_rank_oblique",
+                                                              "low_rank_sphere")),
                                            ("lam", lam, _pz.DEFAULTS["lam"], ("almost_orthogonal",))):
             if constraint not in users and value != default:
                 raise ValueError(f"mantra.nn.Linear: argument '{arg}' has no effect with constraint {constraint!r} "
@@ -109,8 +118,22 @@ class Linear(nn.Linear):
         W = self.weight
         return W if self.scale is None else W * self.scale
 
+    def _coupled(self):
+        """The coupled low-rank parametrization of the weight, or None."""
+        if self.constraint not in ("low_rank_oblique", "low_rank_sphere"):
+            return None
+        return self.parametrizations.weight[0]
+
     def forward(self, input):
-        """``F.linear(input, effective_weight(), bias)``: input (..., in_features) -> (..., out_features)."""
+        """``F.linear(input, effective_weight(), bias)``: input (..., in_features) -> (..., out_features).
+
+        With a coupled low-rank constraint, the same map from the factors (C++
+        ``low_rank_coupled_linear``) without forming the weight.
+        """
+        p = self._coupled()
+        if p is not None:
+            P = p.point(self.parametrizations.weight.original)
+            return torch.ops.mantra.low_rank_coupled_linear(input, P, p.spec, self.scale, self.bias)
         return F.linear(input, self.effective_weight(), self.bias)
 
     def penalty(self):
@@ -139,7 +162,7 @@ class Linear(nn.Linear):
         return s
 
 
-__all__ = ["Linear", "ModReLU", "OrthogonalRNN"]
+__all__ = ["Linear", "ModReLU", "OrthogonalRNN", "MatrixNormalLinear"]
 
 # ---------------------------------------------------------------- recurrent layers
 # The orthogonal RNN of expRNN / dynamic trivialization (mirrors C++ mantra::nn::OrthogonalRNN):

@@ -21,10 +21,14 @@ struct LinearOptions {
   TORCH_ARG(bool, bias) = true;
   // "none", or a constraint of mantra::parametrize: "orthogonal", "grassmannian", "sphere",
   // "oblique", "low_rank", "fixed_rank", "almost_orthogonal", "invertible",
-  // "positive_definite", "positive_definite_cholesky", "positive_semidefinite", "symmetric", "skew".
+  // "positive_definite", "positive_definite_cholesky", "positive_semidefinite", "symmetric", "skew",
+  // "low_rank_oblique", "low_rank_sphere" (X = H Vᵀ of rank ≤ `rank` with unit rows / unit norm).
+  // Weight-normalized low rank W = diag(g)·X, X ∈ low_rank_oblique(r): constraint
+  // "low_rank_oblique" with scale "per_row". The coupled low-rank constraints apply the weight
+  // in factored form, ((x V) Hᵀ)·g + b: (m+n)·r multiply-adds per sample instead of m·n.
   TORCH_ARG(std::string, constraint) = "orthogonal";
   TORCH_ARG(std::string, triv) = "expm";  // orthogonal: expm, cayley, qr, polar, householder; grassmannian: the first four
-  TORCH_ARG(int64_t, rank) = 1;           // low_rank, fixed_rank
+  TORCH_ARG(int64_t, rank) = 1;           // low_rank, fixed_rank, low_rank_oblique, low_rank_sphere
   TORCH_ARG(double, lambda) = 0.1;        // almost_orthogonal
   // "none", "isotropic" (one learnable g) or "per_row" (one g per output feature).
   TORCH_ARG(std::string, scale) = "none";

@@ -18,10 +18,13 @@
 // | symmetric, skew (lower)             | a triangle of v, mirrored           | LinearMap                     |
 // | orthogonal(callable triv)           | (B triv(A))[:, :k]                  | CallableTrivialization        |
 // | sphere(radius, embedded)            | radius · unit vectors               | Parametrization (scale)       |
+// | low_rank_oblique / _sphere(r),      | H Vᵀ, rank ≤ r, unit rows / unit    | CoupledLowRank (Parametrization |
+// |   low_rank_stacked_stiefel(r, p)    |   norm / orthonormal p-row blocks   |   of [H; V] on H_r × St(n, r)) |
 // U and V are Stiefel Parametrizations, so DynamicTrivialization rebases them too. The maps
 // are the functions of functional.h, which the Python frontend calls as well.
 #pragma once
 
+#include <mantra/manifolds/low_rank_coupled.h>
 #include <mantra/parametrize/parametrization.h>
 #include <mantra/parametrize/parametrize.h>
 
@@ -141,6 +144,31 @@ class LinearMapImpl : public ConstraintImpl {
 };
 TORCH_MODULE(LinearMap);
 
+// X = H Vᵀ on a manifolds::LowRankCoupled (low rank ∩ oblique / sphere / stacked Stiefel): a
+// Parametrization whose chart point is the factor pair P = [H; V] (base and v of shape
+// (..., m+n, r)) and whose value is the m×n weight H Vᵀ (functional::low_rank_coupled_*).
+// DynamicTrivialization rebases it like any Parametrization; set(X) factors X (thin SVD).
+class CoupledLowRankImpl : public ParametrizationImpl {
+ public:
+  CoupledLowRankImpl(std::shared_ptr<const manifolds::LowRankCoupled> manifold, std::vector<int64_t> shape,
+                     ParametrizationOptions options = {},
+                     const at::TensorOptions& tensor_options = at::TensorOptions().dtype(at::kFloat));
+  void set(const at::Tensor& X) override;
+  std::string check(const at::Tensor& X) const override;
+  // The current chart point P = [H; V] = R_base(P_base(v)), differentiable in v; the value is
+  // its H Vᵀ. Layers use it to apply the weight in factored form (mantra::nn::Linear).
+  at::Tensor point() const { return retract(base, v); }
+  const manifolds::LowRankCoupled& coupled() const { return *coupled_; }
+  void pretty_print(std::ostream& stream) const override;
+
+ protected:
+  at::Tensor output(const at::Tensor& point) const override;
+
+ private:
+  std::shared_ptr<const manifolds::LowRankCoupled> coupled_;
+};
+TORCH_MODULE(CoupledLowRank);
+
 // ---------------------------------------------------------------- geotorch-style functions
 // Each constrains module.name and returns the attached constraint; names, arguments and
 // defaults (the Defaults table) follow geotorch, as do the Python functions of the same names.
@@ -187,6 +215,16 @@ Spectral almost_orthogonal(torch::nn::Module& module, const std::string& name, d
                            const std::string& triv = Defaults::triv);
 Spectral almost_orthogonal(torch::nn::Module& module, const std::string& name, double lambda, SpectrumFunction f,
                            const std::string& triv = Defaults::triv);
+// Low rank coupled with an orthogonally invariant constraint (rank ≤ r and h(X) = 0) as
+// X = H Vᵀ, V ∈ St(n, r), H ∈ H_r (see manifolds/low_rank_coupled.h): unit-norm rows
+// (oblique), unit Frobenius norm (sphere), or m/p stacked blocks of p orthonormal rows.
+// triv: the retraction of both factors, "polar" (default), "qr" or "expm".
+CoupledLowRank low_rank_oblique(torch::nn::Module& module, const std::string& name, int64_t rank,
+                                const std::string& triv = Defaults::low_rank_coupled_triv);
+CoupledLowRank low_rank_sphere(torch::nn::Module& module, const std::string& name, int64_t rank,
+                               const std::string& triv = Defaults::low_rank_coupled_triv);
+CoupledLowRank low_rank_stacked_stiefel(torch::nn::Module& module, const std::string& name, int64_t rank, int64_t p,
+                                        const std::string& triv = Defaults::low_rank_coupled_triv);
 // Xᵀ = X / Xᵀ = −X from the lower (or upper) triangle.
 LinearMap symmetric(torch::nn::Module& module, const std::string& name, bool lower = Defaults::lower);
 LinearMap skew(torch::nn::Module& module, const std::string& name, bool lower = Defaults::lower);

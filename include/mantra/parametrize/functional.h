@@ -16,6 +16,10 @@
 #include <tuple>
 #include <utility>
 
+namespace mantra::manifolds {
+class LowRankCoupled;  // mantra/manifolds/low_rank_coupled.h
+}  // namespace mantra::manifolds
+
 namespace mantra::parametrize {
 
 // ---------------------------------------------------------------- the defaults (one table)
@@ -34,6 +38,7 @@ struct Defaults {
   static constexpr double radius = 1.0;                 // sphere
   static constexpr const char* hyperbolic_model = "lorentz";
   static constexpr double cholesky_init_std = 0.1;      // Cholesky sample: v ~ N(0, 0.1²), near I
+  static constexpr const char* low_rank_coupled_triv = "polar";  // low_rank_oblique, _sphere, _stacked_stiefel
 };
 
 // ---------------------------------------------------------------- spectrum maps
@@ -146,6 +151,26 @@ at::Tensor linear_map(const at::Tensor& v, bool skew, const std::string& triangl
 std::string linear_map_check(const at::Tensor& X, at::IntArrayRef shape, bool skew, double atol);
 // sample()'s draw for symmetric/skew: entries N(0, 1/n).
 at::Tensor linear_map_sample(at::IntArrayRef shape, const at::TensorOptions& options);
+
+// ---------------------------------------------------------------- low rank coupled X = H Vᵀ
+// `manifold` is a manifolds::LowRankCoupled (LowRankOblique, LowRankSphere,
+// LowRankStackedStiefel); its point P = [H; V] (..., m+n, r) is the constraint's chart point
+// (a Parametrization's base and retraction), the value is the m×n weight H Vᵀ. Each function
+// throws naming `fn`'s manifold when it is another manifold.
+const manifolds::LowRankCoupled& as_low_rank_coupled(const manifolds::Manifold& manifold, const char* fn);
+// The weight H Vᵀ of P (the constraint's output; the op torch.ops.mantra.low_rank_coupled_compose).
+at::Tensor low_rank_coupled_compose(const manifolds::Manifold& manifold, const at::Tensor& P);
+// input @ (diag(g) H Vᵀ)ᵀ + bias without forming the weight: (input V) (diag(g) H)ᵀ + bias,
+// (m+n)·r multiply-adds per sample instead of m·n. input (..., n) -> (..., m); scale g (m, 1)
+// or (1) and bias (m) optional (undefined). The op torch.ops.mantra.low_rank_coupled_linear.
+at::Tensor low_rank_coupled_linear(const at::Tensor& input, const manifolds::Manifold& manifold, const at::Tensor& P,
+                                   const at::Tensor& scale, const at::Tensor& bias);
+// The base that makes X (…, m, n) the value: the projection of factor(X) (set() and Python's
+// assignment; X must pass low_rank_coupled_check).
+at::Tensor low_rank_coupled_base(const manifolds::Manifold& manifold, const at::Tensor& X);
+// Why X is not a value (shape, finiteness, rank ≤ r, h(X) = 0 within atol), or "".
+std::string low_rank_coupled_check(const manifolds::Manifold& manifold, const at::Tensor& X, at::IntArrayRef shape,
+                                   double atol);
 
 }  // namespace functional
 }  // namespace mantra::parametrize

@@ -22,9 +22,10 @@ import torch.nn as nn
 from torch.nn.utils import parametrize as P
 
 from .. import manifolds as mf
-from .modules import (DEFAULTS, CallableTrivialization, CholeskyParametrization, F, HouseholderParametrization,
-                      LinearMapParametrization, ManifoldParametrization, MantraParametrization,
-                      SpectralParametrization)
+from .. import _C
+from .modules import (DEFAULTS, CallableTrivialization, CholeskyParametrization, CoupledLowRankParametrization, F,
+                      HouseholderParametrization, LinearMapParametrization, ManifoldParametrization,
+                      MantraParametrization, SpectralParametrization)
 from .pickling import make_picklable
 
 __all__ = ["orthogonal", "grassmannian", "sphere", "oblique", "positive_definite", "positive_definite_cholesky",
@@ -32,7 +33,8 @@ __all__ = ["orthogonal", "grassmannian", "sphere", "oblique", "positive_definite
            "positive_semidefinite_low_rank", "positive_semidefinite_fixed_rank", "almost_orthogonal", "symmetric",
            "skew", "update_base", "sample", "originals", "MantraParametrization", "ManifoldParametrization",
            "CallableTrivialization", "SpectralParametrization", "HouseholderParametrization",
-           "CholeskyParametrization", "LinearMapParametrization", "DEFAULTS"]
+           "CholeskyParametrization", "LinearMapParametrization", "DEFAULTS", "low_rank_oblique", "low_rank_sphere",
+           "low_rank_stacked_stiefel", "CoupledLowRankParametrization"]
 
 _D = DEFAULTS
 
@@ -491,6 +493,91 @@ def skew(module, tensor_name="weight", lower=_D["lower"]):
     X = _matrix(module, tensor_name, "skew", square=True)
     return _attach(module, tensor_name, LinearMapParametrization(tuple(X.shape), True, lower, dtype=X.dtype,
                                                                      device=X.device))
+
+
+# ---------------------------------------------------------------- low rank coupled with h
+
+_COUPLED_TRIV = F.low_rank_coupled_triv()
+
+
+def _coupled(module, tensor_name, fn, rank, triv, make):
+    X = _matrix(module, tensor_name, fn)
+    manifold = make(X.shape[-2], X.shape[-1], _rank(X, rank, fn))
+    param = CoupledLowRankParametrization(manifold, tuple(X.shape), _retraction(triv, manifold, fn), dtype=X.dtype,
+                                          device=X.device)
+    return _attach(module, tensor_name, param)
+
+
+def low_rank_oblique(module, tensor_name, rank, triv=_COUPLED_TRIV):
+    r"""Rank at most r and rows of unit norm, as X = H Vᵀ with H ∈ Ob(m, r) (unit rows) and V ∈ St(n, r).
+
+    .. math:: \{X \in \mathbb{R}^{m \times n} : \operatorname{rank} X \le r,\ \operatorname{diag}(X X^\top) = 1\}
+
+    The space-decoupling parametrization (rows of X have unit norm iff rows of H do, as
+    V has orthonormal columns): a CoupledLowRankParametrization of ``mantra.manifolds.LowRankOblique``;
+    DynamicTrivialization rebases it, and ``mantra.nn.Linear(..., constraint="low_rank_oblique",
+    scale="per_row")`` is weight-normalized low rank diag(g)·X.
+
+    Args:
+        module (nn.Module): the module holding the tensor.
+        tensor_name (str): the name of a matrix (..., m, n).
+        rank (int): r, 1 <= r <= min(m, n).
+        triv (str): the retraction of both factors: ``"polar"`` (default), ``"qr"`` or ``"expm"``.
+
+    Example::
+
+        >>> layer = mantra.low_rank_oblique(nn.Linear(6, 8), "weight", rank=2)
+        >>> int(torch.linalg.matrix_rank(layer.weight.detach()))
+        2
+    """
+    return _coupled(module, tensor_name, "low_rank_oblique", rank, triv, _C.manifolds.LowRankOblique)
+
+
+def low_rank_sphere(module, tensor_name, rank, triv=_COUPLED_TRIV):
+    r"""Rank at most r and unit Frobenius norm, as X = H Vᵀ with ‖H‖_F = 1 and V ∈ St(n, r).
+
+    .. math:: \{X \in \mathbb{R}^{m \times n} : \operatorname{rank} X \le r,\ \|X\|_F = 1\}
+
+    A CoupledLowRankParametrization of ``mantra.manifolds.LowRankSphere``.
+
+    Args:
+        module (nn.Module): the module holding the tensor.
+        tensor_name (str): the name of a matrix (..., m, n).
+        rank (int): r, 1 <= r <= min(m, n).
+        triv (str): the retraction of both factors: ``"polar"`` (default), ``"qr"`` or ``"expm"``.
+
+    Example::
+
+        >>> layer = mantra.low_rank_sphere(nn.Linear(6, 8), "weight", rank=1)
+        >>> round(float(layer.weight.detach().norm()), 5)
+        1.0
+    """
+    return _coupled(module, tensor_name, "low_rank_sphere", rank, triv, _C.manifolds.LowRankSphere)
+
+
+def low_rank_stacked_stiefel(module, tensor_name, rank, p, triv=_COUPLED_TRIV):
+    r"""Rank at most r, X = (X_1; …; X_k) of p×n blocks with orthonormal rows, as X = H Vᵀ.
+
+    .. math:: \{X \in \mathbb{R}^{kp \times n} : \operatorname{rank} X \le r,\ X_j X_j^\top = I_p\}
+
+    Each p×r block of H has orthonormal rows and V ∈ St(n, r) (the synchronization
+    constraint); a CoupledLowRankParametrization of ``mantra.manifolds.LowRankStackedStiefel``.
+
+    Args:
+        module (nn.Module): the module holding the tensor.
+        tensor_name (str): the name of a matrix (..., m, n), m a multiple of p.
+        rank (int): r, p <= r <= min(m, n).
+        p (int): rows of one block.
+        triv (str): the retraction of both factors: ``"polar"`` (default), ``"qr"`` or ``"expm"``.
+
+    Example::
+
+        >>> layer = mantra.low_rank_stacked_stiefel(nn.Linear(5, 6), "weight", rank=3, p=2)
+        >>> W = layer.weight[:2]; torch.allclose(W @ W.T, torch.eye(2), atol=1e-5)
+        True
+    """
+    return _coupled(module, tensor_name, "low_rank_stacked_stiefel", rank, triv,
+                    lambda m, n, r: _C.manifolds.LowRankStackedStiefel(m, n, r, p))
 
 
 # ---------------------------------------------------------------- base moves and sampling

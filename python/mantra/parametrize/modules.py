@@ -293,6 +293,70 @@ class CallableTrivialization(ManifoldParametrization):
         raise ValueError("sample_in_chart needs triv 'expm', not a callable triv")
 
 
+class CoupledLowRankParametrization(ManifoldParametrization):
+    r"""Low rank coupled with oblique / sphere / stacked Stiefel (C++ ``CoupledLowRank``).
+
+    .. math:: X = H V^\top, \quad \begin{bmatrix} H \\ V \end{bmatrix} = R_B(P_B(v)) \in \mathcal{H}_r \times \mathrm{St}(n, r)
+
+    A ManifoldParametrization on a ``mantra.manifolds.LowRankCoupled`` manifold whose chart
+    point (the ``base`` and v, of shape (..., m+n, r)) is the factor pair; the value is the
+    weight H Vᵀ of shape (..., m, n) (``torch.ops.mantra.low_rank_coupled_compose``).
+    Assigning X (rank ≤ r with h(X) = 0 within atol) factors it by a thin SVD
+    (``mantra._C.functional.low_rank_coupled_base``); ``update_base`` rebases the factors.
+    :meth:`point` gives [H; V] itself, so that a layer can apply the weight in factored form.
+
+    Args:
+        manifold (mantra.manifolds.LowRankCoupled): LowRankOblique, LowRankSphere or
+            LowRankStackedStiefel of the weight's m, n.
+        shape (tuple of int): the shape (..., m, n) of the constrained tensor.
+        retraction (str): ``"default"`` (polar) or ``"polar"``, ``"qr"``, ``"exp"``.
+        atol (float): tolerance of the check on assignment. Default: ``1e-5``.
+        dtype (torch.dtype, optional): dtype of the base. Default: ``None``.
+        device (torch.device, optional): device of the base. Default: ``None``.
+
+    Example::
+
+        >>> layer = mantra.low_rank_oblique(nn.Linear(6, 8), "weight", rank=2)
+        >>> torch.allclose(layer.weight.norm(dim=1), torch.ones(8), atol=1e-5)
+        True
+    """
+
+    def __init__(self, manifold, shape, retraction="default", atol=DEFAULTS["atol"], dtype=None, device=None):
+        chart = tuple(shape[:-2]) + (manifold.m + manifold.n, manifold.rank)
+        super().__init__(manifold, chart, retraction, atol, dtype=dtype, device=device)
+        self.shape = tuple(shape)
+
+    def point(self, v):
+        """The chart point [H; V] = R_B(P_B(v)) of shape (..., m+n, r) (differentiable in v).
+
+        Args:
+            v (Tensor): the unconstrained tensor (``parametrizations.weight.original``).
+        """
+        return full_precision(lambda u: ops.trivialize(self.base, u, self.spec, self.retraction, 1.0), v)
+
+    def forward(self, v):
+        return ops.low_rank_coupled_compose(self.point(v), self.spec)
+
+    @torch.no_grad()
+    def right_inverse(self, X):
+        """Assignment ``module.weight = X``: the base becomes the factors of X, v = 0.
+
+        Args:
+            X (Tensor): rank ≤ r with h(X) = 0 (within atol); otherwise a ValueError with the reason.
+        """
+        X = X.detach()
+        why = F.low_rank_coupled_check(self.spec, X, list(self.shape), self.atol)
+        if not self._refuse(why, self.manifold.name):
+            self.base.copy_(F.low_rank_coupled_base(self.spec, X.to(self.base.dtype)))
+        return torch.zeros_like(self.base)
+
+    def sample_in_chart(self, v, init="henaff"):
+        raise ValueError("sample_in_chart needs square SO(n)/O(n), not a coupled low-rank constraint")
+
+    def extra_repr(self):
+        return f"{self.spec}, shape={self.shape}"
+
+
 def factor_chart(shape, triv, dtype, device):
     """The parametrization of a factor U or V (C++ Spectral's factors)."""
     if callable(triv):
