@@ -6,6 +6,7 @@
 
 #include "manifolds/linalg.h"
 #include "mantra/ops.h"
+#include "ops/qr_retraction_algorithm.h"
 
 namespace mantra::manifolds {
 
@@ -125,7 +126,8 @@ at::Tensor Stiefel::retract_impl(const at::Tensor& X, const at::Tensor& V, Retra
       break;
     }
     case Retraction::QR:
-      Y = linalg::qr_positive(Xt + Vt);
+      // The mantra::qr_retraction operator: CholeskyQR2 here, where (X + V)ᵀ(X + V) = I + VᵀV.
+      Y = mantra::qr_retraction(Xt + Vt);
       break;
     case Retraction::Polar: {
       // (X + V)((X + V)ᵀ(X + V))^{-1/2}: the closest frame to X + V.
