@@ -9,7 +9,13 @@ Prints the median time per step over --repeats steps after --warmup steps, per v
   base point; expm is mantra's own matrix exponential operator);
 - torch matrix_exp / cayley: ``torch.nn.utils.parametrizations.orthogonal(layer,
   orthogonal_map=...)`` (torch's default on square weights is matrix_exp);
+- geotorch expm / cayley: ``geotorch.orthogonal(layer, "weight", triv=...)``;
+- mantra / geoopt RiemannianAdam: the weights themselves on Stiefel (mantra.optim.RiemannianAdam
+  with the exp retraction; geoopt.optim.RiemannianAdam with geoopt.Stiefel()), biases Euclidean;
 - unconstrained: plain ``nn.Linear`` layers (the floor).
+
+geotorch and geoopt are optional (``pip install -r benchmarks/requirements-peers.txt``); their
+rows are skipped when they are absent.
 
     python benchmarks/bench_mlp_orthogonal.py [--width 512] [--batch 256] [--layers 4]
         [--repeats 20] [--warmup 3] [--threads N]
@@ -24,6 +30,15 @@ import torch.nn as nn
 from torch.nn.utils import parametrizations
 
 import mantra
+
+try:
+    import geotorch
+except ImportError:  # optional peer
+    geotorch = None
+try:
+    import geoopt
+except ImportError:  # optional peer
+    geoopt = None
 
 
 def mlp(width, layers, constrain):
@@ -42,12 +57,36 @@ VARIANTS = {
     "mantra cayley": lambda lin: mantra.orthogonal(lin, "weight", triv="cayley"),
     "torch matrix_exp": lambda lin: parametrizations.orthogonal(lin, "weight", orthogonal_map="matrix_exp"),
     "torch cayley": lambda lin: parametrizations.orthogonal(lin, "weight", orthogonal_map="cayley"),
+    "geotorch expm": (lambda lin: geotorch.orthogonal(lin, "weight", triv="expm")) if geotorch else "skip",
+    "geotorch cayley": (lambda lin: geotorch.orthogonal(lin, "weight", triv="cayley")) if geotorch else "skip",
+    "mantra RAdam exp": "riemannian",
+    "geoopt RAdam": "geoopt" if geoopt else "skip",
     "unconstrained": None,
 }
 
 
-def time_steps(model, x, y, repeats, warmup):
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+def riemannian_model(width, layers, kind):
+    # The weights start orthogonal and are updated on Stiefel by the Riemannian optimizer.
+    model = mlp(width, layers, None)
+    weights = [m.weight for m in model if isinstance(m, nn.Linear)]
+    biases = [m.bias for m in model if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for w in weights:
+            w.copy_(torch.linalg.qr(w)[0])
+    if kind == "geoopt":
+        for m in model:
+            if isinstance(m, nn.Linear):
+                m.weight = geoopt.ManifoldParameter(m.weight.detach().clone(), manifold=geoopt.Stiefel())
+        weights = [m.weight for m in model if isinstance(m, nn.Linear)]
+        opt = geoopt.optim.RiemannianAdam([{"params": weights}, {"params": biases}], lr=1e-3)
+    else:
+        opt = mantra.optim.RiemannianAdam([{"params": weights, "manifold": mantra.manifolds.Stiefel()},
+                                           {"params": biases}], lr=1e-3, retraction="exp")
+    return model, opt
+
+
+def time_steps(model, x, y, repeats, warmup, opt=None):
+    opt = opt or torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def step():
         opt.zero_grad()
@@ -84,10 +123,26 @@ def main():
     print(f"{'variant':<18} {'median ms':>10} {'min ms':>8} {'vs torch matrix_exp':>20}")
     results = {}
     for name, constrain in VARIANTS.items():
-        results[name] = time_steps(mlp(args.width, args.layers, constrain), x, y, args.repeats, args.warmup)
+        if constrain == "skip":
+            print(f"{name:<18} skipped (not installed: pip install -r benchmarks/requirements-peers.txt)")
+            continue
+        if constrain in ("riemannian", "geoopt"):
+            model, opt = riemannian_model(args.width, args.layers, constrain)
+            results[name] = time_steps(model, x, y, args.repeats, args.warmup, opt)
+        else:
+            results[name] = time_steps(mlp(args.width, args.layers, constrain), x, y, args.repeats, args.warmup)
     ref = results["torch matrix_exp"][0]
     for name, (med, best) in results.items():
         print(f"{name:<18} {med * 1e3:>10.2f} {best * 1e3:>8.2f} {ref / med:>19.2f}x")
+    # mantra / best peer of the same method (above 1: mantra is faster).
+    pairs = [("mantra expm", ["torch matrix_exp", "geotorch expm"]), ("mantra cayley", ["torch cayley", "geotorch cayley"]),
+             ("mantra RAdam exp", ["geoopt RAdam"])]
+    for mine, peers in pairs:
+        present = [p for p in peers if p in results]
+        if present:
+            best_peer = min(present, key=lambda p: results[p][0])
+            print(f"{mine}: best peer {best_peer}, peer/mantra = {results[best_peer][0] / results[mine][0]:.2f}x"
+                  + "".join(f", {p}/mantra = {results[p][0] / results[mine][0]:.2f}x" for p in present))
 
 
 if __name__ == "__main__":

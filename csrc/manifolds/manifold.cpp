@@ -17,17 +17,19 @@ std::string to_string(Retraction r) {
     case Retraction::QR: return "qr";
     case Retraction::Polar: return "polar";
     case Retraction::Projection: return "projection";
+    case Retraction::NewtonSchulz: return "newton_schulz";
   }
   return "?";
 }
 
 Retraction retraction_from_string(const std::string& name, const char* arg) {
   for (Retraction r : {Retraction::Default, Retraction::Exp, Retraction::Cayley, Retraction::QR,
-                       Retraction::Polar, Retraction::Projection}) {
+                       Retraction::Polar, Retraction::Projection, Retraction::NewtonSchulz}) {
     if (to_string(r) == name) return r;
   }
   if (name == "expm") return Retraction::Exp;
-  TORCH_CHECK_VALUE(false, "argument '", arg, "' must be one of exp, cayley, qr, polar, projection, default; got '",
+  TORCH_CHECK_VALUE(false, "argument '", arg, "' must be one of exp, cayley, qr, polar, projection, newton_schulz, default; "
+                    "got '",
                     name, "'");
 }
 

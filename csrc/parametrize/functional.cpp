@@ -145,7 +145,8 @@ std::string point_check(const manifolds::Manifold& manifold, const at::Tensor& X
 }
 
 Retraction triv_retraction(const std::string& triv, const manifolds::Manifold& m, const char* fn) {
-  const bool named = triv == "expm" || triv == "exp" || triv == "cayley" || triv == "qr" || triv == "polar";
+  const bool named = triv == "expm" || triv == "exp" || triv == "cayley" || triv == "qr" || triv == "polar" ||
+                     triv == "newton_schulz";
   const Retraction r = named ? manifolds::retraction_from_string(triv, "triv") : Retraction::Default;
   const auto supported = m.retractions();
   if (named && std::find(supported.begin(), supported.end(), r) != supported.end()) return r;

@@ -25,10 +25,12 @@ enum class Retraction {
   QR,          // Q factor of X + V with positive diag(R)
   Polar,       // polar factor of X + V
   Projection,  // X + V projected back onto the manifold
+  NewtonSchulz,  // polar factor of X + V by a fixed Newton–Schulz schedule (matmuls only)
 };
 
 std::string to_string(Retraction r);
-// "exp", "cayley", "qr", "polar", "projection" (and "default"); throws naming `arg` otherwise.
+// "exp", "cayley", "qr", "polar", "projection", "newton_schulz" (and "default"); throws naming
+// `arg` otherwise.
 Retraction retraction_from_string(const std::string& name, const char* arg = "retraction");
 
 class Manifold {

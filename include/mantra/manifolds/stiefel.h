@@ -1,7 +1,9 @@
 // The Stiefel manifold St(n, k) = {X ∈ R^{n×k} : XᵀX = I} with the Euclidean metric; when
 // n == k it is O(n), and with special = true SO(n) (det X = +1, square only). A wide matrix
 // (n < k) is a point when its rows are orthonormal: every method works on the transpose.
-// Retractions: exp (geodesic), cayley, qr, polar, each of the tangent part of V; exp and
+// Retractions: exp (geodesic), cayley, qr (the mantra::qr_retraction operator), polar (SVD) and
+// newton_schulz (the polar factor by a fixed matmul-only schedule, exact to rounding for
+// ‖I + VᵀV‖₁ <= 10¹⁴; see stiefel.cpp), each of the tangent part of V; exp and
 // cayley end with the polar factor (tall) or a Newton–Schulz step (square), so that a frame
 // that has drifted comes back (see stiefel.cpp). For tall frames every map costs
 // O(nk²) + O(k³) and never forms an n×n matrix.

@@ -172,7 +172,7 @@ TEST(Constraints, BadArgumentsNameTheArgument) {
   expect_error([&] { pz::invertible(*m(), "weight"); }, "'weight' must be square");
   expect_error([&] { pz::orthogonal(*m(), "bias"); }, "has no parameter 'bias'");
   expect_error([&] { pz::orthogonal(*m(), "weight", "householderx"); },
-               "argument 'triv' must be one of expm, cayley, qr, polar, householder or a callable; got 'householderx'");
+               "argument 'triv' must be one of expm, cayley, qr, polar, newton_schulz, householder or a callable; got 'householderx'");
   auto sq3 = std::make_shared<Holder>(Shape{3, 3}, torch::kFloat64);
   auto h = pz::orthogonal(*sq3, "weight", "householder");
   expect_error([&] { h->set(torch::eye(3, torch::kFloat64)); }, "has no Householder vectors");

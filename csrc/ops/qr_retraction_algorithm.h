@@ -1,0 +1,50 @@
+// The QR retraction Q(X): the Q factor of the reduced QR of a tall X (..., n, k), n >= k, with
+// diag(R) > 0, and its reverse mode. Written with ATen operations, shared by the device
+// kernels.
+//
+// Forward, per matrix of the batch: CholeskyQR2 (two passes of R = chol(XᵀX), Q = X R⁻¹; BLAS-3
+// only) where it is accurate, Householder QR (LAPACK geqrf/orgqr through at::linalg_qr, with the
+// signs fixed) otherwise. The choice: the first pass loses orthogonality as
+// ‖Q₁ᵀQ₁ − I‖ ≈ κ(X)²·u, so that measured loss estimates the condition number for free (Q₁ᵀQ₁
+// is the second pass's Gram matrix). CholeskyQR2 is kept when both Cholesky factorizations
+// succeed and ‖Q₁ᵀQ₁ − I‖_F <= kCholeskyQR2MaxLoss = 0.1, i.e. estimated κ(X) <= about
+// (0.1/u)^½ ≈ 1.3e3 in float32 and 3e7 in float64; the second pass then starts from a Q₁ of
+// condition number <= 1.05 and ends orthogonal to rounding. At a retraction point X + V with V
+// tangent the Gram matrix is I + VᵀV, so the fast branch serves every ‖V‖ <= 30 (float32).
+//
+// Rank-deficient (or non-finite) X fails the test and takes the Householder branch: Q is still
+// orthonormal (its columns past the rank complete the frame, not unique), R has (near-)zero
+// diagonal entries, and the backward, which solves with R, returns non-finite values there.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <tuple>
+
+namespace mantra {
+
+// C++ entries of the operators (through the dispatcher). qr_retraction(X) -> Q and
+// qr_retraction_backward(grad, Q, R) -> the gradient of <grad, Q(X)> with respect to X.
+at::Tensor qr_retraction(const at::Tensor& X);
+at::Tensor qr_retraction_backward(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R);
+
+namespace detail {
+
+constexpr double kCholeskyQR2MaxLoss = 0.1;
+
+// Private operator mantra::_qr_retraction_factors: (Q, R) with X = QR, diag(R) > 0 (the forward
+// of qr_retraction under autograd, which keeps R for the backward).
+std::tuple<at::Tensor, at::Tensor> qr_retraction_factors(const at::Tensor& X);
+
+// Validation (messages name `op` and the argument).
+void check_qr_retraction_argument(const at::Tensor& X, const char* op, const char* arg);
+void check_qr_retraction_backward_arguments(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R,
+                                            const char* op);
+
+// Whole-op kernels on (..., n, k) tensors of any floating dtype (half/bfloat16 in float32).
+// `householder_count`, when given, receives the number of matrices that took the fallback.
+std::tuple<at::Tensor, at::Tensor> qr_retraction_factors_generic(const at::Tensor& X, int64_t* householder_count);
+at::Tensor qr_retraction_backward_generic(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R);
+
+}  // namespace detail
+}  // namespace mantra
