@@ -135,7 +135,7 @@ Args:
     X (Tensor): a point.
     V (Tensor): a tangent vector at X.
     method (str): ``"default"`` (the first of ``retractions``) or one of ``retractions``
-        (exp, cayley, qr, polar, projection, as the manifold has them). Default: ``"default"``.
+        (exp, cayley, qr, polar, newton_schulz, projection, as the manifold has them). Default: ``"default"``.
 
 Example::
 
@@ -282,13 +282,13 @@ Example::
 .. math:: \mathrm{St}(n, k) = \{X \in \mathbb{R}^{n \times k} : X^\top X = I_k\}
 
 A wide matrix (n < k) is a point when its rows are orthonormal (every method works on the
-transpose). Retractions: exp (geodesic), cayley, qr, polar; for tall frames they cost
+transpose). Retractions: exp (geodesic), cayley, qr, polar, newton_schulz (the polar factor by matmul-only iterations); for tall frames they cost
 O(nk²) + O(k³). random: Haar; origin: the first k columns of the identity. ``name`` is
 "SO" when special.
 
 Args:
     special (bool): SO(n): square matrices with det X = +1. Default: ``False``.
-    retraction (str): the default retraction: ``"exp"``, ``"cayley"``, ``"qr"`` or ``"polar"``.
+    retraction (str): the default retraction: ``"exp"``, ``"cayley"``, ``"qr"``, ``"polar"`` or ``"newton_schulz"``.
         Default: ``"exp"``.
 
 Example::

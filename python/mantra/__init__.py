@@ -8,7 +8,7 @@ import torch  # noqa: F401  (loads libtorch before the extension that links it)
 from . import _C
 from . import diagnostics, manifolds, nn, optim
 from . import bayes  # noqa: E402  (mantra.bayes: matrix-normal ops and Bayesian-layer helpers)
-from .ops import expm, expm_backward
+from .ops import expm, expm_backward, qr_retraction
 from .parametrize import (
     almost_orthogonal,
     fixed_rank,
@@ -34,7 +34,7 @@ from .parametrize import (
 __version__ = _C.__version__
 cuda_enabled = _C.cuda_enabled
 
-__all__ = ["expm", "expm_backward", "manifolds", "nn", "optim", "orthogonal", "grassmannian", "sphere", "oblique",
+__all__ = ["expm", "expm_backward", "qr_retraction", "manifolds", "nn", "optim", "orthogonal", "grassmannian", "sphere", "oblique",
            "positive_definite", "positive_definite_cholesky", "invertible", "sln", "hyperbolic", "low_rank", "fixed_rank",
            "positive_semidefinite", "positive_semidefinite_low_rank", "positive_semidefinite_fixed_rank",
            "almost_orthogonal", "symmetric", "skew", "update_base", "sample", "cuda_enabled", "__version__"]

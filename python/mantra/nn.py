@@ -229,7 +229,7 @@ class OrthogonalRNN(nn.Module):
         hidden_size (int): n, the size of h_t and of B.
         output_size (int): size of the linear read-out (0, the default: ``forward`` returns the
             hidden states).
-        triv (str): trivialization of B: "expm" (default), "cayley", "qr", "polar", "householder".
+        triv (str): trivialization of B: "expm" (default), "cayley", "qr", "polar", "newton_schulz", "householder".
         init (str): "henaff" (default), "cayley", "torus", "uniform" (Haar) or "origin" (B = I).
         chart_at_identity (bool): expRNN's static trivialization B = exp(A) with A trained
             directly (base = I; needs triv "expm" and a rotation init). Otherwise (default) the

@@ -165,10 +165,19 @@ def test_torch_compile_matches_eager():
     assert torch.allclose(compiled, eager, rtol=1e-12, atol=1e-12)
 
 
-def test_double_backward_is_a_clear_error():
-    A = torch.randn(4, 4, dtype=torch.float64, requires_grad=True)
-    with pytest.raises(RuntimeError, match="double backward"):
-        torch.autograd.grad(mantra.expm(A).sum(), A, create_graph=True)
+def test_double_backward_matches_torch_and_gradgradcheck():
+    # create_graph=True (e.g. Gauss–Newton / Fisher products): the backward is differentiable.
+    torch.manual_seed(3)
+    A = (0.7 * torch.randn(2, 4, 4, dtype=torch.float64)).requires_grad_(True)
+    G = torch.randn(2, 4, 4, dtype=torch.float64)
+    torch.autograd.gradgradcheck(mantra.expm, (A,), atol=1e-7)
+    (g,) = torch.autograd.grad((mantra.expm(A) * G).sum(), A, create_graph=True)
+    (gt,) = torch.autograd.grad((torch.linalg.matrix_exp(A) * G).sum(), A, create_graph=True)
+    torch.testing.assert_close(g, gt, rtol=1e-12, atol=1e-12)
+    H = torch.randn(2, 4, 4, dtype=torch.float64)
+    (hh,) = torch.autograd.grad((g * H).sum(), A)
+    (ht,) = torch.autograd.grad((gt * H).sum(), A)
+    torch.testing.assert_close(hh, ht, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("bad, message", [

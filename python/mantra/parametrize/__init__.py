@@ -126,8 +126,8 @@ def orthogonal(module, tensor_name="weight", triv=_D["triv"]):
     Args:
         module (nn.Module): the module holding the tensor.
         tensor_name (str): the tensor to constrain. Default: ``"weight"``.
-        triv (str or callable): ``"expm"`` (default), ``"cayley"``, ``"qr"``, ``"polar"``
-            (retractions at a base that ``update_base`` moves), ``"householder"`` (a product of
+        triv (str or callable): ``"expm"`` (default), ``"cayley"``, ``"qr"``, ``"polar"``,
+            ``"newton_schulz"`` (retractions at a base that ``update_base`` moves), ``"householder"`` (a product of
             reflections), or a callable mapping skew matrices to orthogonal ones with
             ``triv(0) = I`` (geotorch's custom triv).
 

@@ -227,21 +227,23 @@ TEST(Diagnostics, ConstrainedLinearLayers) {
   o.tolerance = 1e-12;
   dg::JacobianSpectrum s = dg::jacobian_spectrum(linear_stack, torch::randn({3, 5}, f64), o);
   EXPECT_NEAR((s.s_max - 1).abs().max().item<double>(), 0, 1e-10);
-  // The Fisher differentiates the backward pass once more (the double-backward JVP), which the
-  // expm operator does not implement; the Cayley trivialization is twice differentiable.
-  mantra::nn::Linear c1(mantra::nn::LinearOptions(5, 5).bias(false).triv("cayley")), c2(mantra::nn::LinearOptions(5, 5).triv("cayley"));
-  c1->to(torch::kFloat64);
-  c2->to(torch::kFloat64);
-  l1 = c1;
-  l2 = c2;
-  dg::Function net = [&](const torch::Tensor& x) { return l2(torch::tanh(l1(x))); };
-  std::vector<torch::Tensor> params;
-  for (auto& p : l1->parameters()) params.push_back(p);
-  for (auto& p : l2->parameters()) params.push_back(p);
-  torch::Tensor data = torch::randn({4, 5}, f64);
-  torch::Tensor G = dense_fisher(net, params, data, true);
-  torch::Tensor Gf = dg::fisher_matrix(net, params, "cross_entropy", data);
-  EXPECT_NEAR((Gf - G).abs().max().item<double>(), 0, 1e-11 * G.abs().max().item<double>());
+  // The Fisher differentiates the backward pass once more (the double-backward JVP): both the
+  // Cayley and the expm trivializations (expm's backward is differentiable) are.
+  for (const char* triv : {"cayley", "expm"}) {
+    mantra::nn::Linear c1(mantra::nn::LinearOptions(5, 5).bias(false).triv(triv)), c2(mantra::nn::LinearOptions(5, 5).triv(triv));
+    c1->to(torch::kFloat64);
+    c2->to(torch::kFloat64);
+    l1 = c1;
+    l2 = c2;
+    dg::Function net = [&](const torch::Tensor& x) { return l2(torch::tanh(l1(x))); };
+    std::vector<torch::Tensor> params;
+    for (auto& p : l1->parameters()) params.push_back(p);
+    for (auto& p : l2->parameters()) params.push_back(p);
+    torch::Tensor data = torch::randn({4, 5}, f64);
+    torch::Tensor G = dense_fisher(net, params, data, true);
+    torch::Tensor Gf = dg::fisher_matrix(net, params, "cross_entropy", data);
+    EXPECT_NEAR((Gf - G).abs().max().item<double>(), 0, 1e-11 * G.abs().max().item<double>()) << triv;
+  }
 }
 
 TEST(JacobianSpectrum, BatchedJacobianOverSeveralPasses) {
