@@ -7,6 +7,12 @@ import torch.nn as nn
 
 import mantra
 
+# Compile afresh: torch's FX-graph and AOT-autograd caches key the traced graph, not libmantra's
+# C++ implementation of its composite operators, so a cache written by an older build would run
+# that build's maps (README: torch.compile).
+torch._inductor.config.fx_graph_cache = False
+torch._functorch.config.enable_autograd_cache = False
+
 N = 5
 
 # Every constraint, on an N×N (or N-vector) tensor of its own Linear layer.
