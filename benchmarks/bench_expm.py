@@ -8,23 +8,11 @@ or skew-symmetric (G - Gᵀ)/2, the gradient of sum(exp(A) * W) with W standard 
 """
 
 import argparse
-import statistics
-import time
 
 import torch
 
 import mantra
-
-
-def median_time(fn, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import median_time
 
 
 def make_input(n, kind, dtype, generator):

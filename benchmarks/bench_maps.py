@@ -13,27 +13,15 @@ float32 and float64.
 """
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn as nn
 from torch.nn.utils import parametrizations
 
 import mantra
+from timing import median_time
 
 TINY = [(10000, 2), (10000, 3), (1024, 8), (1024, 16), (256, 32)]
-
-
-def median_time(fn, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def fwd_bwd(fn, leaf, W):

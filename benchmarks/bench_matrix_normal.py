@@ -15,25 +15,13 @@ precomputed operands). Ratios above 1: mantra is faster.
 """
 
 import argparse
-import statistics
-import time
 
 import torch
 
 import mantra  # noqa: F401
+from timing import median_time
 
 ops = torch.ops.mantra
-
-
-def median_time(fn, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def problem(N, n, m, dtype, g):

@@ -10,25 +10,13 @@ Prints the median time of the forward and of forward+backward and the ratio torc
 """
 
 import argparse
-import statistics
-import time
 
 import torch
 
 import mantra  # noqa: F401  (loads the operators)
+from timing import median_time
 
 SHAPES = [(1024, 16, 16), (256, 32, 32), (64, 128, 128), (1, 4096, 256), (1, 30000, 50)]
-
-
-def median_time(fn, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def torch_qr_positive(X):

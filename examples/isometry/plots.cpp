@@ -1,5 +1,7 @@
 #include "plots.h"
 
+#include "report.h"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -12,18 +14,7 @@ namespace mantra::examples::isometry {
 
 namespace {
 
-const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
-
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else o += c;
-  }
-  return o;
-}
+std::string esc(const std::string& s) { return mantra::examples::svg_escape(s); }
 
 std::string num(double v) {
   std::ostringstream s;
@@ -117,7 +108,7 @@ void write_svg(const std::string& path, const std::vector<Series>& series, const
   }
   for (size_t k = 0; k < series.size(); ++k) {
     const auto& se = series[k];
-    const char* c = kColors[k % 8];
+    const char* c = mantra::examples::plot_color(k);
     std::ostringstream pts;
     for (size_t i = 0; i < se.x.size() && i < se.y.size(); ++i) {
       if (!std::isfinite(se.x[i]) || !std::isfinite(se.y[i]) || (o.log_x && se.x[i] <= 0) || (o.log_y && se.y[i] <= 0))

@@ -71,8 +71,7 @@ void ProgressBar::finish(const std::string& summary) {
 
 // ---------------------------------------------------------------- SVG
 
-namespace {
-std::string escape(const std::string& s) {
+std::string svg_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
     if (c == '<') o += "&lt;";
@@ -82,13 +81,18 @@ std::string escape(const std::string& s) {
   }
   return o;
 }
+
+const char* plot_color(int64_t i) {
+  static const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+  return colors[((i % 8) + 8) % 8];
+}
+
+namespace {
 std::string num(double v) {
   std::ostringstream s;
   s << std::setprecision(4) << v;
   return s.str();
 }
-const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
-
 // A round tick step for a span: 1, 2, 2.5 or 5 times a power of ten, about `ticks` steps.
 double nice_step(double span, int ticks) {
   const double raw = span / ticks, p = std::pow(10.0, std::floor(std::log10(raw)));
@@ -174,7 +178,7 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
   std::ostringstream s;
   s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
     << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n";
-  s << "<text x='" << W / 2 - 60 << "' y='22' font-size='15'>" << escape(title) << "</text>\n";
+  s << "<text x='" << W / 2 - 60 << "' y='22' font-size='15'>" << svg_escape(title) << "</text>\n";
   s << "<rect x='" << L << "' y='" << T << "' width='" << W - L - R << "' height='" << H - T - B
     << "' fill='none' stroke='black'/>\n";
   for (double v : ticks) {
@@ -189,19 +193,19 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
   }
   s << "<text x='" << (L + W - R) / 2 << "' y='" << H - 12 << "' text-anchor='middle'>epoch</text>\n";
   s << "<text x='16' y='" << (T + H - B) / 2 << "' transform='rotate(-90 16 " << (T + H - B) / 2
-    << ")' text-anchor='middle'>" << escape(y_label) << (log_y ? " (log scale)" : "") << "</text>\n";
+    << ")' text-anchor='middle'>" << svg_escape(y_label) << (log_y ? " (log scale)" : "") << "</text>\n";
   // Reference lines first (under the curves), each labelled on the plot at its right end.
   for (const auto& r : references) {
     const double y = Y(r.second);
     s << "<line x1='" << L << "' x2='" << W - R << "' y1='" << y << "' y2='" << y
       << "' stroke='gray' stroke-dasharray='2,3'/>\n";
     s << "<text x='" << W - R - 4 << "' y='" << y - 4 << "' text-anchor='end' fill='#555' font-size='11'>"
-      << escape(r.first) << " = " << num(r.second) << "</text>\n";
+      << svg_escape(r.first) << " = " << num(r.second) << "</text>\n";
   }
   int legend = 0;
   for (size_t ci = 0; ci < curves.size(); ++ci) {
     const auto& c = curves[ci];
-    const char* color = kColors[ci % 8];
+    const char* color = plot_color(ci);
     const std::string dash = kDashes[ci % 8];
     const std::string dash_attr = dash.empty() ? "" : "stroke-dasharray='" + dash + "' ";
     for (int which = 1; which >= 0; --which) {  // training (faint, thin) under validation
@@ -220,7 +224,7 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
     s << "<line x1='" << W - R + 12 << "' x2='" << W - R + 48 << "' y1='" << ly - 4 << "' y2='" << ly - 4
       << "' stroke='" << color << "' stroke-width='2' " << dash_attr << "/>"
       << marker(static_cast<int>(ci), W - R + 30, ly - 4, color) << "<text x='" << W - R + 54 << "' y='" << ly
-      << "'>" << escape(c.label) << "</text>\n";
+      << "'>" << svg_escape(c.label) << "</text>\n";
   }
   const double ly = T + 14 + 18 * legend;
   s << "<text x='" << W - R + 12 << "' y='" << ly + 6 << "' fill='#555'>bold, markers: validation</text>\n";

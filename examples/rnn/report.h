@@ -46,4 +46,9 @@ void write_svg_plot(const std::string& path, const std::string& title, const std
 // A text table (GitHub markdown) with aligned columns.
 std::string markdown_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
 
+// The SVG pieces the programs' plots share: text with <, >, & escaped, and the i-th series colour
+// (eight, cycling).
+std::string svg_escape(const std::string& s);
+const char* plot_color(int64_t i);
+
 }  // namespace mantra::examples
