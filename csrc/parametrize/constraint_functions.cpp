@@ -215,6 +215,14 @@ CoupledLowRank low_rank_stacked_stiefel(torch::nn::Module& module, const std::st
   return coupled_low_rank<manifolds::LowRankStackedStiefel>(module, name, "low_rank_stacked_stiefel", rank, triv, p);
 }
 
+Hurwitz alpha_stable(torch::nn::Module& module, const std::string& name, double alpha, const std::string& triv) {
+  const at::Tensor& t = matrix_of(module, name, "alpha_stable", true);
+  TORCH_CHECK_VALUE(std::isfinite(alpha), "alpha_stable: argument 'alpha' must be finite, got ", alpha);
+  TORCH_CHECK_VALUE(triv == "expm" || triv == "cholesky", "alpha_stable: argument 'triv' must be 'expm' or 'cholesky', got '",
+                    triv, "'");
+  return parametrize(module, name, Hurwitz(t.sizes().vec(), alpha, triv, t.options()));
+}
+
 LinearMap symmetric(torch::nn::Module& module, const std::string& name, bool lower) {
   const at::Tensor& t = matrix_of(module, name, "symmetric", true);
   return parametrize(module, name,

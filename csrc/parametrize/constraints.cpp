@@ -278,4 +278,63 @@ void LinearMapImpl::pretty_print(std::ostream& stream) const {
   stream << "mantra::LinearMap(" << (skew_ ? "skew" : "symmetric") << ", shape=" << at::IntArrayRef(shape()) << ")";
 }
 
+// ---------------------------------------------------------------- Hurwitz
+
+namespace {
+Constraint positive_definite_factor(const std::vector<int64_t>& shape, const std::string& triv,
+                                    const at::TensorOptions& tensor_options) {
+  if (triv == "cholesky") {
+    return Constraint(std::static_pointer_cast<ConstraintImpl>(Cholesky(shape, tensor_options).ptr()));
+  }
+  TORCH_CHECK_VALUE(triv == "expm", "alpha_stable: argument 'triv' must be 'expm' or 'cholesky', got '", triv, "'");
+  return Constraint(std::static_pointer_cast<ConstraintImpl>(
+      Parametrization(std::make_shared<manifolds::SPD>(), shape, ParametrizationOptions(), tensor_options).ptr()));
+}
+}  // namespace
+
+HurwitzImpl::HurwitzImpl(std::vector<int64_t> shape, double alpha, const std::string& triv,
+                         const at::TensorOptions& tensor_options)
+    : ConstraintImpl(shape), alpha_(alpha), triv_(triv) {
+  TORCH_CHECK_VALUE(shape.size() >= 2 && shape[shape.size() - 1] == shape[shape.size() - 2],
+                    "alpha_stable: argument 'shape' must be square (..., n, n), got ", at::IntArrayRef(shape));
+  TORCH_CHECK_VALUE(std::isfinite(alpha), "alpha_stable: argument 'alpha' must be finite, got ", alpha);
+  // The draw order (P, Q, then S) is the Python twin's.
+  P = register_module("P", positive_definite_factor(shape, triv, tensor_options));
+  Q = register_module("Q", positive_definite_factor(shape, triv, tensor_options));
+  S = register_module("S", LinearMap(shape, /*skew=*/true, tensor_options));
+}
+
+at::Tensor HurwitzImpl::compute() { return fn::hurwitz_compose(P->forward(), Q->forward(), S->forward(), alpha_); }
+
+std::string HurwitzImpl::check(const at::Tensor& X) const { return fn::hurwitz_check(X, shape(), alpha_); }
+
+void HurwitzImpl::set(const at::Tensor& X) {
+  const std::string why = check(X);
+  TORCH_CHECK_VALUE(why.empty(), "Hurwitz.set: argument 'X' violates the constraint: ", why);
+  auto [Pf, Qf, Sf] = fn::hurwitz_factors(X, alpha_, "Hurwitz.set");
+  // All three are checked before any is set: a refused assignment changes nothing.
+  const std::string bad_P = P->check(Pf), bad_Q = Q->check(Qf);
+  TORCH_CHECK_VALUE(bad_P.empty() && bad_Q.empty(), "Hurwitz.set: a positive definite factor of 'X' is refused: ",
+                    bad_P, bad_Q);
+  {
+    torch::NoGradGuard no_grad;
+    P->set(Pf);
+    Q->set(Qf);
+    S->set(Sf);
+  }
+  changed();
+}
+
+void HurwitzImpl::sample(const std::string& init) {
+  TORCH_CHECK_VALUE(init == "uniform", "Hurwitz.sample: argument 'init' must be 'uniform', got '", init, "'");
+  P->sample("uniform");
+  Q->sample("uniform");
+  S->sample("uniform");
+  changed();
+}
+
+void HurwitzImpl::pretty_print(std::ostream& stream) const {
+  stream << "mantra::Hurwitz(alpha=" << alpha_ << ", triv=" << triv_ << ", shape=" << at::IntArrayRef(shape()) << ")";
+}
+
 }  // namespace mantra::parametrize

@@ -603,6 +603,7 @@ Example::
     d["lower"] = D::lower;
     d["radius"] = D::radius;
     d["hyperbolic_model"] = D::hyperbolic_model;
+    d["alpha_stable_alpha"] = D::alpha_stable_alpha;
     return d;
   }, "The one table of constraint defaults (mantra::parametrize::Defaults)");
   auto spec_of = [](const std::string& spec) { return manifold_from_spec(spec, "manifold"); };
@@ -696,6 +697,14 @@ Example::
   mf.def(
       "linear_map_sample", [](std::vector<int64_t> shape, const at::Tensor& like) { return fn::linear_map_sample(shape, like.options()); },
       py::arg("shape"), py::arg("like"));
+  mf.def(
+      "hurwitz_check",
+      [](const at::Tensor& X, std::vector<int64_t> shape, double alpha) { return fn::hurwitz_check(X, shape, alpha); },
+      py::arg("X"), py::arg("shape"), py::arg("alpha"));
+  mf.def(
+      "hurwitz_factors", [](const at::Tensor& X, double alpha) { return fn::hurwitz_factors(X, alpha, "alpha_stable"); },
+      py::arg("X"), py::arg("alpha"));
+  mf.def("spectral_abscissa", &fn::spectral_abscissa, py::arg("X"));
   mf.def("orthogonality_penalty", &mantra::nn::orthogonality_penalty, py::arg("W"), py::arg("lam"));
 
   bind_testing(m);
@@ -830,6 +839,8 @@ std::pair<at::Tensor, at::Tensor> cpp_constraint(const std::string& fn_name, std
     c = erase(pz::symmetric(module, "weight", get("lower", true)));
   } else if (fn_name == "skew") {
     c = erase(pz::skew(module, "weight", get("lower", true)));
+  } else if (fn_name == "alpha_stable") {
+    c = erase(pz::alpha_stable(module, "weight", get("alpha", 0.0), get("triv", std::string("expm"))));
   } else {
     TORCH_CHECK_VALUE(false, "cpp_constraint: unknown constraint '", fn_name, "'");
   }

@@ -7,9 +7,8 @@ import torch.nn as nn
 
 import mantra
 
-# Compile afresh: torch's FX-graph and AOT-autograd caches key the traced graph, not libmantra's
-# C++ implementation of its composite operators, so a cache written by an older build would run
-# that build's maps (README: torch.compile).
+# Compile afresh: these tests are about inductor's code, not a replay of a cached one (the
+# caches themselves carry mantra's build identity: test_compile_caches_are_keyed_by_the_build).
 torch._inductor.config.fx_graph_cache = False
 torch._functorch.config.enable_autograd_cache = False
 
@@ -43,6 +42,7 @@ CONSTRAINTS = [
     ("symmetric", lambda m: mantra.symmetric(m, "weight")),
     ("skew", lambda m: mantra.skew(m, "weight")),
     ("sln", lambda m: mantra.sln(m, "weight")),
+    ("alpha_stable", lambda m: mantra.alpha_stable(m, "weight", alpha=0.2)),
 ]
 
 
@@ -103,5 +103,47 @@ def test_export_matches_eager():
     # The exported graph calls mantra's operators (the maps are not opaque Python calls).
     targets = {str(node.target) for node in program.graph.nodes}
     for op in ("mantra.trivialize", "mantra.householder", "mantra.spectral_compose", "mantra.cholesky_map",
-               "mantra.linear_map", "mantra.frame_from_chart"):
+               "mantra.linear_map", "mantra.frame_from_chart", "mantra.hurwitz_compose"):
         assert any(t.startswith(op) for t in targets), op
+
+
+CACHE_PROBE = r"""
+import json, sys
+import torch, torch.nn as nn
+import mantra
+from torch._dynamo.utils import counters
+torch._inductor.config.fx_graph_cache = True
+torch._functorch.config.enable_autograd_cache = True
+torch.manual_seed(0)
+layer = mantra.orthogonal(nn.Linear(4, 4).double(), "weight")
+x = torch.randn(2, 4, dtype=torch.float64)
+def run():
+    torch._dynamo.reset()
+    counters.clear()
+    torch.compile(layer, fullgraph=True)(x).sum().backward()
+    return {k: counters["aot_autograd"][k] for k in ("autograd_cache_hit", "autograd_cache_miss")}
+first, again = run(), run()
+torch.compiler.config.cache_key_tag = torch.compiler.config.cache_key_tag.replace(mantra.compile_cache_tag,
+                                                                                  "mantra-another-build")
+other = run()
+print(json.dumps({"first": first, "again": again, "other": other, "tag": torch.compiler.config.cache_key_tag,
+                  "own": mantra.compile_cache_tag}))
+"""
+
+
+def test_compile_caches_are_keyed_by_the_build(tmp_path):
+    """torch.compile's AOT-autograd cache keys graphs that name mantra's composite ops: the
+    import tags the caches with a hash of the loaded libmantra, so another build misses."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(tmp_path), TORCH_COMPILE_CACHE_KEY_TAG="users-tag")
+    out = subprocess.run([sys.executable, "-c", CACHE_PROBE], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["own"].startswith("mantra-") and len(r["own"]) == len("mantra-") + 16
+    assert r["first"] == {"autograd_cache_hit": 0, "autograd_cache_miss": 1}, r
+    assert r["again"] == {"autograd_cache_hit": 1, "autograd_cache_miss": 0}, r   # the same build hits
+    assert r["other"] == {"autograd_cache_hit": 0, "autograd_cache_miss": 1}, r   # another build misses
+    assert r["tag"] == "users-tag|mantra-another-build"  # the user's own tag is kept

@@ -59,6 +59,8 @@ CASES = [
     ("symmetric", {"lower": False}, SQUARE_SHAPES),
     ("skew", {}, SQUARE_SHAPES),
     ("skew", {"lower": False}, SQUARE_SHAPES),
+    ("alpha_stable", {}, SQUARE_SHAPES),
+    ("alpha_stable", {"alpha": 0.5, "triv": "cholesky"}, SQUARE_SHAPES),
 ]
 
 CALLABLES = {"matrix_exp": torch.matrix_exp, "tanh": torch.tanh, "atanh": torch.atanh,
@@ -80,6 +82,8 @@ def cpp_names(plist):
     p = plist[0]
     if isinstance(p, mantra.parametrize.SpectralParametrization):
         return ["U.v", "s"] + ([] if p.symmetric else ["V.v"])
+    if isinstance(p, mantra.parametrize.HurwitzParametrization):
+        return ["P.v", "Q.v", "S.v"]
     return ["v"]
 
 

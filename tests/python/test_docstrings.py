@@ -83,6 +83,7 @@ EXACT = [mantra.expm, mantra.expm_backward, mantra.manifolds.Manifold, mantra.ma
          mantra.parametrize.CallableTrivialization, mantra.parametrize.SpectralParametrization,
          mantra.parametrize.HouseholderParametrization, mantra.parametrize.CholeskyParametrization,
          mantra.parametrize.LinearMapParametrization, mantra.parametrize.originals,
+         mantra.parametrize.HurwitzParametrization, mantra.alpha_stable,
          mantra.manifolds.SPD.distance, mantra.manifolds.SPD.log, mantra.manifolds.Hyperbolic.distance,
          mantra.nn.Linear.effective_weight, mantra.nn.Linear.penalty, mantra.optim.DynamicTrivialization,
          mantra.cuda_enabled] + [getattr(mantra.manifolds.Manifold, m) for m in MANIFOLD_METHODS]

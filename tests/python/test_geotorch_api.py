@@ -48,6 +48,7 @@ CALLS = {
     "fixed_rank": lambda m: mantra.fixed_rank(m, "weight", 2),
     "invertible": lambda m: mantra.invertible(m),
     "sln": lambda m: mantra.sln(m),
+    "alpha_stable": lambda m: mantra.alpha_stable(m),  # geotorch's Hurwitz (hurwitz.py, after 0.4.0)
     "positive_definite": lambda m: mantra.positive_definite(m),
     "positive_semidefinite": lambda m: mantra.positive_semidefinite(m),
     "positive_semidefinite_low_rank": lambda m: mantra.positive_semidefinite_low_rank(m, "weight", 2),

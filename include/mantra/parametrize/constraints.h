@@ -20,6 +20,7 @@
 // | sphere(radius, embedded)            | radius · unit vectors               | Parametrization (scale)       |
 // | low_rank_oblique / _sphere(r),      | H Vᵀ, rank ≤ r, unit rows / unit    | CoupledLowRank (Parametrization |
 // |   low_rank_stacked_stiefel(r, p)    |   norm / orthonormal p-row blocks   |   of [H; V] on H_r × St(n, r)) |
+// | alpha_stable(α, triv)               | P (S − Q/2) − αI, Re λ < −α         | Hurwitz (P, Q positive definite, S skew) |
 // U and V are Stiefel Parametrizations, so DynamicTrivialization rebases them too. The maps
 // are the functions of functional.h, which the Python frontend calls as well.
 #pragma once
@@ -169,6 +170,34 @@ class CoupledLowRankImpl : public ParametrizationImpl {
 };
 TORCH_MODULE(CoupledLowRank);
 
+// The α-stable (Hurwitz) matrices {X : every eigenvalue has real part < −α}, an open subset of
+// R^{n×n}, as X = P (S − Q/2) − αI (functional::hurwitz_compose): P and Q positive definite
+// (SPD Parametrizations for triv "expm", so DynamicTrivialization rebases them; Cholesky for
+// "cholesky"), S skew (LinearMap). Every α-stable X has such factors (set() solves a Lyapunov
+// equation with Q = I); sample() draws each factor (eigenvalues of order one).
+class HurwitzImpl : public ConstraintImpl {
+ public:
+  HurwitzImpl(std::vector<int64_t> shape, double alpha = Defaults::alpha_stable_alpha,
+              const std::string& triv = Defaults::positive_definite_triv,
+              const at::TensorOptions& tensor_options = at::TensorOptions().dtype(at::kFloat));
+  void set(const at::Tensor& X) override;
+  void sample(const std::string& init = "uniform") override;
+  std::string check(const at::Tensor& X) const override;
+  void pretty_print(std::ostream& stream) const override;
+  double alpha() const { return alpha_; }
+
+  Constraint P{nullptr}, Q{nullptr};
+  LinearMap S{nullptr};
+
+ protected:
+  at::Tensor compute() override;
+
+ private:
+  double alpha_;
+  std::string triv_;
+};
+TORCH_MODULE(Hurwitz);
+
 // ---------------------------------------------------------------- geotorch-style functions
 // Each constrains module.name and returns the attached constraint; names, arguments and
 // defaults (the Defaults table) follow geotorch, as do the Python functions of the same names.
@@ -225,6 +254,10 @@ CoupledLowRank low_rank_sphere(torch::nn::Module& module, const std::string& nam
                                const std::string& triv = Defaults::low_rank_coupled_triv);
 CoupledLowRank low_rank_stacked_stiefel(torch::nn::Module& module, const std::string& name, int64_t rank, int64_t p,
                                         const std::string& triv = Defaults::low_rank_coupled_triv);
+// The α-stable matrices (geotorch's alpha_stable): every eigenvalue of module.name has real
+// part < −alpha; triv "expm" (default) or "cholesky" for the positive definite factors.
+Hurwitz alpha_stable(torch::nn::Module& module, const std::string& name, double alpha = Defaults::alpha_stable_alpha,
+                     const std::string& triv = Defaults::positive_definite_triv);
 // Xᵀ = X / Xᵀ = −X from the lower (or upper) triangle.
 LinearMap symmetric(torch::nn::Module& module, const std::string& name, bool lower = Defaults::lower);
 LinearMap skew(torch::nn::Module& module, const std::string& name, bool lower = Defaults::lower);

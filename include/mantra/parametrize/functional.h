@@ -39,6 +39,7 @@ struct Defaults {
   static constexpr const char* hyperbolic_model = "lorentz";
   static constexpr double cholesky_init_std = 0.1;      // Cholesky sample: v ~ N(0, 0.1²), near I
   static constexpr const char* low_rank_coupled_triv = "polar";  // low_rank_oblique, _sphere, _stacked_stiefel
+  static constexpr double alpha_stable_alpha = 0.0;     // alpha_stable: every eigenvalue has Re λ < −α
 };
 
 // ---------------------------------------------------------------- spectrum maps
@@ -171,6 +172,22 @@ at::Tensor low_rank_coupled_base(const manifolds::Manifold& manifold, const at::
 // Why X is not a value (shape, finiteness, rank ≤ r, h(X) = 0 within atol), or "".
 std::string low_rank_coupled_check(const manifolds::Manifold& manifold, const at::Tensor& X, at::IntArrayRef shape,
                                    double atol);
+
+// ---------------------------------------------------------------- α-stable (Hurwitz) matrices
+// X = P (S − Q/2) − αI with P, Q positive definite and S skew: every eigenvalue of X has real
+// part < −α, and every such X is one (Lyapunov: with B = X + αI and Y = P⁻¹,
+// BᵀY + YB = −Q ≺ 0). The op torch.ops.mantra.hurwitz_compose; batched over leading dims.
+at::Tensor hurwitz_compose(const at::Tensor& P, const at::Tensor& Q, const at::Tensor& S, double alpha);
+// Factors (P, Q, S) of an α-stable X with Q = I: Y solves the Lyapunov equation
+// BᵀY + YB = −I (matrix-sign iteration, float64), P = Y⁻¹, S = skew(YB). X must pass
+// hurwitz_check; throws naming `fn` if the solve does not converge.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> hurwitz_factors(const at::Tensor& X, double alpha,
+                                                               const char* fn = "alpha_stable");
+// Why X is not α-stable (shape, finiteness, real dtype, the largest real part of an eigenvalue
+// not below −α), or "". The set is open: no tolerance widens it.
+std::string hurwitz_check(const at::Tensor& X, at::IntArrayRef shape, double alpha);
+// The largest real part of the eigenvalues of each matrix (the spectral abscissa), float64.
+at::Tensor spectral_abscissa(const at::Tensor& X);
 
 }  // namespace functional
 }  // namespace mantra::parametrize

@@ -24,7 +24,7 @@ from torch.nn.utils import parametrize as P
 from .. import manifolds as mf
 from .. import _C
 from .modules import (DEFAULTS, CallableTrivialization, CholeskyParametrization, CoupledLowRankParametrization, F,
-                      HouseholderParametrization, LinearMapParametrization, ManifoldParametrization,
+                      HouseholderParametrization, HurwitzParametrization, LinearMapParametrization, ManifoldParametrization,
                       MantraParametrization, SpectralParametrization)
 from .pickling import make_picklable
 
@@ -34,7 +34,8 @@ __all__ = ["orthogonal", "grassmannian", "sphere", "oblique", "positive_definite
            "skew", "update_base", "sample", "originals", "MantraParametrization", "ManifoldParametrization",
            "CallableTrivialization", "SpectralParametrization", "HouseholderParametrization",
            "CholeskyParametrization", "LinearMapParametrization", "DEFAULTS", "low_rank_oblique", "low_rank_sphere",
-           "low_rank_stacked_stiefel", "CoupledLowRankParametrization"]
+           "low_rank_stacked_stiefel", "CoupledLowRankParametrization", "alpha_stable",
+           "HurwitzParametrization"]
 
 _D = DEFAULTS
 
@@ -493,6 +494,35 @@ def skew(module, tensor_name="weight", lower=_D["lower"]):
     X = _matrix(module, tensor_name, "skew", square=True)
     return _attach(module, tensor_name, LinearMapParametrization(tuple(X.shape), True, lower, dtype=X.dtype,
                                                                      device=X.device))
+
+
+def alpha_stable(module, tensor_name="weight", alpha=_D["alpha_stable_alpha"], triv=_D["positive_definite_triv"]):
+    r"""α-stable (Hurwitz) matrices: every eigenvalue has real part below −alpha (stable linear dynamics).
+
+    .. math:: X = P\,(S - Q/2) - \alpha I, \quad P \succ 0,\ Q \succ 0,\ S^\top = -S
+
+    The set is open, and every α-stable X is of this form (with Y = P⁻¹, B = X + αI:
+    BᵀY + YB = −Q ≺ 0, Lyapunov's theorem). ``dx/dt = Xx`` then decays at least like e^{−αt}.
+    Assigning an α-stable X factors it (a Lyapunov solve with Q = I); see HurwitzParametrization.
+
+    Args:
+        module (nn.Module): the module holding the tensor.
+        tensor_name (str): the tensor to constrain (square, (..., n, n)). Default: ``"weight"``.
+        alpha (float): the decay rate α, finite (negative α allows growth up to e^{|α|t}). Default: ``0.0``.
+        triv (str): ``"expm"`` (default: P and Q on the SPD manifold, rebased by update_base) or
+            ``"cholesky"`` (P and Q through Cholesky factors).
+
+    Example::
+
+        >>> layer = mantra.alpha_stable(nn.Linear(6, 6), "weight", alpha=0.1)
+        >>> bool(torch.linalg.eigvals(layer.weight.detach()).real.max() < -0.1)
+        True
+    """
+    X = _matrix(module, tensor_name, "alpha_stable", square=True)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not abs(alpha) < float("inf"):
+        raise ValueError(f"alpha_stable: argument 'alpha' must be a finite float, got {alpha!r}")
+    param = HurwitzParametrization(tuple(X.shape), float(alpha), triv, dtype=X.dtype, device=X.device)
+    return _attach(module, tensor_name, param)
 
 
 # ---------------------------------------------------------------- low rank coupled with h

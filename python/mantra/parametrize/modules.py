@@ -473,6 +473,101 @@ class SpectralParametrization(MantraParametrization):
                 f"f={self.f if self.f_fn is None else self.f_fn}")
 
 
+class HurwitzParametrization(MantraParametrization):
+    r"""α-stable (Hurwitz) matrices (C++ ``Hurwitz``): every eigenvalue has real part below −α.
+
+    .. math:: X = P\,(S - Q/2) - \alpha I, \quad P \succ 0,\ Q \succ 0,\ S^\top = -S
+
+    P and Q are positive definite parametrizations: the SPD manifold for ``triv="expm"``
+    (rebased by ``update_base``), a Cholesky factor for ``"cholesky"``; S is the skew map of
+    the strictly lower triangle of its original. Takes (vP, vQ, vS). Assigning an α-stable X
+    solves the Lyapunov equation BᵀY + YB = −I (B = X + αI) in C++ and sets Q = I, P = Y⁻¹,
+    S = skew(YB); any other X is a ValueError with the reason.
+
+    Args:
+        shape (tuple of int): the shape (..., n, n) of the constrained tensor.
+        alpha (float): the decay rate α (finite). Default: ``0.0``.
+        triv (str): ``"expm"`` (default) or ``"cholesky"``, the factors' parametrization.
+        dtype (torch.dtype, optional): dtype of the factors. Default: ``None``.
+        device (torch.device, optional): their device. Default: ``None``.
+
+    Example::
+
+        >>> layer = mantra.alpha_stable(nn.Linear(5, 5), "weight", alpha=0.5)
+        >>> bool(torch.linalg.eigvals(layer.weight.detach()).real.max() < -0.5)
+        True
+    """
+
+    def __init__(self, shape, alpha=DEFAULTS["alpha_stable_alpha"], triv=DEFAULTS["positive_definite_triv"],
+                 dtype=None, device=None):
+        super().__init__()
+        if triv not in ("expm", "cholesky"):
+            raise ValueError(f"alpha_stable: argument 'triv' must be 'expm' or 'cholesky', got {triv!r}")
+        self.shape, self.alpha, self.triv = tuple(shape), float(alpha), triv
+        like_t = torch.empty(0, dtype=dtype, device=device)
+        # The initial originals, drawn in C++ Hurwitz's order (P, Q, then S); attaching keeps
+        # them unless the current weight is α-stable.
+        self.P, vP = self._factor(like_t)
+        self.Q, vQ = self._factor(like_t)
+        self._initial = (vP, vQ, F.linear_map_sample(list(shape), like_t))
+        self._track_dtype(like_t)
+        self._register_identity()
+
+    def _factor(self, like_t):
+        if self.triv == "cholesky":
+            return (CholeskyParametrization(self.shape, dtype=like_t.dtype, device=like_t.device),
+                    F.cholesky_sample(list(self.shape), like_t))
+        p = ManifoldParametrization(mf.SPD(), self.shape, "default", dtype=like_t.dtype, device=like_t.device)
+        return p, torch.zeros_like(p.base)
+
+    def _draw(self, factor):
+        """A fresh original of a factor: a Cholesky draw, or v = 0 at the factor's base."""
+        if self.triv == "cholesky":
+            return F.cholesky_sample(list(self.shape), self._like)
+        return torch.zeros_like(factor.base)
+
+    def _identity(self):
+        return {"shape": self.shape, "alpha": self.alpha, "triv": self.triv}
+
+    def _compose(self, vP, vQ, vS):
+        return ops.hurwitz_compose(self.P(vP), self.Q(vQ), ops.linear_map(vS, True, "lower"), self.alpha)
+
+    def forward(self, vP, vQ, vS):
+        return full_precision(self._compose, vP, vQ, vS)
+
+    @torch.no_grad()
+    def right_inverse(self, X):
+        """Assignment ``module.weight = X``: the factors of an α-stable X (C++ functional.hurwitz_factors).
+
+        Args:
+            X (Tensor): every eigenvalue with real part below −alpha; otherwise a ValueError with the reason.
+        """
+        X = X.detach()
+        if self._refuse(F.hurwitz_check(X, list(self.shape), self.alpha), "the α-stable matrices"):
+            initial, self._initial = self._initial, None  # kept until attached, then dropped
+            if initial is None:
+                initial = (self._draw(self.P), self._draw(self.Q), F.linear_map_sample(list(self.shape), self._like))
+            return initial
+        P, Q, S = F.hurwitz_factors(X, self.alpha)  # raises before anything changes
+        return self.P.right_inverse(P), self.Q.right_inverse(Q), self._as_original(S)
+
+    @torch.no_grad()
+    def update_base(self, vP, vQ, vS):
+        self.P.update_base(vP)
+        self.Q.update_base(vQ)
+
+    @torch.no_grad()
+    def sample(self, vP, vQ, vS, init="uniform"):
+        if init != "uniform":
+            raise ValueError(f"Hurwitz.sample: argument 'init' must be 'uniform', got {init!r}")
+        self.P.sample(vP)
+        self.Q.sample(vQ)
+        vS.copy_(F.linear_map_sample(list(self.shape), vS))
+
+    def extra_repr(self):
+        return f"shape={self.shape}, alpha={self.alpha}, triv={self.triv}"
+
+
 class HouseholderParametrization(MantraParametrization):
     r"""A product of Householder reflections (C++ ``Householder``): a static trivialization of Stiefel / SO(n).
 

@@ -46,6 +46,9 @@ std::vector<ConstraintCase> constraint_cases() {
       {"invertible", [=](torch::nn::Module& m) { return wrap(pz::invertible(m, "weight")); }, true},
       {"symmetric", [=](torch::nn::Module& m) { return wrap(pz::symmetric(m, "weight")); }, true},
       {"skew", [=](torch::nn::Module& m) { return wrap(pz::skew(m, "weight")); }, true},
+      {"alpha_stable", [=](torch::nn::Module& m) { return wrap(pz::alpha_stable(m, "weight", 0.5)); }, true},
+      {"alpha_stable_cholesky", [=](torch::nn::Module& m) { return wrap(pz::alpha_stable(m, "weight", -0.2, "cholesky")); },
+       true},
       // geotorch's options, in C++ too.
       {"orthogonal_callable",
        [=](torch::nn::Module& m) {
@@ -196,4 +199,74 @@ TEST(Constraints, BadArgumentsNameTheArgument) {
   }, "parameter 0 of param group 0 is not a point of Stiefel: it contains NaN or Inf");
   auto lr = pz::low_rank(*std::make_shared<Holder>(Shape{4, 4}, torch::kFloat64), "weight", 1);
   expect_error([&] { lr->set(torch::eye(4, torch::kFloat64)); }, "its rank exceeds 1");
+}
+
+// alpha_stable: the value is α-stable, assignment solves the Lyapunov equation (factors that give
+// X back, P ≻ 0, S skew), a refused assignment changes nothing, and bad arguments are named.
+TEST(Constraints, AlphaStableFactorsAndRefusals) {
+  using mantra::test::expect_error;
+  namespace fn = pz::functional;
+  torch::manual_seed(3);
+  const double alpha = 0.25;
+  auto holder = std::make_shared<Holder>(Shape{6, 6}, torch::kFloat64);
+  auto c = pz::alpha_stable(*holder, "weight", alpha);
+  EXPECT_LT(fn::spectral_abscissa(holder->weight).item<double>(), -alpha);
+  // A strongly non-normal stable X: a Jordan-like upper triangle on a stable diagonal.
+  torch::Tensor X = torch::diag(-torch::linspace(0.3, 2.0, 6, torch::kFloat64)) +
+                    torch::triu(torch::randn({6, 6}, torch::kFloat64), 1) * 2;
+  ASSERT_LT(fn::spectral_abscissa(X).item<double>(), -alpha);
+  auto [P, Q, S] = fn::hurwitz_factors(X, alpha);
+  EXPECT_LT((fn::hurwitz_compose(P, Q, S, alpha) - X).abs().max().item<double>(), 1e-10);
+  EXPECT_GT(torch::linalg_eigvalsh(P).min().item<double>(), 0.0);
+  EXPECT_LT((S + S.mT()).abs().max().item<double>(), 1e-15);
+  // The Lyapunov identity: with B = X + αI and Y = P⁻¹, BᵀY + YB = −Q.
+  const torch::Tensor B = X + alpha * torch::eye(6, torch::kFloat64), Y = torch::linalg_inv(P);
+  EXPECT_LT((B.mT().matmul(Y) + Y.matmul(B) + Q).abs().max().item<double>(), 1e-9);
+  c->set(X);
+  EXPECT_LT((holder->weight - X).abs().max().item<double>(), 1e-10);
+  // Unstable, or stable with too little margin: refused, the weight unchanged.
+  const torch::Tensor before = holder->weight.detach().clone();
+  expect_error([&] { c->set(torch::eye(6, torch::kFloat64)); },
+               "Hurwitz.set: argument 'X' violates the constraint: it is not α-stable: the largest real part of its "
+               "eigenvalues is 1");
+  expect_error([&] { c->set(-0.2 * torch::eye(6, torch::kFloat64)); }, "not below −alpha = -0.25");
+  torch::Tensor nan = X.clone();
+  nan[0][0] = std::nan("");
+  expect_error([&] { c->set(nan); }, "it contains NaN or Inf");
+  EXPECT_TRUE(torch::equal(holder->weight, before));
+  auto m = [] { return std::make_shared<Holder>(Shape{4, 3}, torch::kFloat32); };
+  expect_error([&] { pz::alpha_stable(*m(), "weight"); }, "alpha_stable: 'weight' must be square");
+  auto sq = [] { return std::make_shared<Holder>(Shape{3, 3}, torch::kFloat32); };
+  expect_error([&] { pz::alpha_stable(*sq(), "weight", INFINITY); }, "argument 'alpha' must be finite, got inf");
+  expect_error([&] { pz::alpha_stable(*sq(), "weight", 0.0, "cayley"); },
+               "argument 'triv' must be 'expm' or 'cholesky', got 'cayley'");
+}
+
+// Gradient descent on ‖W − T‖² keeps W α-stable for an unstable target T, and reaches a
+// stable target exactly (the closest α-stable matrix to an α-stable T is T).
+TEST(Constraints, AlphaStableTrainingStaysStableAndReachesAStableTarget) {
+  namespace fn = pz::functional;
+  torch::manual_seed(4);
+  const double alpha = 0.1;
+  for (bool stable_target : {false, true}) {
+    auto holder = std::make_shared<Holder>(Shape{5, 5}, torch::kFloat64);
+    pz::alpha_stable(*holder, "weight", alpha);
+    torch::Tensor T = stable_target ? -torch::eye(5, torch::kFloat64) + 0.3 * torch::randn({5, 5}, torch::kFloat64)
+                                    : torch::eye(5, torch::kFloat64) + 0.3 * torch::randn({5, 5}, torch::kFloat64);
+    if (stable_target) ASSERT_LT(fn::spectral_abscissa(T).item<double>(), -alpha);
+    auto adam = std::make_shared<torch::optim::Adam>(holder->parameters(), torch::optim::AdamOptions(0.02));
+    optim::DynamicTrivialization opt(adam, *holder, 20);
+    double worst = -INFINITY;
+    for (int t = 0; t < 1500; ++t) {
+      pz::ParametrizationScope scope(*holder);
+      opt.zero_grad();
+      (holder->weight - T).pow(2).sum().backward();
+      opt.step();
+      if (t % 50 == 0) worst = std::max(worst, fn::spectral_abscissa(holder->weight).item<double>());
+    }
+    pz::refresh(*holder);
+    worst = std::max(worst, fn::spectral_abscissa(holder->weight).item<double>());
+    EXPECT_LT(worst, -alpha) << "stable_target " << stable_target;
+    if (stable_target) EXPECT_LT((holder->weight - T).abs().max().item<double>(), 1e-3);
+  }
 }
