@@ -1,7 +1,8 @@
 """mantra.nn.Conv2d: a drop-in for torch.nn.Conv2d whose kernel's matrix view
 (out × in/groups·kh·kw) carries a constraint, and the factored weight-normalized low-rank
-forward (torch.ops.mantra.low_rank_coupled_conv2d) that never forms the kernel; the C++
-mantra::nn::Conv2d gives the same kernel and output from the same seed."""
+forward (torch.ops.mantra.low_rank_coupled_conv2d) that never forms the kernel (torch.compile
+and torch.export trace through it); the C++ mantra::nn::Conv2d gives the same kernel and output
+from the same seed."""
 
 import copy
 import pickle
@@ -254,3 +255,19 @@ def test_bad_options_are_clear_errors():
         torch.ops.mantra.low_rank_coupled_conv2d(torch.randn(1, 3, 5, 5), P, "Sphere(retraction=exp)", [3, 3])
     with pytest.raises(ValueError, match="low_rank_coupled_conv2d: argument 'kernel_size' must be two ints >= 1"):
         torch.ops.mantra.low_rank_coupled_conv2d(torch.randn(1, 3, 5, 5), P, M.spec, [0, 3])
+
+
+def test_compile_fullgraph_and_export_trace_through():
+    torch.manual_seed(8)
+    net = nn.Sequential(mantra.nn.Conv2d(3, 8, 3, padding=1, constraint="low_rank_oblique", rank=2, scale="per_row",
+                                         dtype=D), nn.ReLU(), mantra.nn.Conv2d(8, 4, 3, constraint="orthogonal", dtype=D))
+    x = torch.randn(2, 3, 6, 6, dtype=D)
+    eager = net(x)
+    eager.sum().backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    out = torch.compile(net, fullgraph=True, backend="aot_eager")(x)
+    out.sum().backward()
+    assert max_abs(out - eager) < 1e-12
+    assert all(max_abs(p.grad - g) < 1e-12 for p, g in zip(net.parameters(), grads))
+    assert max_abs(torch.export.export(net, (x,)).module()(x) - eager) < 1e-12
