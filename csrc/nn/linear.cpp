@@ -4,19 +4,9 @@
 
 #include <cmath>
 
-#include "mantra/parametrize/constraints.h"
+#include "weight_constraint.h"
 
 namespace mantra::nn {
-
-namespace {
-parametrize::Constraint as_constraint(const std::shared_ptr<parametrize::ConstraintImpl>& c) {
-  return parametrize::Constraint(c);
-}
-template <typename Holder>
-parametrize::Constraint erase(Holder h) {
-  return as_constraint(std::static_pointer_cast<parametrize::ConstraintImpl>(h.ptr()));
-}
-}  // namespace
 
 LinearImpl::LinearImpl(const LinearOptions& options_) : options(options_) { reset(); }
 
@@ -24,9 +14,7 @@ void LinearImpl::reset() {
   TORCH_CHECK_VALUE(options.in_features() > 0 && options.out_features() > 0,
                     "mantra::nn::Linear: arguments 'in_features' and 'out_features' must be positive, got ",
                     options.in_features(), " and ", options.out_features());
-  const std::string& s = options.scale();
-  TORCH_CHECK_VALUE(s == "none" || s == "isotropic" || s == "per_row",
-                    "mantra::nn::Linear: argument 'scale' must be none, isotropic or per_row, got '", s, "'");
+  detail::check_scale("mantra::nn::Linear", options.scale());
   TORCH_CHECK_VALUE(options.orthogonality_penalty() >= 0,
                     "mantra::nn::Linear: argument 'orthogonality_penalty' must be >= 0, got ",
                     options.orthogonality_penalty());
@@ -38,62 +26,9 @@ void LinearImpl::reset() {
   }
   reset_parameters();
 
-  namespace pz = mantra::parametrize;
-  const std::string& c = options.constraint();
-  if (c == "none") {
-    constraint = nullptr;
-  } else if (c == "orthogonal") {
-    constraint = pz::orthogonal(*this, "weight", options.triv());
-  } else if (c == "grassmannian") {
-    constraint = erase(pz::grassmannian(*this, "weight", options.triv()));
-  } else if (c == "sphere") {
-    constraint = erase(pz::sphere(*this, "weight"));
-  } else if (c == "oblique") {
-    constraint = erase(pz::oblique(*this, "weight"));
-  } else if (c == "low_rank") {
-    constraint = erase(pz::low_rank(*this, "weight", options.rank()));
-  } else if (c == "fixed_rank") {
-    constraint = erase(pz::fixed_rank(*this, "weight", options.rank()));
-  } else if (c == "almost_orthogonal") {
-    constraint = erase(pz::almost_orthogonal(*this, "weight", options.lambda()));
-  } else if (c == "invertible") {
-    constraint = erase(pz::invertible(*this, "weight"));
-  } else if (c == "positive_definite") {
-    constraint = erase(pz::positive_definite(*this, "weight"));
-  } else if (c == "positive_definite_cholesky") {
-    constraint = erase(pz::positive_definite_cholesky(*this, "weight"));
-  } else if (c == "positive_semidefinite") {
-    constraint = erase(pz::positive_semidefinite(*this, "weight"));
-  } else if (c == "symmetric") {
-    constraint = erase(pz::symmetric(*this, "weight"));
-  } else if (c == "skew") {
-    constraint = erase(pz::skew(*this, "weight"));
-  } else if (c == "low_rank_oblique") {
-    constraint = erase(pz::low_rank_oblique(*this, "weight", options.rank()));
-  } else if (c == "low_rank_sphere") {
-    constraint = erase(pz::low_rank_sphere(*this, "weight", options.rank()));
-  } else {
-    TORCH_CHECK_VALUE(false, "mantra::nn::Linear: argument 'constraint' must be none, orthogonal, grassmannian, sphere, ",
-                      "oblique, low_rank, fixed_rank, almost_orthogonal, invertible, positive_definite, ",
-                      "positive_definite_cholesky, positive_semidefinite, symmetric, skew, low_rank_oblique or ",
-                      "low_rank_sphere; got '", c, "'");
-  }
-  // An option the chosen constraint does not use must keep its default: a value there would be
-  // silently ignored.
-  const bool uses_triv = c == "orthogonal" || c == "grassmannian";
-  const bool uses_rank = c == "low_rank" || c == "fixed_rank" || c == "low_rank_oblique" || c == "low_rank_sphere";
-  TORCH_CHECK_VALUE(uses_triv || options.triv() == pz::Defaults::triv, "mantra::nn::Linear: argument 'triv' has no ",
-                    "effect with constraint '", c, "' (it must stay '", pz::Defaults::triv, "'), got '", options.triv(), "'");
-  TORCH_CHECK_VALUE(uses_rank || options.rank() == 1, "mantra::nn::Linear: argument 'rank' has no effect with constraint '",
-                    c, "' (it must stay 1), got ", options.rank());
-  TORCH_CHECK_VALUE(c == "almost_orthogonal" || options.lambda() == pz::Defaults::lam,
-                    "mantra::nn::Linear: argument 'lambda' has no effect with constraint '", c, "' (it must stay ",
-                    pz::Defaults::lam, "), got ", options.lambda());
-  if (s == "isotropic") {
-    scale = register_parameter("scale", torch::ones({1}));
-  } else if (s == "per_row") {
-    scale = register_parameter("scale", torch::ones({options.out_features(), 1}));
-  }
+  constraint = detail::attach_weight_constraint(*this, "weight", "mantra::nn::Linear", options.constraint(),
+                                                options.triv(), options.rank(), options.lambda());
+  scale = detail::register_scale(*this, options.scale(), options.out_features());
 }
 
 void LinearImpl::reset_parameters() {
@@ -112,9 +47,7 @@ torch::Tensor LinearImpl::effective_weight() {
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& input) {
-  auto coupled = constraint.is_empty() ? nullptr
-                                       : std::dynamic_pointer_cast<parametrize::CoupledLowRankImpl>(constraint.ptr());
-  if (coupled) {
+  if (auto coupled = detail::coupled_of(constraint)) {
     // The factors, never the m×n weight: (x V)(diag(g) H)ᵀ + b.
     return parametrize::functional::low_rank_coupled_linear(input, coupled->coupled(), coupled->point(), scale, bias);
   }

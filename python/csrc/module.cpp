@@ -29,6 +29,7 @@ void bind_bayes(pybind11::module_& m);
 
 void bind_diagnostics(py::module& m);
 void bind_low_rank(py::module_& m);  // python/csrc/bind_low_rank.cpp
+void bind_conv(py::module_& m);      // python/csrc/bind_conv.cpp
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "mantra C++ core";
@@ -764,6 +765,7 @@ Example::
   bind_bayes(m);
   bind_diagnostics(m);
   bind_low_rank(m);
+  bind_conv(m);
 }
 
 namespace {

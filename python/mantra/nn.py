@@ -26,6 +26,35 @@ _LINEAR_CONSTRAINTS = {
     "low_rank_sphere": lambda m, o: _pz.low_rank_sphere(m, "weight", o["rank"]),
 }
 
+_COUPLED = ("low_rank_oblique", "low_rank_sphere")  # applied in factored form by Linear and Conv2d
+
+
+def _check_weight_options(fn, constraint, triv, rank, lam, scale):
+    """The constraint / triv / rank / lam / scale options of a constrained weight matrix (Linear's,
+    Conv2d's kernel matrix view), as C++'s nn::detail checks them."""
+    if scale not in ("none", "isotropic", "per_row"):
+        raise ValueError(f"{fn}: argument 'scale' must be none, isotropic or per_row, got {scale!r}")
+    if constraint != "none" and constraint not in _LINEAR_CONSTRAINTS:
+        raise ValueError(f"{fn}: argument 'constraint' must be none, {', '.join(_LINEAR_CONSTRAINTS)}; "
+                         f"got {constraint!r}")
+    # An option the chosen constraint does not use must keep its default (C++ refuses it too).
+    for arg, value, default, users in (("triv", triv, _pz.DEFAULTS["triv"], ("orthogonal", "grassmannian")),
+                                       ("rank", rank, 1, _COUPLED + ("low_rank", "fixed_rank")),
+                                       ("lam", lam, _pz.DEFAULTS["lam"], ("almost_orthogonal",))):
+        if constraint not in users and value != default:
+            raise ValueError(f"{fn}: argument '{arg}' has no effect with constraint {constraint!r} "
+                             f"(it must stay {default!r}), got {value!r}")
+
+
+def _register_scale(module, scale, rows, factory):
+    """g: one learnable scalar ("isotropic"), one per row ("per_row", shape (rows, 1)) or None."""
+    if scale == "isotropic":
+        module.scale = nn.Parameter(torch.ones(1, **factory))
+    elif scale == "per_row":
+        module.scale = nn.Parameter(torch.ones(rows, 1, **factory))
+    else:
+        module.register_parameter("scale", None)
+
 
 class Linear(nn.Linear):
     r"""A drop-in for ``torch.nn.Linear`` whose weight carries a constraint (C++ ``mantra::nn::Linear``).
@@ -77,34 +106,16 @@ class Linear(nn.Linear):
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"mantra.nn.Linear: arguments 'in_features' and 'out_features' must be positive, got "
                              f"{in_features} and {out_features}")
-        if scale not in ("none", "isotropic", "per_row"):
-            raise ValueError(f"mantra.nn.Linear: argument 'scale' must be none, isotropic or per_row, got {scale!r}")
         if not orthogonality_penalty >= 0:
             raise ValueError(f"mantra.nn.Linear: argument 'orthogonality_penalty' must be >= 0, got "
                              f"{orthogonality_penalty}")
-        if constraint != "none" and constraint not in _LINEAR_CONSTRAINTS:
-            raise ValueError(f"mantra.nn.Linear: argument 'constraint' must be none, {', '.join(_LINEAR_CONSTRAINTS)}; "
-                             f"got {constraint!r}")
-        # An option the chosen constraint does not use must keep its default (C++ refuses it too).
-        for arg, value, default, users in (("triv", triv, _pz.DEFAULTS["triv"], ("orthogonal", "grassmannian")),
-                                           ("rank", rank, 1, ("low_rank", "fixed_rank", "low_rank_oblique",
-                                                              "low_rank_sphere")),
-                                           ("lam", lam, _pz.DEFAULTS["lam"], ("almost_orthogonal",))):
-            if constraint not in users and value != default:
-                raise ValueError(f"mantra.nn.Linear: argument '{arg}' has no effect with constraint {constraint!r} "
-                                 f"(it must stay {default!r}), got {value!r}")
+        _check_weight_options("mantra.nn.Linear", constraint, triv, rank, lam, scale)
         super().__init__(in_features, out_features, bias, device=device, dtype=dtype)
         self.constraint, self.triv, self.rank, self.lam = constraint, triv, rank, lam
         self.scale_mode, self.orthogonality_penalty = scale, orthogonality_penalty
         if constraint != "none":
             _LINEAR_CONSTRAINTS[constraint](self, dict(triv=triv, rank=rank, lam=lam))
-        factory = dict(device=device, dtype=dtype)
-        if scale == "isotropic":
-            self.scale = nn.Parameter(torch.ones(1, **factory))
-        elif scale == "per_row":
-            self.scale = nn.Parameter(torch.ones(out_features, 1, **factory))
-        else:
-            self.register_parameter("scale", None)
+        _register_scale(self, scale, out_features, dict(device=device, dtype=dtype))
 
     def effective_weight(self):
         """The weight the forward uses: ``g · W`` with W the constrained weight (W when scale is "none").
@@ -120,7 +131,7 @@ class Linear(nn.Linear):
 
     def _coupled(self):
         """The coupled low-rank parametrization of the weight, or None."""
-        if self.constraint not in ("low_rank_oblique", "low_rank_sphere"):
+        if self.constraint not in _COUPLED:
             return None
         return self.parametrizations.weight[0]
 
@@ -162,7 +173,147 @@ class Linear(nn.Linear):
         return s
 
 
-__all__ = ["Linear", "ModReLU", "OrthogonalRNN", "MatrixNormalLinear"]
+class _KernelView(nn.Module):
+    """The last parametrization of a constrained Conv2d's weight: the constrained matrix view
+    (out, in/groups·kh·kw) as the kernel (out, in/groups, kh, kw); assignment flattens back."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, W):
+        return W.reshape(self.shape)
+
+    def right_inverse(self, K):
+        if tuple(K.shape) != self.shape:
+            raise ValueError(f"mantra.nn.Conv2d: the assigned kernel must have shape {self.shape}, got {tuple(K.shape)}")
+        return K.reshape(self.shape[0], -1)
+
+
+def _pair(value, fn, arg, least):
+    v = (value, value) if isinstance(value, int) and not isinstance(value, bool) else tuple(value)
+    if len(v) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) and x >= least for x in v):
+        raise ValueError(f"{fn}: argument {arg!r} must be an int or two ints >= {least}, got {value!r}")
+    return v
+
+
+class Conv2d(nn.Conv2d):
+    r"""A drop-in for ``torch.nn.Conv2d`` whose kernel carries a constraint (C++ ``mantra::nn::Conv2d``).
+
+    .. math:: y = \operatorname{conv2d}(x, \operatorname{view}(g \cdot W), b), \quad
+              W \in \mathcal{M}_{\text{constraint}} \subset \mathbb{R}^{C_{out} \times (C_{in}/\text{groups}) k_h k_w}
+
+    Same arguments, initialization and forward as ``torch.nn.Conv2d``; the constrained matrix is
+    the kernel's matrix view W (rows = output channels, as ``Linear``'s out × in), constrained
+    by the mantra function of that name; ``layer.weight`` is the kernel (out, in/groups, kh, kw)
+    of W, ``layer.parametrizations.weight.original`` what the optimizer trains. ``g`` scales the
+    rows of W. The coupled low-rank constraints (weight-normalized low rank W = diag(g)·X,
+    X ∈ low_rank_oblique(r), is ``constraint="low_rank_oblique", scale="per_row"``) never form
+    the kernel: the forward is a conv by Vᵀ (r output channels) followed by a 1×1 conv by
+    diag(g)·H (``torch.ops.mantra.low_rank_coupled_conv2d``, C++ ``low_rank_coupled_conv2d``).
+
+    Args:
+        in_channels (int): channels of the input, > 0.
+        out_channels (int): channels of the output, > 0.
+        kernel_size (int or tuple): (kh, kw), each >= 1.
+        stride, padding, dilation, groups, bias, padding_mode: as in ``torch.nn.Conv2d``
+            (C++ takes numeric zero padding only).
+        constraint (str): ``"none"`` (exactly ``torch.nn.Conv2d``) or a constraint of
+            :class:`Linear` for the matrix view. Default: ``"orthogonal"``.
+        triv (str): the orthogonal / grassmannian trivialization. Default: ``"expm"``.
+        rank (int): the rank of ``low_rank`` / ``fixed_rank`` / ``low_rank_oblique`` /
+            ``low_rank_sphere``, at most min(out, in/groups·kh·kw). Default: ``1``.
+        lam (float): λ of ``almost_orthogonal``. Default: ``0.1``.
+        scale (str): ``"none"``, ``"isotropic"`` or ``"per_row"`` (one g per output channel,
+            shape (out, 1)). Default: ``"none"``.
+        device (torch.device, optional): as in ``torch.nn.Conv2d``. Default: ``None``.
+        dtype (torch.dtype, optional): as in ``torch.nn.Conv2d``. Default: ``None``.
+
+    Example::
+
+        >>> layer = mantra.nn.Conv2d(3, 8, 3, padding=1, constraint="low_rank_oblique", rank=2, scale="per_row")
+        >>> layer(torch.randn(2, 3, 5, 5)).shape
+        torch.Size([2, 8, 5, 5])
+        >>> W = layer.weight.detach().reshape(8, -1)
+        >>> torch.allclose(W.norm(dim=1), torch.ones(8), atol=1e-5), int(torch.linalg.matrix_rank(W))
+        (True, 2)
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", constraint="orthogonal", triv="expm", rank=1, lam=0.1, scale="none",
+                 device=None, dtype=None):
+        fn = "mantra.nn.Conv2d"
+        if in_channels <= 0 or out_channels <= 0:
+            raise ValueError(f"{fn}: arguments 'in_channels' and 'out_channels' must be positive, got {in_channels} "
+                             f"and {out_channels}")
+        _pair(kernel_size, fn, "kernel_size", 1)
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or in_channels % groups \
+                or out_channels % groups:
+            raise ValueError(f"{fn}: argument 'groups' must be >= 1 and divide in_channels ({in_channels}) and "
+                             f"out_channels ({out_channels}), got {groups!r}")
+        _check_weight_options(fn, constraint, triv, rank, lam, scale)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
+                         device=device, dtype=dtype)
+        self.constraint, self.triv, self.rank, self.lam, self.scale_mode = constraint, triv, rank, lam, scale
+        if constraint != "none":
+            # Constrain the matrix view (torch's initial kernel is kept when it satisfies the
+            # constraint), then show it as the kernel again.
+            shape = tuple(self.weight.shape)
+            self.weight = nn.Parameter(self.weight.detach().reshape(out_channels, -1).clone())
+            _LINEAR_CONSTRAINTS[constraint](self, dict(triv=triv, rank=rank, lam=lam))
+            torch.nn.utils.parametrize.register_parametrization(self, "weight", _KernelView(shape), unsafe=True)
+        _register_scale(self, scale, out_channels, dict(device=device, dtype=dtype))
+
+    def effective_weight(self):
+        """The kernel the forward uses: g · W (rows of the matrix view scaled), shape (out, in/groups, kh, kw).
+
+        Example::
+
+            >>> layer = mantra.nn.Conv2d(2, 4, 3, scale="per_row")
+            >>> layer.effective_weight().shape
+            torch.Size([4, 2, 3, 3])
+        """
+        K = self.weight
+        if self.scale is None:
+            return K
+        return (K.reshape(K.shape[0], -1) * self.scale).reshape(K.shape)
+
+    def _coupled(self):
+        """The coupled low-rank parametrization of the matrix view, or None."""
+        if self.constraint not in _COUPLED:
+            return None
+        return self.parametrizations.weight[0]
+
+    def forward(self, input):
+        """``torch.nn.Conv2d``'s forward with ``effective_weight()``: (N, C_in, H, W) -> (N, C_out, H', W').
+
+        With a coupled low-rank constraint, the same map from the factors (a conv by Vᵀ, then a
+        1×1 conv by diag(g)·H; C++ ``low_rank_coupled_conv2d``) without forming the kernel.
+        """
+        p = self._coupled()
+        if p is None:
+            return self._conv_forward(input, self.effective_weight(), self.bias)
+        padding = self.padding
+        if self.padding_mode != "zeros" or isinstance(padding, str):
+            # torch's own padding (its 'same' split and non-zero modes), then an unpadded conv.
+            mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+            input = F.pad(input, self._reversed_padding_repeated_twice, mode=mode)
+            padding = (0, 0)
+        P = p.point(self.parametrizations.weight.original)
+        return torch.ops.mantra.low_rank_coupled_conv2d(input, P, p.spec, list(self.kernel_size), list(self.stride),
+                                                        list(padding), list(self.dilation), self.groups, self.scale,
+                                                        self.bias)
+
+    def extra_repr(self):
+        s = super().extra_repr() + f", constraint={self.constraint}"
+        if self.constraint in _COUPLED + ("low_rank", "fixed_rank"):
+            s += f", rank={self.rank}"
+        if self.scale_mode != "none":
+            s += f", scale={self.scale_mode}"
+        return s
+
+
+__all__ = ["Linear", "Conv2d", "ModReLU", "OrthogonalRNN", "MatrixNormalLinear"]
 
 # ---------------------------------------------------------------- recurrent layers
 # The orthogonal RNN of expRNN / dynamic trivialization (mirrors C++ mantra::nn::OrthogonalRNN):
