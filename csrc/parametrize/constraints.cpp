@@ -73,8 +73,8 @@ SpectralImpl::SpectralImpl(std::vector<int64_t> shape, SpectralOptions options, 
                     at::IntArrayRef(shape));
   TORCH_CHECK_VALUE(r >= 1 && r <= std::min(n, k), "Spectral: argument 'rank' must be in [1, min(n, k) = ",
                     std::min(n, k), "], got ", r);
-  TORCH_CHECK_VALUE(!near_one(options.map()) || (options.lambda() > 0 && options.lambda() <= 1),
-                    "Spectral: argument 'lambda' must be in (0, 1], got ", options.lambda());
+  TORCH_CHECK_VALUE(!near_one(options.map()) || (options.lambda() >= 0 && options.lambda() <= 1),
+                    "Spectral: argument 'lambda' must be in [0, 1] (geotorch's range), got ", options.lambda());
   auto factor = [&](int64_t rows) {
     const auto p_options = ParametrizationOptions().retraction(options.retraction());
     const auto factor_shape = with_last_two(shape, rows, r);

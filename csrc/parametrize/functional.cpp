@@ -237,6 +237,7 @@ at::Tensor spectrum_of(const at::Tensor& fs, SpectrumMap map, double lambda) {
 }
 
 at::Tensor inverse_spectrum(const at::Tensor& sigma, SpectrumMap map, double lambda, double eps) {
+  if (near_one(map) && lambda == 0) return at::zeros_like(sigma);  // σ = 1 for every s: s = 0
   switch (map) {
     case SpectrumMap::Identity: return sigma;
     // softplus⁻¹(y) = y + log(1 − e^{−y}), stable for large y.
@@ -254,6 +255,7 @@ at::Tensor inverse_spectrum(const at::Tensor& sigma, SpectrumMap map, double lam
 }
 
 at::Tensor inverse_spectrum_of(const at::Tensor& sigma, SpectrumMap map, double lambda) {
+  if (near_one(map) && lambda == 0) return at::zeros_like(sigma);  // f(s) is free when λ = 0
   return near_one(map) ? (sigma - 1) / lambda : sigma;
 }
 

@@ -141,3 +141,17 @@ def test_assigning_off_the_manifold_is_a_value_error():
     layer = mantra.orthogonal(nn.Linear(4, 4), "weight")
     with pytest.raises(ValueError):  # geotorch: InManifoldError, a ValueError
         layer.weight = torch.ones(4, 4)
+
+
+@pytest.mark.parametrize("lam", [0.0, 1.0])
+def test_almost_orthogonal_accepts_geotorchs_whole_lam_range(lam):
+    """geotorch's lam is in [0, 1]: 0 gives orthogonal weights (every singular value 1), 1 the
+    interval [0, 2]; assignment of a value in range round-trips at both ends."""
+    torch.manual_seed(0)
+    layer = mantra.almost_orthogonal(nn.Linear(5, 5).double(), "weight", lam=lam)
+    S = torch.linalg.svdvals(layer.weight.detach())
+    assert ((S >= 1 - lam - 1e-12) & (S <= 1 + lam + 1e-12)).all()
+    Q = torch.linalg.qr(torch.randn(5, 5, dtype=torch.float64))[0]
+    X = Q * (1 + lam * torch.linspace(-0.9, 0.9, 5, dtype=torch.float64))
+    layer.weight = X
+    assert (layer.weight - X).abs().max().item() <= 1e-10

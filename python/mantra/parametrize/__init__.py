@@ -439,7 +439,7 @@ def almost_orthogonal(module, tensor_name="weight", lam=_D["lam"], f=_D["almost_
     Args:
         module (nn.Module): the module holding the tensor.
         tensor_name (str): the tensor to constrain. Default: ``"weight"``.
-        lam (float): λ in (0, 1]. Default: 0.1.
+        lam (float): λ in [0, 1] (geotorch's range; 0 gives orthogonal weights). Default: 0.1.
         f: ``"sin"`` (default), ``"tanh"``, ``"scaled_sigmoid"``, a callable into [−1, 1] or a
             pair ``(f, f_inv)``.
         triv (str or callable): the factors' trivialization.
@@ -450,8 +450,8 @@ def almost_orthogonal(module, tensor_name="weight", lam=_D["lam"], f=_D["almost_
         >>> mantra.almost_orthogonal(layer, "weight", lam=0.2)
     """
     X = _matrix(module, tensor_name, "almost_orthogonal")
-    if isinstance(lam, bool) or not (isinstance(lam, (int, float)) and 0 < lam <= 1):
-        raise ValueError(f"almost_orthogonal: argument 'lam' must be in (0, 1], got {lam!r}")
+    if isinstance(lam, bool) or not (isinstance(lam, (int, float)) and 0 <= lam <= 1):
+        raise ValueError(f"almost_orthogonal: argument 'lam' must be in [0, 1], got {lam!r}")
     return _spectral(module, tensor_name, "almost_orthogonal", min(X.shape[-2:]), False, f, triv, "sin",
                      lam=float(lam), names=("sin", "tanh", "scaled_sigmoid"))
 

@@ -179,7 +179,7 @@ TEST(Constraints, BadArgumentsNameTheArgument) {
   auto sq3 = std::make_shared<Holder>(Shape{3, 3}, torch::kFloat64);
   auto h = pz::orthogonal(*sq3, "weight", "householder");
   expect_error([&] { h->set(torch::eye(3, torch::kFloat64)); }, "has no Householder vectors");
-  expect_error([&] { pz::almost_orthogonal(*m(), "weight", 1.5); }, "argument 'lambda' must be in (0, 1], got 1.5");
+  expect_error([&] { pz::almost_orthogonal(*m(), "weight", 1.5); }, "argument 'lambda' must be in [0, 1] (geotorch's range), got 1.5");
   expect_error([&] { pz::hyperbolic(*m(), "weight", "klein"); }, "argument 'model' must be 'lorentz' or 'poincare'");
   auto sq = std::make_shared<Holder>(Shape{3, 3}, torch::kFloat64);
   auto c = pz::symmetric(*sq, "weight");
