@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from . import parametrize as _pz
 from ._C import functional as _functional
 from .bayes import MatrixNormalLinear  # noqa: F401,E402  (mantra.nn.MatrixNormalLinear; defined in bayes.py)
+from .bayes import MatrixNormalConv2d  # noqa: F401,E402  (mantra.nn.MatrixNormalConv2d; defined in bayes.py)
 
 _LINEAR_CONSTRAINTS = {
     "orthogonal": lambda m, o: _pz.orthogonal(m, "weight", triv=o["triv"]),
@@ -162,7 +163,7 @@ class Linear(nn.Linear):
         return s
 
 
-__all__ = ["Linear", "ModReLU", "OrthogonalRNN", "MatrixNormalLinear"]
+__all__ = ["Linear", "ModReLU", "OrthogonalRNN", "MatrixNormalLinear", "MatrixNormalConv2d"]
 
 # ---------------------------------------------------------------- recurrent layers
 # The orthogonal RNN of expRNN / dynamic trivialization (mirrors C++ mantra::nn::OrthogonalRNN):
