@@ -35,11 +35,12 @@ void check_covariance(const std::string& covariance) {
 
 at::Tensor row_factor(const MatrixNormalParams& p) {
   check_covariance(p.covariance);
-  return p.covariance == "spd" ? at::linalg_cholesky(p.a_raw) : cholesky_factor(p.a_raw);
+  // (U may be kept in a wider dtype than the mean, e.g. float64 for the SPD retraction's eigh.)
+  return p.covariance == "spd" ? at::linalg_cholesky(p.a_raw).to(p.mean.scalar_type()) : cholesky_factor(p.a_raw);
 }
 at::Tensor column_factor(const MatrixNormalParams& p) {
   check_covariance(p.covariance);
-  return p.covariance == "spd" ? at::linalg_cholesky(p.b_raw) : cholesky_factor(p.b_raw);
+  return p.covariance == "spd" ? at::linalg_cholesky(p.b_raw).to(p.mean.scalar_type()) : cholesky_factor(p.b_raw);
 }
 
 void check_params(const MatrixNormalParams& p, const std::string& posterior, const std::string& prior) {

@@ -195,3 +195,22 @@ def test_spd_covariance_equals_cholesky_and_riemannian_adam_keeps_it_spd(layer_t
     assert spd.kl().item() < kl0 - 1.0
     for t in U:
         assert mantra.manifolds.SPD().check_point(t.detach()) == ""
+
+
+def test_spd_factors_may_be_kept_in_float64():
+    # float32 eigh does not converge on U = c·I plus a low-rank step (the SPD retraction's first
+    # step on MNIST); U, V may live in float64 while the layer computes in the mean's dtype.
+    torch.manual_seed(0)
+    layer = mantra.nn.MatrixNormalLinear(6, 4, covariance="spd")
+    x = torch.randn(5, 6)
+    layer.generator = torch.Generator().manual_seed(2)
+    ref = layer(x)
+    with torch.no_grad():
+        for t in layer.spd_parameters():
+            t.data = t.data.double()
+    layer.generator = torch.Generator().manual_seed(2)
+    out = layer(x)
+    assert out.dtype == torch.float32 and layer.u.dtype == torch.float64
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
+    layer.kl().backward()
+    assert layer.u.grad.dtype == torch.float64 and torch.isfinite(layer.u.grad).all()

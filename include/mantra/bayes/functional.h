@@ -34,7 +34,8 @@ void check_options(const std::string& posterior, const std::string& prior, const
 void check_covariance(const std::string& covariance);
 void check_params(const MatrixNormalParams& p, const std::string& posterior, const std::string& prior);
 // The lower-triangular factors A (U = AAᵀ) and B (V = BBᵀ) of the MN part, from a_raw / b_raw
-// as p.covariance says (cholesky_factor of the raw parameter, or the Cholesky factor of U / V).
+// as p.covariance says (cholesky_factor of the raw parameter, or the Cholesky factor of U / V,
+// cast to the mean's dtype: U, V may be kept in float64 for the SPD manifold's eigh).
 at::Tensor row_factor(const MatrixNormalParams& p);
 at::Tensor column_factor(const MatrixNormalParams& p);
 
