@@ -52,7 +52,12 @@ def test_lenet_and_spd_run_and_prune(tmp_path):
     layers = [r.split("|")[2].strip() for r in rows if r.startswith("| MN+DIAG, group ARD") and len(r.split("|")) == 8]
     assert layers == ["conv1", "conv2", "fc1", "fc2"]
     conv2 = next(r for r in rows if r.startswith("| MN+DIAG, group ARD") and "conv2" in r)
-    assert conv2.split("|")[3].strip() == str(3 * 25 * 4) and "/3 x " in conv2 and conv2.rstrip().endswith("/4 |")
+    cells = [c.strip() for c in conv2.split("|")]
+    # A = C_in·k·k·C_out of conv2; rows × cols left as input channels of 3 × output channels of 4.
+    assert cells[3] == str(3 * 25 * 4)
+    kept_in, kept_out = cells[6].split(" x ")
+    assert kept_in.endswith("/3") and kept_out.endswith("/4")
+    assert int(cells[4]) <= int(cells[3])
     assert any(r.startswith("| MN, ARD, SPD") for r in rows)
     assert (tmp_path / "mn-ard-spd.pt").exists()
 
