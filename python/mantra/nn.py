@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from . import parametrize as _pz
 from ._C import functional as _functional
 from .bayes import MatrixNormalLinear  # noqa: F401,E402  (mantra.nn.MatrixNormalLinear; defined in bayes.py)
+from .bayes import MatrixNormalConv2d  # noqa: F401,E402  (mantra.nn.MatrixNormalConv2d; defined in bayes.py)
 
 _LINEAR_CONSTRAINTS = {
     "orthogonal": lambda m, o: _pz.orthogonal(m, "weight", triv=o["triv"]),
@@ -313,7 +314,7 @@ class Conv2d(nn.Conv2d):
         return s
 
 
-__all__ = ["Linear", "Conv2d", "ModReLU", "OrthogonalRNN", "MatrixNormalLinear"]
+__all__ = ["Linear", "Conv2d", "ModReLU", "OrthogonalRNN", "MatrixNormalLinear", "MatrixNormalConv2d"]
 
 # ---------------------------------------------------------------- recurrent layers
 # The orthogonal RNN of expRNN / dynamic trivialization (mirrors C++ mantra::nn::OrthogonalRNN):
