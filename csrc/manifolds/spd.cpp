@@ -96,9 +96,12 @@ std::pair<at::Tensor, at::Tensor> SPD::retract_transport(const at::Tensor& X, co
   check_args("retract_transport", X, {{U, "U"}});
   at::Tensor Y = retract(X, V, method);
   // Along exp_X(V), M = expm(W) with W = X^{-1/2} V X^{-1/2}, so M^{1/2} = expm(W/2): no second root.
+  // The exponent is capped at half the retraction's cap (the transport along the capped step):
+  // uncapped, a long float32 step overflowed here and the next step was NaN.
   const at::Tensor S = sym(X);
   const at::Tensor half = sym_funm(S, SymFunction::Sqrt), ihalf = sym_funm(S, SymFunction::InvSqrt);
-  const at::Tensor Mh = sym_funm(sym(congruence(ihalf, sym(V))) * 0.5, SymFunction::Exp);
+  const at::Tensor half_cap = at::full({}, 0.5 * exp_cap(X), X.options());
+  const at::Tensor Mh = sym_funm(sym(congruence(ihalf, sym(V))) * 0.5, SymFunction::ExpClamp, half_cap);
   const at::Tensor E = at::matmul(at::matmul(half, Mh), ihalf);
   return {Y, sym(at::matmul(at::matmul(E, sym(U)), E.mT()))};
 }

@@ -233,3 +233,30 @@ def test_dynamic_trivialization_with_riemannian_optimizer_on_constraints():
     W = lin.weight.detach()
     assert torch.allclose(W @ W.T, torch.eye(4, dtype=torch.float64), atol=1e-12)
     assert opt.steps == 30 and math.isfinite(W.sum().item())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_spd_long_steps_stay_finite_in_the_transport_and_in_adam(dtype):
+    """A step far longer than the point (RiemannianAdam's first steps on a small covariance, as
+    the matrix-normal layers' SPD option takes) used to overflow the SPD transport's exp in
+    float32 (the retraction was capped, the transport not), and the next step was NaN."""
+    torch.manual_seed(0)
+    M = mantra.manifolds.SPD()
+    n = 24
+    X = torch.eye(n, dtype=dtype) * torch.exp(torch.tensor(-4.0))
+    G = torch.randn(n, n, dtype=dtype)
+    V = -0.03 * (G + G.T) * 40  # ‖X^{-1/2} V X^{-1/2}‖ in the hundreds
+    Y, T = M.retract_transport(X, V, V)
+    assert torch.isfinite(Y).all() and torch.isfinite(T).all()
+    assert M.check_point(Y, 1e-5) == ""
+    W = X.clone().requires_grad_(True)
+    opt = mantra.optim.RiemannianAdam([W], lr=0.03, manifold=M)
+    idx = torch.randperm(n)[: n // 2]
+    for _ in range(5):
+        g = torch.zeros(n, n, dtype=dtype)
+        h = 1e-3 * torch.randn(n // 2, n // 2, dtype=dtype)
+        g[idx[:, None], idx[None, :]] = h + h.T
+        W.grad = g
+        opt.step()
+        assert torch.isfinite(W).all()
+        assert M.check_point(W.detach(), 1e-5) == ""
