@@ -6,7 +6,8 @@ Rows (median of --repeats runs, ratio = peer time / mantra time, above 1: mantra
 - the Cayley chart of orthogonal(weight 512×512) forward+backward (the weight and the
   gradient of sum(W·G)) against torch.nn.utils.parametrizations.orthogonal(orthogonal_map="cayley");
 - the Householder constraint orthogonal(triv="householder") 512×512 forward+backward against
-  torch.linalg.householder_product (512 reflectors, the same map).
+  torch.linalg.householder_product (512 reflectors, the same map), and mantra's forward alone
+  with its backward/forward ratio.
 float32 and float64.
 
     python benchmarks/bench_maps.py [--repeats 7] [--threads N] [--dtypes float32 float64]
@@ -91,8 +92,13 @@ def main():
             Hl.grad = None
             tau.grad = None
 
-        row("Householder f+b 512", dtype_name, median_time(torch_householder, args.repeats),
-            median_time(weight_fwd_bwd(lh, W), args.repeats))
+        mine = median_time(weight_fwd_bwd(lh, W), args.repeats)
+        row("Householder f+b 512", dtype_name, median_time(torch_householder, args.repeats), mine)
+        # Where mantra's backward stands against its forward (the forward that records the graph:
+        # the compact-WY form; without gradients the forward is LAPACK's orgqr, as torch's).
+        fwd = median_time(lambda: lh.weight, args.repeats)
+        print(f"{'  mantra Householder fwd 512':<34} {dtype_name:>8} | {'':>10} {fwd * 1e3:>10.3f} "
+              f"  backward/forward = {(mine - fwd) / fwd:.2f}", flush=True)
 
 
 if __name__ == "__main__":

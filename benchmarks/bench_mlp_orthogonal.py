@@ -10,15 +10,18 @@ Prints the median time per step over --repeats steps after --warmup steps, per v
 - torch matrix_exp / cayley: ``torch.nn.utils.parametrizations.orthogonal(layer,
   orthogonal_map=...)`` (torch's default on square weights is matrix_exp);
 - geotorch expm / cayley: ``geotorch.orthogonal(layer, "weight", triv=...)``;
-- mantra / geoopt RiemannianAdam: the weights themselves on Stiefel (mantra.optim.RiemannianAdam
-  with the exp retraction; geoopt.optim.RiemannianAdam with geoopt.Stiefel()), biases Euclidean;
+- mantra householder / torch householder: the Householder map (orthogonal(triv="householder"),
+  orthogonal_map="householder");
+- mantra / geoopt RiemannianAdam (lr 1e-3) and RiemannianSGD (lr 1e-2, momentum 0.9): the weights
+  themselves on Stiefel (mantra.optim.* with the exp or the qr retraction; geoopt.optim.* with
+  geoopt.Stiefel(), whose retraction is QR with the sign fix), biases Euclidean;
 - unconstrained: plain ``nn.Linear`` layers (the floor).
 
 geotorch and geoopt are optional (``pip install -r benchmarks/requirements-peers.txt``); their
 rows are skipped when they are absent.
 
     python benchmarks/bench_mlp_orthogonal.py [--width 512] [--batch 256] [--layers 4]
-        [--repeats 20] [--warmup 3] [--threads N]
+        [--repeats 20] [--warmup 3] [--threads N] [--clock wall|cpu] [--only NAME ...]
 """
 
 import argparse
@@ -55,37 +58,47 @@ def mlp(width, layers, constrain):
 VARIANTS = {
     "mantra expm": lambda lin: mantra.orthogonal(lin, "weight", triv="expm"),
     "mantra cayley": lambda lin: mantra.orthogonal(lin, "weight", triv="cayley"),
+    "mantra householder": lambda lin: mantra.orthogonal(lin, "weight", triv="householder"),
     "torch matrix_exp": lambda lin: parametrizations.orthogonal(lin, "weight", orthogonal_map="matrix_exp"),
     "torch cayley": lambda lin: parametrizations.orthogonal(lin, "weight", orthogonal_map="cayley"),
+    "torch householder": lambda lin: parametrizations.orthogonal(lin, "weight", orthogonal_map="householder"),
     "geotorch expm": (lambda lin: geotorch.orthogonal(lin, "weight", triv="expm")) if geotorch else "skip",
     "geotorch cayley": (lambda lin: geotorch.orthogonal(lin, "weight", triv="cayley")) if geotorch else "skip",
-    "mantra RAdam exp": "riemannian",
-    "geoopt RAdam": "geoopt" if geoopt else "skip",
+    "mantra RAdam exp": ("mantra", "adam", "exp"),
+    "mantra RAdam qr": ("mantra", "adam", "qr"),
+    "geoopt RAdam": ("geoopt", "adam", None) if geoopt else "skip",
+    "mantra RSGD exp": ("mantra", "sgd", "exp"),
+    "mantra RSGD qr": ("mantra", "sgd", "qr"),
+    "geoopt RSGD": ("geoopt", "sgd", None) if geoopt else "skip",
     "unconstrained": None,
 }
 
 
-def riemannian_model(width, layers, kind):
-    # The weights start orthogonal and are updated on Stiefel by the Riemannian optimizer.
+def riemannian_model(width, layers, library, method, retraction):
+    # The weights start orthogonal and are updated on Stiefel by the Riemannian optimizer
+    # (Adam lr 1e-3, or SGD lr 1e-2 with momentum 0.9); biases Euclidean in the same optimizer.
     model = mlp(width, layers, None)
     weights = [m.weight for m in model if isinstance(m, nn.Linear)]
     biases = [m.bias for m in model if isinstance(m, nn.Linear)]
     with torch.no_grad():
         for w in weights:
             w.copy_(torch.linalg.qr(w)[0])
-    if kind == "geoopt":
+    kw = {"lr": 1e-3} if method == "adam" else {"lr": 1e-2, "momentum": 0.9}
+    if library == "geoopt":
         for m in model:
             if isinstance(m, nn.Linear):
                 m.weight = geoopt.ManifoldParameter(m.weight.detach().clone(), manifold=geoopt.Stiefel())
         weights = [m.weight for m in model if isinstance(m, nn.Linear)]
-        opt = geoopt.optim.RiemannianAdam([{"params": weights}, {"params": biases}], lr=1e-3)
+        cls = geoopt.optim.RiemannianAdam if method == "adam" else geoopt.optim.RiemannianSGD
+        opt = cls([{"params": weights}, {"params": biases}], **kw)
     else:
-        opt = mantra.optim.RiemannianAdam([{"params": weights, "manifold": mantra.manifolds.Stiefel()},
-                                           {"params": biases}], lr=1e-3, retraction="exp")
+        cls = mantra.optim.RiemannianAdam if method == "adam" else mantra.optim.RiemannianSGD
+        opt = cls([{"params": weights, "manifold": mantra.manifolds.Stiefel()}, {"params": biases}],
+                  retraction=retraction, **kw)
     return model, opt
 
 
-def time_steps(model, x, y, repeats, warmup, opt=None):
+def time_steps(model, x, y, repeats, warmup, clock, opt=None):
     opt = opt or torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def step():
@@ -97,9 +110,9 @@ def time_steps(model, x, y, repeats, warmup, opt=None):
         step()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         step()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times), min(times)
 
 
@@ -111,7 +124,12 @@ def main():
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall: time.perf_counter; cpu: time.process_time (the process's CPU time, all threads: "
+                             "steadier than wall time on a loaded machine, at --threads 1 the time the step needs)")
+    parser.add_argument("--only", nargs="*", default=None, help="run only these variants (names as printed)")
     args = parser.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     if args.threads:
         torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(1)
@@ -119,27 +137,30 @@ def main():
     y = torch.randn(args.batch, args.width, generator=g)
     print(f"MLP {args.layers}×({args.width}×{args.width}) orthogonal, batch {args.batch}, CPU float32, "
           f"{torch.get_num_threads()} threads; forward+backward+Adam step, median of {args.repeats} after "
-          f"{args.warmup} warm-up steps")
+          f"{args.warmup} warm-up steps, {args.clock} clock")
     print(f"{'variant':<18} {'median ms':>10} {'min ms':>8} {'vs torch matrix_exp':>20}")
     results = {}
     for name, constrain in VARIANTS.items():
+        if args.only is not None and name not in args.only and name != "torch matrix_exp":
+            continue
         if constrain == "skip":
             print(f"{name:<18} skipped (not installed: pip install -r benchmarks/requirements-peers.txt)")
             continue
-        if constrain in ("riemannian", "geoopt"):
-            model, opt = riemannian_model(args.width, args.layers, constrain)
-            results[name] = time_steps(model, x, y, args.repeats, args.warmup, opt)
+        if isinstance(constrain, tuple):
+            model, opt = riemannian_model(args.width, args.layers, *constrain)
+            results[name] = time_steps(model, x, y, args.repeats, args.warmup, clock, opt)
         else:
-            results[name] = time_steps(mlp(args.width, args.layers, constrain), x, y, args.repeats, args.warmup)
+            results[name] = time_steps(mlp(args.width, args.layers, constrain), x, y, args.repeats, args.warmup, clock)
     ref = results["torch matrix_exp"][0]
     for name, (med, best) in results.items():
         print(f"{name:<18} {med * 1e3:>10.2f} {best * 1e3:>8.2f} {ref / med:>19.2f}x")
     # mantra / best peer of the same method (above 1: mantra is faster).
     pairs = [("mantra expm", ["torch matrix_exp", "geotorch expm"]), ("mantra cayley", ["torch cayley", "geotorch cayley"]),
-             ("mantra RAdam exp", ["geoopt RAdam"])]
+             ("mantra householder", ["torch householder"]), ("mantra RAdam exp", ["geoopt RAdam"]),
+             ("mantra RAdam qr", ["geoopt RAdam"]), ("mantra RSGD exp", ["geoopt RSGD"]), ("mantra RSGD qr", ["geoopt RSGD"])]
     for mine, peers in pairs:
         present = [p for p in peers if p in results]
-        if present:
+        if present and mine in results:
             best_peer = min(present, key=lambda p: results[p][0])
             print(f"{mine}: best peer {best_peer}, peer/mantra = {results[best_peer][0] / results[mine][0]:.2f}x"
                   + "".join(f", {p}/mantra = {results[p][0] / results[mine][0]:.2f}x" for p in present))

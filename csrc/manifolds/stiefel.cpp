@@ -140,10 +140,13 @@ at::Tensor Stiefel::retract_impl(const at::Tensor& X, const at::Tensor& V, Retra
     }
     case Retraction::Cayley: {
       if (square) {
-        // Y = X (I − Ω/2)⁻¹ (I + Ω/2), Ω = skew(XᵀV).
+        // Y = X (I − Ω/2)⁻¹ (I + Ω/2), Ω = skew(XᵀV). The two factors commute and
+        // (I − Ω/2)⁻¹ (I + Ω/2) = 2 (I − Ω/2)⁻¹ − I, so Y = 2 X (I − Ω/2)⁻¹ − X: one LU and one
+        // solve with X as right-hand side, no product by X afterwards. linalg_solve's backward
+        // reuses that LU (one more solve, one product), so the chart's backward is cheap too.
         const at::Tensor half = skew(XtV) * 0.5;
-        const at::Tensor I = linalg::eye_like(half);
-        Y = at::matmul(Xt, at::linalg_solve(I - half, I + half));
+        const at::Tensor M = linalg::eye_like(half) - half;
+        Y = 2 * at::linalg_solve(M, Xt, /*left=*/false) - Xt;
       } else {
         // Cayley transform of W = ĜXᵀ − XĜᵀ (Ĝ = V − X XᵀV/2) in its rank-2k form
         // (Wen & Yin 2013): Y = X + U (I − ZᵀU/2)⁻¹ ZᵀX with U = [Ĝ, X], Z = [X, −Ĝ].

@@ -117,7 +117,12 @@ at::Tensor trivialize(const manifolds::Manifold& manifold, const at::Tensor& bas
   const auto dtype = v.scalar_type();
   const at::Tensor b = up(base).to(up(v).scalar_type()), u = up(v);
   // The base is a point (checked on set and load, pulled back at each rebase).
-  at::Tensor X = manifold.retract_from_point(b, manifold.chart_vector(b, u), retraction);
+  // Square Stiefel / SO(n) with exp or cayley reads only skew(bᵀV), and skew(bᵀ P_b(u)) =
+  // skew(bᵀu) at a point b: u goes in as it is, which saves the two products of P_b.
+  const Retraction r = retraction == Retraction::Default ? manifold.retractions().front() : retraction;
+  const bool square_skew_chart = is_stiefel(manifold) && b.dim() >= 2 && b.size(-1) == b.size(-2) &&
+                                 (r == Retraction::Exp || r == Retraction::Cayley);
+  at::Tensor X = manifold.retract_from_point(b, square_skew_chart ? u : manifold.chart_vector(b, u), r);
   if (scale != 1.0) X = X * scale;
   return down(X, dtype);
 }
@@ -332,10 +337,29 @@ at::Tensor spectral_initial_s(at::IntArrayRef s_shape, SpectrumMap map, double l
 at::Tensor householder(const at::Tensor& v0, bool special, bool wide) {
   const auto dtype = v0.scalar_type();
   const at::Tensor v = up(v0);
-  // LAPACK's convention: column i holds u_i below the diagonal, u_i(i) = 1 is implicit.
-  const at::Tensor lower = v.tril(-1);
-  const at::Tensor tau = 2.0 / (1.0 + lower.pow(2).sum(-2));
-  at::Tensor Q = at::linalg_householder_product(lower, tau.narrow(-1, 0, v.size(-1)));
+  // LAPACK's convention: column i holds u_i below the diagonal, u_i(i) = 1 is implicit, and
+  // H_i = I − τ_i u_i u_iᵀ with τ_i = 2/u_iᵀu_i (a reflection).
+  // Compact WY in its UT form (Joffrain, Low, Quintana-Ortí, van de Geijn & Van Zee 2006):
+  // H_1 ⋯ H_k = I − U S⁻¹ Uᵀ with S = striu(UᵀU) + diag(UᵀU)/2 (upper triangular, diagonal
+  // >= 1/2), so H_1 ⋯ H_k [I; 0] = [I; 0] − U S⁻¹ U₁ᵀ with U₁ the top k×k block of U. One Gram
+  // matrix, one triangular solve and one product: BLAS-3 and O(nk²), forward and backward
+  // (autograd differentiates the three; torch's householder_product backward is a loop of
+  // rank-1 updates, ~40× its forward at 512×512).
+  // Without a gradient to record, LAPACK's orgqr (householder_product) computes the same map
+  // with a cheaper forward (it exploits the triangular blocks); the tests hold both equal.
+  const int64_t n = v.size(-2), k = v.size(-1);
+  at::Tensor Q;
+  if (!(at::GradMode::is_enabled() && v.requires_grad())) {
+    const at::Tensor lower = v.tril(-1);
+    Q = at::linalg_householder_product(lower, 2.0 / (1.0 + lower.pow(2).sum(-2)));
+  } else {
+    const at::Tensor E = at::eye(n, k, v.options());
+    const at::Tensor U = v.tril(-1) + E;
+    const at::Tensor G = at::matmul(U.mT(), U);
+    const at::Tensor S = G.triu(1) + at::diag_embed(G.diagonal(0, -2, -1) * 0.5);
+    const at::Tensor W = at::linalg_solve_triangular(S, U.narrow(-2, 0, k).mT(), /*upper=*/true);
+    Q = E - at::matmul(U, W);
+  }
   if (special && v.size(-1) % 2 == 1) {
     // k reflections have det (−1)^k: negate the last column for det = +1.
     at::Tensor sign = at::ones({v.size(-1)}, v.options());

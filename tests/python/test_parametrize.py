@@ -148,3 +148,31 @@ def test_update_base_reprojects_every_100_rebases():
         mantra.update_base(lin, "weight")
     B = p.base.double()
     assert (B.T @ B - torch.eye(5, dtype=torch.float64)).abs().max().item() < 2e-6
+
+
+@pytest.mark.parametrize("triv", ["cayley", "expm"])
+def test_square_chart_gradcheck_and_manifold_error(triv):
+    # The square SO(n) chart base·R(skew(baseᵀu)) through torch.ops.mantra.trivialize: the
+    # cayley one solves with the base as right-hand side; both skip the tangent projection.
+    torch.manual_seed(6)
+    M = mantra.manifolds.Stiefel(special=True)
+    base = M.random(6, 6, dtype=torch.float64)
+    u = torch.randn(6, 6, dtype=torch.float64, requires_grad=True)
+    chart = lambda v: torch.ops.mantra.trivialize(base, v, M.spec, triv, 1.0)
+    assert torch.autograd.gradcheck(chart, (u,), eps=1e-6, atol=1e-8)
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        Y = torch.ops.mantra.trivialize(base.to(dtype), 3 * u.detach().to(dtype), M.spec, triv, 1.0)
+        assert (Y.mT @ Y - torch.eye(6, dtype=dtype)).abs().max() < tol
+
+
+@pytest.mark.parametrize("shape,special", [((5, 5), True), ((7, 3), False), ((2, 4, 4), False)])
+def test_householder_map_gradcheck_and_forward_only_path(shape, special):
+    # torch.ops.mantra.householder: the compact-WY (UT) form with gradients, LAPACK's
+    # householder_product without; both are the same map.
+    torch.manual_seed(9)
+    v = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: torch.ops.mantra.householder(x, special, False), (v,), eps=1e-6,
+                                    atol=1e-8)
+    with torch.no_grad():
+        lapack = torch.ops.mantra.householder(v, special, False)
+    assert (torch.ops.mantra.householder(v, special, False) - lapack).abs().max() < 1e-12

@@ -30,6 +30,22 @@ void modrelu_rows_(scalar_t* z, const scalar_t* b, int64_t rows, int64_t H) {
   });
 }
 
+// z[i, j] ← modReLU(z[i, j] + u[i, j], b[j]) in place: the recurrence's GEMM output plus the
+// input projection, so that the GEMM runs with beta = 0 and the addition rides on this pass.
+template <typename scalar_t>
+void modrelu_add_rows_(scalar_t* z, const scalar_t* u, const scalar_t* b, int64_t rows, int64_t H) {
+  using acc_t = at::opmath_type<scalar_t>;
+  at::parallel_for(0, rows, row_grain(H), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      scalar_t* zi = z + i * H;
+      const scalar_t* ui = u + i * H;
+      for (int64_t j = 0; j < H; ++j)
+        zi[j] = static_cast<scalar_t>(
+            modrelu<acc_t>(static_cast<acc_t>(ui[j]) + static_cast<acc_t>(zi[j]), static_cast<acc_t>(b[j])));
+    }
+  });
+}
+
 // grad_b[j] = Σ_i g[i, j]·∂h/∂b at h[i, j] over `rows` contiguous rows: partial sums per thread
 // in double, added up and rounded once.
 template <typename scalar_t>

@@ -1,12 +1,14 @@
 // CPU kernels of the orthogonal-RNN recurrence (orthogonal_rnn_algorithm.h). Per time step one
-// BLAS GEMM (in-place addmm_/mm_out on a view, so MKL writes straight into the output or
-// gradient slice) and one fused pass applying modReLU (or its derivative, both from
-// modrelu_algorithm.h, so NaN propagates as in torch's ops); no buffer is
-// allocated inside the time loop. The gradient of the recurrent matrix is two large GEMMs
-// after the loop, not one per step. (ATen's raw cpublas::gemm is not exported by libtorch.)
+// BLAS GEMM (mm_out on a view, so MKL writes straight into the output or gradient slice) and
+// one fused pass: forward, u_t + GEMM output through modReLU; backward, the derivative and the
+// step's share of dL/db (both from modrelu_algorithm.h, so NaN propagates as in torch's ops).
+// No buffer is allocated inside the time loop. The gradient of the recurrent matrix is one
+// large GEMM over all T·N rows after the loop (plus the h0 term), not one per step. (ATen's raw cpublas::gemm is not exported by libtorch.)
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
+
+#include <vector>
 
 #include "ops/cpu/modrelu_loops.h"
 #include "ops/kernel_calls.h"
@@ -21,13 +23,15 @@ void forward_kernel(const at::Tensor& u, const at::Tensor& h0, const at::Tensor&
                     at::Tensor& hidden) {
   const int64_t T = u.size(0), N = u.size(1), H = u.size(2);
   if (T * N * H == 0) return;
-  hidden.copy_(u);
   const at::Tensor Bt = B.t();
+  const scalar_t* u_all = u.const_data_ptr<scalar_t>();
   at::Tensor prev = h0;
   for (int64_t t = 0; t < T; ++t) {
     at::Tensor cur = hidden.select(0, t);
-    cur.addmm_(prev, Bt);  // cur = u_t + h_{t-1}·Bᵀ
-    detail::modrelu_rows_<scalar_t>(cur.mutable_data_ptr<scalar_t>(), b.const_data_ptr<scalar_t>(), N, H);
+    at::mm_out(cur, prev, Bt);  // cur = h_{t-1}·Bᵀ (beta = 0: C is not read)
+    // cur ← modReLU(u_t + cur, b), one pass while cur is in cache.
+    detail::modrelu_add_rows_<scalar_t>(cur.mutable_data_ptr<scalar_t>(), u_all + t * N * H,
+                                        b.const_data_ptr<scalar_t>(), N, H);
     prev = cur;
   }
 }
@@ -43,25 +47,53 @@ void backward_kernel(const at::Tensor& grad_hidden, const at::Tensor& hidden, co
   if (T * N * H == 0) return;
   // grad_h0 doubles as the carry dL/dh_{t-1} coming back from step t; at the end it is dL/dh0.
   scalar_t* carry = grad_h0.mutable_data_ptr<scalar_t>();
-  at::Tensor carry_rows = grad_h0;
+  const scalar_t* g_all = grad_hidden.const_data_ptr<scalar_t>();
+  const scalar_t* h_all = hidden.const_data_ptr<scalar_t>();
+  scalar_t* gp_all = grad_input.mutable_data_ptr<scalar_t>();
+  // dL/db = Σ_{t,n} grad_pre·∂h/∂b, fused into the step's pass (no second sweep over T·N·H):
+  // each chunk sums its rows in scalar_t (at most N of them), then adds into its thread's
+  // double partial sums; buffers allocated once, outside the time loop.
+  const int64_t threads = at::get_num_threads();
+  std::vector<double> partial(static_cast<size_t>(threads * H), 0.0);
+  std::vector<scalar_t> chunk_sum(static_cast<size_t>(threads * H), scalar_t(0));
   for (int64_t t = T - 1; t >= 0; --t) {
-    const scalar_t* g = grad_hidden[t].const_data_ptr<scalar_t>();
-    const scalar_t* h = hidden[t].const_data_ptr<scalar_t>();
-    at::Tensor gp_t = grad_input.select(0, t);
-    scalar_t* gp = gp_t.mutable_data_ptr<scalar_t>();
+    const scalar_t* g = g_all + t * N * H;
+    const scalar_t* h = h_all + t * N * H;
+    scalar_t* gp = gp_all + t * N * H;
     at::parallel_for(0, N, detail::row_grain(H), [&](int64_t begin, int64_t end) {
-      for (int64_t k = begin * H; k < end * H; ++k) gp[k] = (g[k] + carry[k]) * detail::modrelu_dz(h[k]);
+      const int64_t tid = at::get_thread_num();
+      scalar_t* acc = chunk_sum.data() + tid * H;
+      double* part = partial.data() + tid * H;
+      for (int64_t i = begin; i < end; ++i) {
+        const scalar_t* gi = g + i * H;
+        const scalar_t* hi = h + i * H;
+        const scalar_t* ci = carry + i * H;
+        scalar_t* gpi = gp + i * H;
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t v = (gi[j] + ci[j]) * detail::modrelu_dz(hi[j]);
+          gpi[j] = v;
+          acc[j] += v * detail::modrelu_db(hi[j]);
+        }
+      }
+      for (int64_t j = 0; j < H; ++j) {
+        part[j] += static_cast<double>(acc[j]);
+        acc[j] = scalar_t(0);
+      }
     });
-    at::mm_out(carry_rows, gp_t, B);  // dL/dh_{t-1} = grad_pre_t·B
+    at::Tensor gp_t = grad_input.select(0, t);
+    at::mm_out(grad_h0, gp_t, B);  // dL/dh_{t-1} = grad_pre_t·B
   }
-  // dL/dB = Σ_t grad_pre_tᵀ·h_{t-1}
+  // dL/dB = Σ_t grad_pre_tᵀ·h_{t-1}: one GEMM over all T·N rows (plus the h0 term).
   grad_B.addmm_(grad_input[0].t(), h0);
   if (T > 1) {
     grad_B.addmm_(grad_input.narrow(0, 1, T - 1).reshape({-1, H}).t(), hidden.narrow(0, 0, T - 1).reshape({-1, H}));
   }
-  // dL/db = Σ_{t,n} grad_pre·∂h/∂b over all T·N rows.
-  detail::modrelu_bias_grad_rows<scalar_t>(grad_input.const_data_ptr<scalar_t>(), hidden.const_data_ptr<scalar_t>(),
-                                           grad_b.mutable_data_ptr<scalar_t>(), T * N, H);
+  scalar_t* gb = grad_b.mutable_data_ptr<scalar_t>();
+  for (int64_t j = 0; j < H; ++j) {
+    double sum = 0;
+    for (int64_t p = 0; p < threads; ++p) sum += partial[p * H + j];
+    gb[j] = static_cast<scalar_t>(sum);
+  }
 }
 
 at::Tensor as_compute(const at::Tensor& t, at::ScalarType dtype) { return t.to(dtype).contiguous(); }

@@ -8,6 +8,10 @@
 #include "../../../csrc/ops/orthogonal_rnn_algorithm.h"
 #include "../test_util.h"
 
+#include <cmath>
+#include <limits>
+#include <vector>
+
 namespace {
 
 struct Args {
@@ -281,4 +285,51 @@ TEST(ModReLUOp, CpuKernelIsTheFormulaAndBackwardMatchesAutograd) {
                              "mantra::modrelu: arguments 'z' and 'bias' disagree on the number of features");
   mantra::test::expect_error([&] { mantra::modrelu_backward(g.narrow(0, 0, 2), h); },
                              "mantra::modrelu_backward: argument 'grad' must have the shape of 'result'");
+}
+
+namespace {
+// The scalar modReLU functions against the formulas they replace (written with float compares),
+// on every pair of special values: ±0, ±denormal, ±1, ±huge, ±∞, NaN of both signs.
+template <typename T>
+void expect_scalar_functions_are_the_formulas() {
+  const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+  const T den = std::numeric_limits<T>::denorm_min(), big = std::numeric_limits<T>::max();
+  std::vector<T> xs;
+  for (T x : {T(0), den, T(0.25), T(1), T(3), big, inf, nan}) xs.insert(xs.end(), {x, -x});
+  auto same = [](T a, T b) {
+    return (std::isnan(a) && std::isnan(b)) || (a == b && std::signbit(a) == std::signbit(b));
+  };
+  for (T z : xs) {
+    for (T b : xs) {
+      const T r = std::fabs(z) + b;
+      const T relu = r == r ? (r > T(0) ? r : T(0)) : r;
+      const T want = std::copysign(relu, z) * (z != T(0) ? T(1) : T(0));
+      EXPECT_TRUE(same(mantra::detail::modrelu(z, b), want)) << "modrelu(" << z << ", " << b << ")";
+    }
+    const T dz = z != z ? z : (z != T(0) ? T(1) : T(0));
+    const T db = z != z ? z : (z > T(0) ? T(1) : (z < T(0) ? T(-1) : T(0)));
+    EXPECT_TRUE(same(mantra::detail::modrelu_dz(z), dz)) << "modrelu_dz(" << z << ")";
+    EXPECT_TRUE(same(mantra::detail::modrelu_db(z), db)) << "modrelu_db(" << z << ")";
+  }
+}
+}  // namespace
+
+TEST(ModReLUOp, BranchFreeScalarFunctionsEqualTheFormulasOnSpecialValues) {
+  expect_scalar_functions_are_the_formulas<float>();
+  expect_scalar_functions_are_the_formulas<double>();
+}
+
+TEST(OrthogonalRNN, FusedBiasGradientMatchesTheLoopAtTrainingSize) {
+  // The per-step fused dL/db (chunk sums in float32, then double) against the float64 loop.
+  Args a = random_args(40, 128, 224, torch::kFloat64, 24);
+  Args f{a.u.to(torch::kFloat32), a.h0.to(torch::kFloat32), a.B.to(torch::kFloat32), a.b.to(torch::kFloat32)};
+  torch::Tensor h = mantra::orthogonal_rnn(a.u, a.h0, a.B, a.b);
+  torch::Tensor g = torch::randn_like(h);
+  auto want = mantra::detail::orthogonal_rnn_backward_generic(g, h, a.h0, a.B, a.b);
+  auto got64 = mantra::orthogonal_rnn_backward(g, h, a.h0, a.B, a.b);
+  auto got32 = mantra::orthogonal_rnn_backward(g.to(torch::kFloat32), h.to(torch::kFloat32), f.h0, f.B, f.b);
+  const torch::Tensor gb = std::get<3>(want);
+  EXPECT_LT((std::get<3>(got64) - gb).abs().max().item<double>(), 1e-10 * gb.abs().max().item<double>());
+  EXPECT_LT((std::get<3>(got32).to(torch::kFloat64) - gb).abs().max().item<double>(),
+            1e-4 * gb.abs().max().item<double>());
 }
