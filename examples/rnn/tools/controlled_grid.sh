@@ -7,7 +7,7 @@
 # of seed 0 first). The budget (README "Results", docs/results/timit_grid.md): corpus 1024/128/128
 # utterances cut to their first 64 frames, orthogonal hidden 64, LSTM hidden 25
 # (parameter-matched), batch 128, the published learning rates (Adam 1e-3, orthogonal RMSprop
-# 1e-4; the uRNN LSTM's RMSprop 1e-3), at most 150 epochs, stop after 5 epochs without lowering
+# 1e-4; the uRNN LSTM's RMSprop 1e-3), at most 300 epochs, stop after 5 epochs without lowering
 # the validation loss 1% below the last counted improvement. raw-db: the read-out bias starts at
 # the training mean in dB (--readout-init mean; see the README for why). --resume continues an
 # interrupted grid.
@@ -17,7 +17,7 @@ out="${2:-results/grid}"
 seeds="${3:-0 1}"
 export OMP_NUM_THREADS=1
 common=(--task timit --train-utts 1024 --valid-utts 128 --test-utts 128 --max-frames 64 --data-seed 0
-        --hidden 64 --batch 128 --epochs 150 --patience 5 --min-delta 0.01 --threads 1 --resume)
+        --hidden 64 --batch 128 --epochs 300 --patience 5 --min-delta 0.01 --threads 1 --resume)
 models=exprnn,dtrivinf,dtriv100,dtriv1,lstm-adam,lstm-urnn
 for seed in $seeds; do
   for target in next recall; do

@@ -6,7 +6,7 @@ results.md and curves.svg (per seed) into a folder (docs/results/ for the README
     python examples/rnn/tools/summarize_grid.py results/grid docs/results [epoch cap]
 
 The grid folder holds seed<S>/timit_<target>_<features>/ (the trainer's --out per run). A run
-was stopped by the rule when it ran fewer epochs than the cap (default 150).
+was stopped by the rule when it ran fewer epochs than the cap (default 300).
 """
 
 import csv
@@ -49,7 +49,7 @@ def minutes(seconds):
 
 def main():
     grid, dest = sys.argv[1], sys.argv[2]
-    cap = int(sys.argv[3]) if len(sys.argv) > 3 else 150
+    cap = int(sys.argv[3]) if len(sys.argv) > 3 else 300
     os.makedirs(dest, exist_ok=True)
     seeds = sorted(int(d[4:]) for d in os.listdir(grid) if re.fullmatch(r"seed\d+", d))
     results = {}  # (cell, seed) -> (rows, refs)
