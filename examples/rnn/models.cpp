@@ -147,6 +147,18 @@ TrainingRecipe lstm_recipe(const std::string& name, double adam_lr) {
   return r;
 }
 
+int64_t last_counted_improvement(const std::vector<double>& valid_losses, double min_delta) {
+  int64_t at = 0;
+  double ref = INFINITY;
+  for (size_t i = 0; i < valid_losses.size(); ++i) {
+    if (at == 0 || valid_losses[i] < ref * (1 - min_delta)) {
+      ref = valid_losses[i];
+      at = static_cast<int64_t>(i) + 1;
+    }
+  }
+  return at;
+}
+
 void clip_gradients(const std::vector<torch::Tensor>& params, double clip_norm, double clip_value) {
   if (clip_norm > 0) torch::nn::utils::clip_grad_norm_(params, clip_norm);
   if (clip_value > 0) torch::nn::utils::clip_grad_value_(params, clip_value);

@@ -128,6 +128,12 @@ struct TrainingRecipe {
 };
 TrainingRecipe lstm_recipe(const std::string& name, double adam_lr);
 
+// Early stopping (--patience, --min-delta): the 1-based epoch of the last validation loss that
+// counted as an improvement, 0 for no epochs. The first loss counts; a later one counts when it is
+// below (1 - min_delta) x the last counted one (min_delta 0: every new best counts). A run stops
+// once `patience` epochs have passed since it.
+int64_t last_counted_improvement(const std::vector<double>& valid_losses, double min_delta);
+
 // Gradient clipping: by global norm (clip_norm > 0), then elementwise (clip_value > 0).
 void clip_gradients(const std::vector<torch::Tensor>& params, double clip_norm, double clip_value);
 

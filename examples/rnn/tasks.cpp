@@ -36,7 +36,7 @@ SpeechCorpus load_corpus(const TaskOptions& o) {
     so.train = o.train_utterances;
     so.valid = o.valid_utterances;
     so.test = o.test_utterances;
-    so.seed = o.seed;
+    so.seed = o.data_seed >= 0 ? static_cast<uint64_t>(o.data_seed) : o.seed;
     so.cache_dir = o.cache_dir;
     so.verbose = o.verbose;
     return synthetic_speech_corpus(so);
@@ -44,9 +44,26 @@ SpeechCorpus load_corpus(const TaskOptions& o) {
   return timit_corpus(o.timit_root, o.cache_dir, o.verbose, o.timit_split);
 }
 
+// The first max_frames frames of every sequence (a copy).
+SequenceSet crop_sequences(const SequenceSet& set, int64_t max_frames) {
+  std::vector<torch::Tensor> seqs;
+  for (int64_t i = 0; i < set.size(); ++i) {
+    const torch::Tensor s = set.sequence(i);
+    seqs.push_back(s.narrow(0, 0, std::min(s.size(0), max_frames)));
+  }
+  return make_sequence_set(seqs, set.speakers);
+}
+
 class SpeechTask : public Task {
  public:
   SpeechTask(const TaskOptions& o, SpeechCorpus corpus) : options_(o), corpus_(std::move(corpus)) {
+    TORCH_CHECK_VALUE(o.max_frames == 0 || o.max_frames >= 2, "option --max-frames must be 0 (whole utterances) or >= 2, got ",
+                      o.max_frames);
+    if (o.max_frames > 0) {
+      corpus_.train = crop_sequences(corpus_.train, o.max_frames);
+      corpus_.valid = crop_sequences(corpus_.valid, o.max_frames);
+      corpus_.test = crop_sequences(corpus_.test, o.max_frames);
+    }
     TORCH_CHECK_VALUE(o.target == "next" || o.target == "recall", "option --target must be next or recall, got '",
                       o.target, "'");
     TORCH_CHECK_VALUE(o.features == "standardized" || o.features == "raw-db",
@@ -70,6 +87,7 @@ class SpeechTask : public Task {
       << " of 129-bin log-power spectra, " << (raw_ ? "raw dB features" : "standardized features")
       << " (MSE in dB², per bin, over " << (padded_ ? "all padded frames" : "the valid frames") << "); "
       << corpus_.description;
+    if (options_.max_frames > 0) s << "; every utterance cut to its first " << options_.max_frames << " frames";
     return s.str();
   }
   int64_t input_size() const override { return corpus_.train.feature_dim(); }
@@ -130,6 +148,7 @@ class SpeechTask : public Task {
     return {{recall_ ? "output the input frame (valid)" : "repeat the previous frame (valid)", prev / count},
             {"predict the training mean (valid)", mean / count}};
   }
+  torch::Tensor mean_output() const override { return raw_ ? mean_.clone() : torch::zeros_like(mean_); }
 
  private:
   // next: x = frames 0..T-2, target = frames 1..T-1. recall: x = frames 1..T-1, target =

@@ -53,11 +53,17 @@ class Task {
   virtual bool has_accuracy() const { return false; }
   // Reference losses that make the numbers readable, e.g. {"predict previous frame", 0.43}.
   virtual std::vector<std::pair<std::string, double>> references() const { return {}; }
+  // The model output that predicts the training mean (speech: 0 when standardized, the per-bin
+  // mean in dB with raw features); undefined where the task has none (read-out bias left at 0).
+  virtual torch::Tensor mean_output() const { return {}; }
 };
 
 struct TaskOptions {
   std::string task = "timit";  // timit | copying | digits | mnist | pmnist | pdigits
   uint64_t seed = 0;
+  // The synthetic corpus's seed (speakers, sentences); -1: `seed`. Runs that differ only in
+  // `seed` then share one corpus and differ in initialization and batch order.
+  int64_t data_seed = -1;
   int64_t batch = 32;
   // timit
   // next: input frame t, target frame t+1 (next-frame prediction). recall: input frame t+1,
@@ -69,6 +75,9 @@ struct TaskOptions {
   // valid: the MSE is averaged over the valid frames; padded: over all padded frames of the
   // batch (the published uRNN LSTM's mean; the padded frames add no error, only count).
   std::string loss_denominator = "valid";
+  // > 0: every utterance of every split is cut to its first max_frames frames (shorter
+  // sequences, a smaller CPU budget); 0: whole utterances.
+  int64_t max_frames = 0;
   std::string timit_root;  // "" -> the synthetic espeak-ng corpus
   std::string timit_split = "mantra";  // mantra | published (see timit_corpus)
   int64_t train_utterances = 3640, valid_utterances = 192, test_utterances = 400;

@@ -57,6 +57,7 @@ task and data
                        zero read-out) | raw-db (the published: raw dB in and out, torch's read-out)
   --loss-denominator D valid (default: MSE over the valid frames) | padded (over all padded
                        frames, the published uRNN LSTM's mean)
+  --max-frames N       cut every utterance to its first N frames (default 0: whole utterances)
   --cache-dir DIR      where corpora are cached (default ~/.cache/mantra)
   --lag L              copying task lag (default 1000)
   --copying-batches N  training batches per copying "epoch" (default 100)
@@ -71,12 +72,17 @@ models
   --lstm-hidden N      LSTM hidden size (default: about the orthogonal model's parameter count)
   --rnn-hidden N       tanh-RNN hidden size (default: the same rule)
   --init NAME          orthogonal init: henaff (default) | cayley | torus | uniform | origin
-  --readout-init I     zero (default, except with --features raw-db: every model starts by
-                       predicting the training mean / uniform logits) | default (torch's init)
+  --readout-init I     zero (default, except with --features raw-db: W_out = 0, c = 0; with
+                       standardized features every model starts by predicting the training
+                       mean / uniform logits) | default (torch's init; the default with raw-db)
+                       | mean (W_out = 0, c = the training mean in the output's units: with raw
+                       dB, too, every model starts at the training-mean predictor)
 optimization (the paper's defaults)
   --epochs N           (default 12; --full 20): the most epochs
   --patience P         early stopping: stop a model after P epochs without a new best
                        validation loss (default 0: off)
+  --min-delta R        with --patience: a new best counts only when it is below (1 - R) x the
+                       last counted one (default 0: any new best)
   --batch N            (default 32)
   --optimizer O        adam (default) | rmsprop: the optimizer of the unconstrained parameters
   --lr X               its learning rate (default 1e-3)
@@ -89,7 +95,8 @@ optimization (the paper's defaults)
 running
   --device D           cpu (default) | cuda
   --threads N          intra-op threads, N >= 1 (default: all cores)
-  --seed N             (default 0)
+  --seed N             (default 0): initialization, batch order and, unless --data-seed, the corpus
+  --data-seed N        the synthetic corpus's seed (default: --seed), so that seeds share one corpus
   --out DIR            output folder (default results/<task>)
   --resume             continue each model from its last checkpoint (exactly: same losses)
 )";
@@ -103,6 +110,7 @@ struct Config {
   std::string lstm_recipe = "adam";
   int64_t epochs = 12;
   int64_t patience = 0;
+  double min_delta = 0;  // patience: a new best counts when it is below (1 - min_delta) x the last counted one
   double lr = 1e-3, lr_orth = 1e-4, lr_rgd = 1e-2, clip = 0;
   std::string orth_optimizer = "rmsprop";
   std::string optimizer = "adam";
@@ -167,6 +175,7 @@ Config parse(int argc, char** argv) {
   take_str("--target", c.task.target);
   take_str("--features", c.task.features);
   take_str("--loss-denominator", c.task.loss_denominator);
+  take("--max-frames", c.task.max_frames);
   take_str("--cache-dir", c.task.cache_dir);
   take("--lag", c.task.lag);
   take("--copying-batches", c.task.copying_batches);
@@ -178,13 +187,16 @@ Config parse(int argc, char** argv) {
   take("--rnn-hidden", c.rnn_hidden);
   take_str("--init", c.init);
   if (!take_str("--readout-init", c.readout_init)) c.readout_init = c.task.features == "raw-db" ? "default" : "zero";
-  TORCH_CHECK_VALUE(c.readout_init == "zero" || c.readout_init == "default",
-                    "option --readout-init must be zero or default, got '", c.readout_init, "'");
+  TORCH_CHECK_VALUE(c.readout_init == "zero" || c.readout_init == "default" || c.readout_init == "mean",
+                    "option --readout-init must be zero, default or mean, got '", c.readout_init, "'");
   take_str("--lstm-recipe", c.lstm_recipe);
   ex::lstm_recipe(c.lstm_recipe, 1e-3);  // rejects an unknown name
   epochs_set = take("--epochs", c.epochs);
   take("--patience", c.patience);
   TORCH_CHECK_VALUE(c.patience >= 0, "option --patience must be >= 0 (0: off), got ", c.patience);
+  take("--min-delta", c.min_delta);
+  TORCH_CHECK_VALUE(std::isfinite(c.min_delta) && c.min_delta >= 0 && c.min_delta < 1,
+                    "option --min-delta must be in [0, 1) (a relative improvement), got ", c.min_delta);
   take("--batch", c.task.batch);
   take("--lr", c.lr);
   take("--lr-orth", c.lr_orth);
@@ -197,6 +209,8 @@ Config parse(int argc, char** argv) {
   take_str("--device", c.device);
   const bool threads_set = take("--threads", c.threads);
   take("--seed", c.task.seed);
+  take("--data-seed", c.task.data_seed);
+  TORCH_CHECK_VALUE(c.task.data_seed >= -1, "option --data-seed must be >= 0 (or -1: --seed), got ", c.task.data_seed);
   take_str("--out", c.out);
   TORCH_CHECK_VALUE(kv.empty(), "unknown option ", kv.empty() ? "" : kv.begin()->first, " (see --help)");
   if (!models_set) models = full ? "all" : "dtriv100,exprnn,lstm";
@@ -208,6 +222,8 @@ Config parse(int argc, char** argv) {
   if (c.out.empty()) c.out = "results/" + c.task.task;
   TORCH_CHECK_VALUE(c.hidden > 0, "option --hidden must be positive, got ", c.hidden);
   TORCH_CHECK_VALUE(c.epochs > 0, "option --epochs must be positive, got ", c.epochs);
+  TORCH_CHECK_VALUE(c.task.max_frames == 0 || c.task.max_frames >= 2,
+                    "option --max-frames must be 0 (whole utterances) or >= 2, got ", c.task.max_frames);
   TORCH_CHECK_VALUE(!threads_set || c.threads >= 1, "option --threads must be >= 1, got ", c.threads);
   TORCH_CHECK_VALUE(c.task.copying_batches >= 1, "option --copying-batches must be >= 1, got ", c.task.copying_batches);
   TORCH_CHECK_VALUE(std::isfinite(c.clip) && c.clip >= 0, "option --clip must be >= 0 (0: off), got ", c.clip);
@@ -324,14 +340,19 @@ std::shared_ptr<ex::RecurrentNetImpl> make_model_with_default_readout(const Conf
 
 // The read-out y = W_out·h + c starts at zero (--readout-init zero): every model then begins
 // at the trivial prediction (the training mean; uniform logits) whatever the size of its
-// hidden state, which an orthogonal recurrence lets grow like sqrt(t).
+// hidden state, which an orthogonal recurrence lets grow like sqrt(t). With raw dB features a
+// zero read-out predicts 0 dB; --readout-init mean sets c to the training mean there, W_out = 0.
 std::shared_ptr<ex::RecurrentNetImpl> make_model(const Config& c, const ex::Task& task, const std::string& name,
                                                  int64_t* hidden) {
   auto model = make_model_with_default_readout(c, task, name, hidden);
-  if (c.readout_init == "zero") {
+  if (c.readout_init == "zero" || c.readout_init == "mean") {
     torch::NoGradGuard no_grad;
-    if (auto readout = model->readout())
+    if (auto readout = model->readout()) {
       for (auto& p : readout->parameters()) p.zero_();
+      // mean: the bias predicts the training mean in the output's own units (raw dB).
+      const torch::Tensor mean = task.mean_output();
+      if (c.readout_init == "mean" && mean.defined()) readout->bias.copy_(mean);
+    }
   }
   return model;
 }
@@ -377,7 +398,7 @@ std::string fingerprint(const Config& c, const ex::Task& task, const std::string
     << c.init << "|" << c.readout_init << "|b" << c.task.batch << "|lr" << c.lr << "|" << c.lr_orth << "|" << c.lr_rgd << "|" << c.orth_optimizer
     << "|" << c.optimizer << "|clip" << c.clip << "|seed" << c.task.seed << "|copying_batches" << c.task.copying_batches << "|target "
     << c.task.target << "|features " << c.task.features << "|denominator " << c.task.loss_denominator << "|split "
-    << c.task.timit_split << "|lstm " << c.lstm_recipe;
+    << c.task.timit_split << "|lstm " << c.lstm_recipe << "|max_frames " << c.task.max_frames;
   return s.str();
 }
 
@@ -404,6 +425,12 @@ torch::Tensor history_tensor(const std::vector<EpochRecord>& h) {
     for (int j = 0; j < 5; ++j) t[i][j] = row[j];
   }
   return t;
+}
+
+std::vector<double> valid_losses(const std::vector<EpochRecord>& h) {
+  std::vector<double> v;
+  for (const auto& r : h) v.push_back(r.valid_loss);
+  return v;
 }
 
 std::vector<EpochRecord> history_from(const torch::Tensor& t) {
@@ -495,10 +522,8 @@ RunResult run_model(const Config& c, const ex::Task& task, const std::string& na
 
   auto patience_ran_out = [&] {
     if (c.patience <= 0 || result.history.empty()) return false;
-    int64_t best_at = 0;
-    for (const auto& r : result.history)
-      if (r.valid_loss == best) best_at = r.epoch;
-    return result.history.back().epoch - best_at >= c.patience;
+    return result.history.back().epoch - ex::last_counted_improvement(valid_losses(result.history), c.min_delta) >=
+           c.patience;
   };
   for (int64_t epoch = start_epoch; epoch < c.epochs && !patience_ran_out(); ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();

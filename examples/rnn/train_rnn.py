@@ -49,7 +49,7 @@ def speech_corpus(args):
         raise SystemExit(f"train_rnn.py: the corpus tool {tool} is missing: build the project first "
                          "(bash scripts/main.sh) or pass --corpus-tool")
     cmd = [tool, "--train", str(args.train_utts), "--valid", str(args.valid_utts), "--test", str(args.test_utts),
-           "--seed", str(args.seed)]
+           "--seed", str(args.seed if getattr(args, "data_seed", -1) < 0 else args.data_seed)]
     if args.timit_root:
         cmd = [tool, "--timit", args.timit_root]
     if args.cache_dir:
@@ -65,15 +65,25 @@ def speech_corpus(args):
     return {split: load_split(os.path.join(path, split)) for split in ("train", "valid", "test")}
 
 
+def crop_sequences(frames, offsets, max_frames):
+    """The first max_frames frames of every sequence: (frames, offsets) as load_split gives."""
+    keep = [frames[offsets[i]: min(offsets[i + 1], offsets[i] + max_frames)] for i in range(len(offsets) - 1)]
+    return torch.cat(keep), np.cumsum([0] + [len(k) for k in keep]).astype(np.int64)
+
+
 class SpeechTask:
     """Speech prediction as the C++ trainer: next frame (--target next: input frame t, target
     frame t+1) or one-step recall (--target recall: input frame t+1, target frame t, the
     published pairing); standardized features (mapped back to dB for the loss) or raw dB
     (--features raw-db); MSE in dB² per bin over the valid frames or all padded frames
-    (--loss-denominator). `corpus` ({split: (frames, offsets)}) skips the corpus tool (tests)."""
+    (--loss-denominator); --max-frames N cuts every utterance to its first N frames. `corpus`
+    ({split: (frames, offsets)}) skips the corpus tool (tests)."""
 
     def __init__(self, args, corpus=None):
         self.corpus = corpus if corpus is not None else speech_corpus(args)
+        max_frames = getattr(args, "max_frames", 0)
+        if max_frames:
+            self.corpus = {split: crop_sequences(*fo, max_frames) for split, fo in self.corpus.items()}
         self.recall = args.target == "recall"
         self.raw = args.features == "raw-db"
         self.padded = args.loss_denominator == "padded"
@@ -323,6 +333,8 @@ def main():
     p.add_argument("--features", default="standardized", choices=["standardized", "raw-db"])
     p.add_argument("--loss-denominator", default="valid", choices=["valid", "padded"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-seed", type=int, default=-1, help="the synthetic corpus's seed (default: --seed)")
+    p.add_argument("--max-frames", type=int, default=0, help="cut every utterance to its first N frames (0: whole)")
     p.add_argument("--train-utts", type=int, default=800)
     p.add_argument("--valid-utts", type=int, default=96)
     p.add_argument("--test-utts", type=int, default=96)
@@ -335,6 +347,8 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--out", default="", help="folder for log CSVs and final weights (rank 0)")
     args = p.parse_args()
+    if args.max_frames != 0 and args.max_frames < 2:
+        raise SystemExit(f"train_rnn.py: argument --max-frames must be 0 (whole utterances) or >= 2, got {args.max_frames}")
     if not (math.isfinite(args.clip) and args.clip >= 0):
         raise SystemExit(f"train_rnn.py: argument --clip must be >= 0 (0: off), got {args.clip}")
 

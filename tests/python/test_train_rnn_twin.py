@@ -85,6 +85,25 @@ def test_recall_shifts_targets_by_one_frame():
             assert torch.equal(x[:, 0], second) and torch.equal(y[:, 0], first)
 
 
+def test_max_frames_cuts_every_utterance():
+    """--max-frames 4: the 5- and 6-frame utterances keep their first 4 frames (3 steps), the
+    3-frame one is kept whole; the moments are those of the kept training frames (as the C++
+    trainer's SpeechTask.MaxFramesCutsEveryUtterance)."""
+    twin, corpus = load_twin(), tiny_corpus()
+    task = twin.SpeechTask(twin_args(features="raw-db", max_frames=4), corpus)
+    (x, y, mask), = task.eval_batches("test")
+    u = corpus["test"][0]
+    assert x.shape == (3, 1, 3)
+    assert torch.equal(x[:, 0], u[0:3]) and torch.equal(y[:, 0], u[1:4])
+    x, y, mask = task.train_batches(0)[0]
+    assert mask.shape == (3, 2) and float(mask.sum()) == 3 + 2
+    train = corpus["train"][0]
+    kept = torch.cat([train[0:4], train[5:8]])
+    torch.testing.assert_close(task.mean, kept.mean(0), rtol=1e-6, atol=1e-5)
+    whole = twin.SpeechTask(twin_args(features="raw-db", max_frames=0), corpus)
+    assert whole.eval_batches("test")[0][0].shape[0] == 5
+
+
 def test_raw_db_bypasses_standardization_and_keeps_torch_readout():
     twin, corpus = load_twin(), tiny_corpus()
     raw = twin.SpeechTask(twin_args(features="raw-db"), corpus)

@@ -184,3 +184,16 @@ TEST(Recipes, UrnnSetsForgetBiasOneAndClips) {
   ex::clip_gradients({w}, 1.0, 0.0);
   EXPECT_ALLCLOSE(w.grad(), torch::tensor({0.6f, 0.8f, 0.0f, 0.0f}), 1e-6, 1e-6);
 }
+
+// Early stopping: the epoch of the last counted improvement. min_delta 0: every new best
+// counts; 0.01: a new best counts only below 99% of the last counted loss.
+TEST(EarlyStopping, LastCountedImprovement) {
+  EXPECT_EQ(ex::last_counted_improvement({}, 0.0), 0);
+  EXPECT_EQ(ex::last_counted_improvement({5.0}, 0.5), 1);
+  const std::vector<double> v = {100, 90, 89.5, 89.4, 95, 88.0, 87.9};
+  EXPECT_EQ(ex::last_counted_improvement(v, 0.0), 7);
+  // 1%: 100 -> 90 (counts), 89.5 / 89.4 not below 89.1, 88.0 is (epoch 6), 87.9 not below 87.12.
+  EXPECT_EQ(ex::last_counted_improvement(v, 0.01), 6);
+  // A tie with the best does not count.
+  EXPECT_EQ(ex::last_counted_improvement({3, 2, 2, 2}, 0.0), 2);
+}

@@ -125,6 +125,50 @@ TEST(SpeechTask, LossDenominator) {
   EXPECT_DOUBLE_EQ(sp.count, 8);
 }
 
+// --max-frames N: every utterance of every split is cut to its first N frames (the 5-frame
+// train utterance to 4, the 3-frame one kept), the moments are those of the cut training frames,
+// and the frames kept are the utterances' own, exactly.
+TEST(SpeechTask, MaxFramesCutsEveryUtterance) {
+  const ex::SpeechCorpus corpus = tiny_corpus();
+  ex::TaskOptions o = options("next", "raw-db");
+  o.max_frames = 4;
+  auto task = ex::make_speech_task(o, corpus);
+  const ex::Batch t = task->eval_batches("test")[0];  // 6 frames -> 4 -> 3 steps
+  ASSERT_EQ(t.x.sizes(), (std::vector<int64_t>{3, 1, 3}));
+  EXPECT_TRUE(torch::equal(t.x.select(1, 0), corpus.test.sequence(0).index({Slice(0, 3)})));
+  EXPECT_TRUE(torch::equal(t.target.select(1, 0), corpus.test.sequence(0).index({Slice(1, 4)})));
+  const ex::Batch b = task->train_batch(0, 0);  // lengths 4 and 3: 3 + 2 valid steps
+  ASSERT_EQ(b.mask.sizes(), (std::vector<int64_t>{3, 2}));
+  EXPECT_DOUBLE_EQ(b.mask.sum().item<double>(), 3 + 2);
+  // The training mean it predicts (mean_output, raw dB) is the mean of the 4 + 3 frames kept.
+  const torch::Tensor kept = torch::cat({corpus.train.sequence(0).index({Slice(0, 4)}), corpus.train.sequence(1)});
+  EXPECT_ALLCLOSE(task->mean_output(), kept.mean(0), 1e-6, 1e-5);
+  EXPECT_NE(task->description().find("first 4 frames"), std::string::npos) << task->description();
+  // max_frames 0 keeps whole utterances; 1 is refused (no step would remain).
+  o.max_frames = 0;
+  EXPECT_EQ(ex::make_speech_task(o, corpus)->eval_batches("test")[0].x.size(0), 5);
+  o.max_frames = 1;
+  expect_error([&] { ex::make_speech_task(o, corpus); }, "--max-frames");
+}
+
+// mean_output: the output that predicts the training mean: the mean in dB with raw features,
+// 0 with standardized ones (de-standardized to the mean); its loss equals the reference
+// "predict the training mean".
+TEST(SpeechTask, MeanOutputPredictsTheTrainingMean) {
+  const ex::SpeechCorpus corpus = tiny_corpus();
+  auto [mean, sd] = ex::feature_moments(corpus.train);
+  for (const std::string features : {"raw-db", "standardized"}) {
+    auto task = ex::make_speech_task(options("next", features), corpus);
+    const torch::Tensor m = task->mean_output();
+    ASSERT_EQ(m.sizes(), (std::vector<int64_t>{3}));
+    if (features == "raw-db") EXPECT_ALLCLOSE(m, mean, 1e-6, 1e-5);
+    else EXPECT_TRUE(torch::equal(m, torch::zeros({3})));
+    const ex::Batch v = task->eval_batches("valid")[0];
+    const double loss = task->loss(m.expand(v.target.sizes()), v, nullptr).item<double>();
+    EXPECT_NEAR(loss, task->references()[1].second, 1e-4 * loss);
+  }
+}
+
 TEST(SpeechTask, BadOptionsNameTheOption) {
   const ex::SpeechCorpus corpus = tiny_corpus();
   expect_error([&] { ex::make_speech_task(options("previous", "raw-db"), corpus); }, "--target");

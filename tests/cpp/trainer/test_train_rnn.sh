@@ -69,6 +69,20 @@ outputs)
   grep -qE "^\| lstm-adam +\| 6 +\| [0-9]+ +\| 8 \(best 6\)" "$work/p/results.md" || fail "results row of an early-stopped model"
   cmp -s <(cut -d, -f3 "$work/p/lstm-adam/log.csv" | head -3) <(cut -d, -f3 "$work/p/lstm-urnn/log.csv" | head -3) &&
     fail "lstm-adam and lstm-urnn trained alike"
+  # --min-delta 0.05: an improvement counts only below 95% of the last counted validation loss,
+  # and a model stops 2 epochs after its last counted one (or at --epochs); it stops no later
+  # than with any new best counting, so at least as early as the patience run above.
+  "$bin" "${small[@]}" --models lstm-adam,exprnn --epochs 12 --patience 2 --min-delta 0.05 --lr 0.3 --out "$work/q" >/dev/null 2>&1 ||
+    fail "min-delta run"
+  shorter=0
+  for m in lstm-adam exprnn; do
+    awk -F, -v m=$m 'NR > 1 { n = $1; if (ref == "" || $3 < ref * 0.95) { ref = $3; at = $1 } }
+      END { if (!(n == 12 || n - at == 2)) { print m ": stopped at " n ", last counted " at > "/dev/stderr"; exit 1 } }' \
+      "$work/q/$m/log.csv" || fail "$m: early stopping with --min-delta"
+    [ "$(wc -l < "$work/q/$m/log.csv")" -le "$(wc -l < "$work/p/$m/log.csv")" ] || fail "$m: --min-delta ran longer"
+    [ "$(wc -l < "$work/q/$m/log.csv")" -lt "$(wc -l < "$work/p/$m/log.csv")" ] && shorter=$((shorter + 1))
+  done
+  [ $shorter -ge 1 ] || fail "--min-delta stopped no model earlier (the checks above could not tell it from patience alone)"
   # Baselines get about the orthogonal model's parameter count (within 10%).
   p() { sed -nE "s/^\| $1 +\| *[0-9]+ *\| *([0-9]+) .*/\1/p" "$work/a/results.md"; }
   for m in lstm rnn; do
@@ -105,6 +119,9 @@ errors)
   expect_refused "option --optimizer must be adam or rmsprop, got 'sgd'" --models lstm --optimizer sgd
   expect_refused "option --patience must be >= 0 (0: off), got -1" --models lstm --patience -1
   expect_refused "option --target must be next or recall, got 'back'" --task timit --target back --models lstm
+  expect_refused "option --min-delta must be in [0, 1) (a relative improvement), got 1" --models lstm --min-delta 1
+  expect_refused "option --readout-init must be zero, default or mean, got 'ones'" --models lstm --readout-init ones
+  expect_refused "option --max-frames must be 0 (whole utterances) or >= 2, got 1" --task timit --max-frames 1 --models lstm
   # A checkpoint made with another --copying-batches is refused (it is in the fingerprint).
   "$bin" "${small[@]}" --models dtriv100 --epochs 2 --copying-batches 5 --out "$work/b" --resume >"$work/out" 2>&1
   [ $? -eq 2 ] && grep -q "was made with other settings" "$work/out" || fail "resume with other --copying-batches"
