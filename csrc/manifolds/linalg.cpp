@@ -97,11 +97,24 @@ at::Tensor eval_df(const at::Tensor& lambda, SymFunction f, const at::Tensor& fl
   return lambda;
 }
 
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> eigh(const at::Tensor& S) {
+  auto [lambda, Q] = at::linalg_eigh(S);
+  if (S.scalar_type() == at::kDouble || S.numel() == 0) return {lambda, Q};
+  if (at::isfinite(lambda).all().logical_and(at::isfinite(Q).all()).item<bool>()) return {lambda, Q};
+  if (!at::isfinite(S).all().item<bool>()) return {lambda, Q};  // NaN in, NaN out
+  auto [lambda64, Q64] = at::linalg_eigh(S.to(at::kDouble));
+  return {lambda64.to(lambda.scalar_type()), Q64.to(Q.scalar_type())};
+}
+
+namespace {
+
 class SymFunm : public torch::autograd::Function<SymFunm> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& S, int64_t f,
                             const at::Tensor& floor) {
-    auto [lambda, Q] = at::linalg_eigh(S);
+    auto [lambda, Q] = eigh(S);
     const at::Tensor fl = floor.to(lambda.options()).unsqueeze(-1);
     ctx->saved_data["f"] = f;
     ctx->saved_data["floor"] = fl;

@@ -9,6 +9,12 @@ namespace mantra::linalg {
 at::Tensor sym(const at::Tensor& A);
 at::Tensor skew(const at::Tensor& A);
 
+// at::linalg_eigh, except that a float32/half decomposition that comes back non-finite from a
+// finite S is redone in float64 and rounded: LAPACK's ssyevd can return NaN without an error
+// when S has a large cluster of equal eigenvalues (a 784×784 covariance step with hundreds of
+// zero rows did). Every eigh of the manifolds and maps goes through it.
+std::tuple<at::Tensor, at::Tensor> eigh(const at::Tensor& S);
+
 // f(S) for symmetric S (..., k, k) through eigh, with a backward that stays finite when
 // eigenvalues coincide (Daleckii–Krein divided differences, f' on the diagonal and for
 // near-equal pairs). InvSqrt and Log need S positive definite.

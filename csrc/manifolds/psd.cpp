@@ -36,7 +36,7 @@ at::Tensor FixedRankPSD::retract_with(const at::Tensor& X, const at::Tensor& V, 
 at::Tensor FixedRankPSD::project(const at::Tensor& X) const {
   check_args("project", X);
   const at::Tensor bad = linalg::nonfinite_matrices(X);  // NaN out, not a finite matrix
-  auto [lambda, Q] = at::linalg_eigh(linalg::sym(X.masked_fill(bad, 0)));
+  auto [lambda, Q] = linalg::eigh(linalg::sym(X.masked_fill(bad, 0)));
   const int64_t n = X.size(-1);
   const at::Tensor top = lambda.narrow(-1, n - rank_, rank_).clamp_min(0);
   const at::Tensor Qr = Q.narrow(-1, n - rank_, rank_);

@@ -273,7 +273,7 @@ at::Tensor spectral_compose(const at::Tensor& U, const at::Tensor& sigma, const 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> spectral_factors(const at::Tensor& X, int64_t r, bool symmetric) {
   const auto dtype = X.scalar_type();
   if (symmetric) {
-    auto [lambda, Q] = at::linalg_eigh(up(X));
+    auto [lambda, Q] = linalg::eigh(up(X));
     return {down(Q.flip(-1).narrow(-1, 0, r), dtype), down(lambda.flip(-1).narrow(-1, 0, r), dtype), at::Tensor()};
   }
   auto [Us, S, Vh] = at::linalg_svd(up(X), /*full_matrices=*/false);

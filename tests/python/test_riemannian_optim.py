@@ -260,3 +260,25 @@ def test_spd_long_steps_stay_finite_in_the_transport_and_in_adam(dtype):
         opt.step()
         assert torch.isfinite(W).all()
         assert M.check_point(W.detach(), 1e-5) == ""
+
+
+def test_spd_float32_step_with_a_large_eigenvalue_cluster_stays_finite():
+    """The matrix-normal layers' SPD option on MNIST: U = e⁻⁴·I (784×784) and a gradient on the
+    442 used pixels only. float32 LAPACK eigh returned NaN without an error on the step's
+    X^{-1/2} V X^{-1/2} (342 equal eigenvalues), and the transported moment was NaN; mantra's
+    eigh redoes such a decomposition in float64."""
+    M = mantra.manifolds.SPD()
+    n = 784
+    torch.manual_seed(0)
+    idx = torch.randperm(n)[:442]
+    for _ in range(3):
+        torch.randn(442, 442)
+    U = (torch.eye(n) * math.exp(-4.0)).requires_grad_(True)
+    opt = mantra.optim.RiemannianAdam([U], lr=0.03, manifold=M)
+    G = torch.zeros(n, n)
+    g = 1e-3 * torch.randn(442, 442)
+    G[idx[:, None], idx[None, :]] = g + g.T
+    U.grad = G
+    opt.step()
+    assert torch.isfinite(U).all() and torch.isfinite(opt.state[U]["exp_avg"]).all()
+    assert M.check_point(U.detach(), 1e-5) == ""
