@@ -1,8 +1,10 @@
 // CPU kernels of the matrix exponential operators: the scaling-and-squaring algorithm
-// (expm_algorithm.h) on ATen's BLAS.
+// (expm_algorithm.h) on ATen's BLAS, and for n <= 32 its per-matrix form in cache
+// (cpu/tiny_expm.h).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include "ops/cpu/tiny_expm.h"
 #include "ops/expm_algorithm.h"
 #include "ops/kernel_calls.h"
 
@@ -11,22 +13,23 @@ namespace {
 
 at::Tensor expm_cpu(const at::Tensor& A) {
   MANTRA_COUNT_KERNEL_CALL("expm.CPU");
-  return detail::expm_forward_generic(A);
+  return detail::tiny_expm_serves(A) ? detail::tiny_expm_forward(A) : detail::expm_forward_generic(A);
 }
 
 at::Tensor expm_backward_cpu(const at::Tensor& grad, const at::Tensor& A) {
   MANTRA_COUNT_KERNEL_CALL("expm_backward.CPU");
-  return detail::expm_backward_generic(grad, A);
+  return detail::tiny_expm_serves(A) ? detail::tiny_expm_backward(grad, A) : detail::expm_backward_generic(grad, A);
 }
 
 std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_cpu(const at::Tensor& A) {
   MANTRA_COUNT_KERNEL_CALL("_expm_traced.CPU");
-  return detail::expm_traced_generic(A);
+  return detail::tiny_expm_serves(A) ? detail::tiny_expm_traced(A) : detail::expm_traced_generic(A);
 }
 
 at::Tensor expm_traced_backward_cpu(const at::Tensor& grad, const at::Tensor& A, at::TensorList trace) {
   MANTRA_COUNT_KERNEL_CALL("_expm_traced_backward.CPU");
-  return detail::expm_traced_backward_generic(grad, A, trace);
+  return detail::tiny_expm_serves(A) ? detail::tiny_expm_traced_backward(grad, A, trace)
+                                      : detail::expm_traced_backward_generic(grad, A, trace);
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // CPU kernels of the QR retraction operators (qr_retraction_algorithm.h) on ATen's BLAS and
-// LAPACK. "qr_retraction.householder" counts the matrices that took the Householder fallback.
+// LAPACK, and for n <= 32 their per-matrix form in cache (cpu/tiny_qr_retraction.h). "qr_retraction.householder" counts the matrices that took the Householder fallback.
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include "ops/cpu/tiny_qr_retraction.h"
 #include "ops/kernel_calls.h"
 #include "ops/qr_retraction_algorithm.h"
 
@@ -11,7 +12,8 @@ namespace {
 
 std::tuple<at::Tensor, at::Tensor> factors(const at::Tensor& X) {
   int64_t householder = 0;
-  auto result = detail::qr_retraction_factors_generic(X, &householder);
+  auto result = detail::tiny_qr_retraction_serves(X) ? detail::tiny_qr_retraction_factors(X, &householder)
+                                                     : detail::qr_retraction_factors_generic(X, &householder);
   if (householder > 0) {
     static std::atomic<int64_t>& counter = detail::kernel_call_counter("qr_retraction.householder");
     counter.fetch_add(householder, std::memory_order_relaxed);
@@ -31,7 +33,8 @@ std::tuple<at::Tensor, at::Tensor> qr_retraction_factors_cpu(const at::Tensor& X
 
 at::Tensor qr_retraction_backward_cpu(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R) {
   MANTRA_COUNT_KERNEL_CALL("qr_retraction_backward.CPU");
-  return detail::qr_retraction_backward_generic(grad, Q, R);
+  return detail::tiny_qr_retraction_serves(Q) ? detail::tiny_qr_retraction_backward(grad, Q, R)
+                                              : detail::qr_retraction_backward_generic(grad, Q, R);
 }
 
 }  // namespace

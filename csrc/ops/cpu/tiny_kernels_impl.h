@@ -1,0 +1,372 @@
+// The bodies of the tiny-matrix kernels (tiny_kernels.h), included by exactly two translation
+// units, each compiled for its own instruction set; everything here has internal linkage so the
+// two builds never merge. Plain loops on raw pointers, no library templates. N > 0 fixes the
+// size at compile time (unrolled, vectorized loops); N == 0 takes the runtime size.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "ops/cpu/tiny_kernels.h"
+
+namespace mantra::detail::tiny {
+namespace {
+
+// Calls f(std::integral_constant<int, N>{}) with N = n for the sizes with their own
+// instantiation (1 … 8, 16, 32), N = 0 (runtime size) otherwise.
+template <typename F>
+void dispatch_size(int64_t n, F&& f) {
+  switch (n) {
+#define MANTRA_TINY_CASE(K)                   \
+  case K:                                     \
+    f(std::integral_constant<int, K>{});      \
+    return;
+    MANTRA_TINY_CASE(1)
+    MANTRA_TINY_CASE(2)
+    MANTRA_TINY_CASE(3)
+    MANTRA_TINY_CASE(4)
+    MANTRA_TINY_CASE(5)
+    MANTRA_TINY_CASE(6)
+    MANTRA_TINY_CASE(7)
+    MANTRA_TINY_CASE(8)
+    MANTRA_TINY_CASE(16)
+    MANTRA_TINY_CASE(32)
+#undef MANTRA_TINY_CASE
+    default:
+      f(std::integral_constant<int, 0>{});
+  }
+}
+
+template <typename T>
+inline void copy(T* __restrict out, const T* __restrict in, int count) {
+  for (int e = 0; e < count; ++e) out[e] = in[e];
+}
+
+// out (r×c) = a (r×m) · b (m×c), or out += a·b when `accumulate` (the product summed first, then
+// added, as BLAS does for beta = 1). out must not alias a or b. R, M, C fixed when > 0.
+template <int R, int M, int C, typename T>
+inline void matmul(T* __restrict out, const T* __restrict a, const T* __restrict b, int r_rt, int m_rt, int c_rt,
+                   bool accumulate) {
+  const int r = R > 0 ? R : r_rt, m = M > 0 ? M : m_rt, c = C > 0 ? C : c_rt;
+  for (int i = 0; i < r; ++i) {
+    T acc[C > 0 ? C : kTinyMaxSize];
+    for (int j = 0; j < c; ++j) acc[j] = T(0);
+    for (int k = 0; k < m; ++k) {
+      const T aik = a[i * m + k];
+      const T* brow = b + k * c;
+      for (int j = 0; j < c; ++j) acc[j] += aik * brow[j];
+    }
+    T* orow = out + i * c;
+    if (accumulate) {
+      for (int j = 0; j < c; ++j) orow[j] += acc[j];
+    } else {
+      for (int j = 0; j < c; ++j) orow[j] = acc[j];
+    }
+  }
+}
+
+// out (c×r) = aᵀ for a (r×c).
+template <int R, int C, typename T>
+inline void transpose(T* __restrict out, const T* __restrict a, int r_rt, int c_rt) {
+  const int r = R > 0 ? R : r_rt, c = C > 0 ? C : c_rt;
+  for (int i = 0; i < r; ++i)
+    for (int j = 0; j < c; ++j) out[j * r + i] = a[i * c + j];
+}
+
+// ---- matrix exponential (the scheme walk of expm_algorithm.cpp, one matrix at a time) ----
+
+// Scratch layout: registers, their adjoints, three temporaries, the powers the squarings square.
+template <typename T>
+struct ExpmScratch {
+  T* base;
+  int nn;
+  T* reg(int r) const { return base + r * nn; }
+  T* adj(int r) const { return base + (kMaxRegisters + r) * nn; }
+  T* tmp(int t) const { return base + (2 * kMaxRegisters + t) * nn; }
+  T* power(int64_t s) const { return base + (2 * kMaxRegisters + 3 + s) * nn; }
+};
+
+// Forward of one matrix; returns exp(A) (inside the scratch). Keeps the squared powers.
+template <int N, typename T>
+const T* expm_forward_one(const T* A, const FlatScheme& scheme, int64_t s, const ExpmScratch<T>& w, int n_rt) {
+  const int n = N > 0 ? N : n_rt;
+  const int nn = n * n;
+  T* R0 = w.reg(0);
+  if (s > 0) {
+    const T f = static_cast<T>(std::ldexp(1.0, -static_cast<int>(s)));
+    for (int e = 0; e < nn; ++e) R0[e] = A[e] * f;
+  } else {
+    copy(R0, A, nn);
+  }
+  for (int si = 0; si < scheme.num_steps; ++si) {
+    const FlatStep& st = scheme.steps[si];
+    T* out = w.reg(st.out);
+    if (st.product) {
+      if (st.addend >= 0) copy(out, w.reg(st.addend), nn);
+      matmul<N, N, N>(out, w.reg(st.a), w.reg(st.b), n, n, n, st.addend >= 0);
+    } else {
+      bool first = true;
+      for (int t = 0; t < st.num_terms; ++t) {
+        const T c = static_cast<T>(st.coef[t]);
+        const T* src = w.reg(st.src[t]);
+        if (first) {
+          for (int e = 0; e < nn; ++e) out[e] = src[e] * c;
+        } else {
+          for (int e = 0; e < nn; ++e) out[e] += src[e] * c;
+        }
+        first = false;
+      }
+      if (first)
+        for (int e = 0; e < nn; ++e) out[e] = T(0);
+      if (st.identity != 0.0) {
+        const T id = static_cast<T>(st.identity);
+        for (int i = 0; i < n; ++i) out[i * n + i] += id;
+      }
+    }
+  }
+  const T* P = w.reg(scheme.registers - 1);
+  if (s == 0) return P;
+  copy(w.power(0), P, nn);
+  for (int64_t step = 0; step < s; ++step)
+    matmul<N, N, N>(w.power(step + 1), w.power(step), w.power(step), n, n, n, false);
+  return w.power(s);
+}
+
+// Reverse sweep of one matrix after expm_forward_one: the gradient of <G, exp(A)> into out.
+template <int N, typename T>
+void expm_reverse_one(const T* G, const FlatScheme& scheme, int64_t s, const ExpmScratch<T>& w, T* out, int n_rt) {
+  const int n = N > 0 ? N : n_rt;
+  const int nn = n * n;
+  T* g = w.tmp(0);
+  T* next = w.tmp(1);
+  T* t = w.tmp(2);
+  copy(g, G, nn);
+  // Squaring phase: Y = X² has adjoint Xᵀ·Ḡ + Ḡ·Xᵀ.
+  for (int64_t step = s - 1; step >= 0; --step) {
+    transpose<N, N>(t, w.power(step), n, n);
+    matmul<N, N, N>(next, t, g, n, n, n, false);
+    matmul<N, N, N>(next, g, t, n, n, n, true);
+    T* swap = g;
+    g = next;
+    next = swap;
+  }
+  bool live[kMaxRegisters] = {};
+  const int last = scheme.registers - 1;
+  copy(w.adj(last), g, nn);
+  live[last] = true;
+  for (int si = scheme.num_steps - 1; si >= 0; --si) {
+    const FlatStep& st = scheme.steps[si];
+    if (!live[st.out]) continue;
+    live[st.out] = false;
+    const T* go = w.adj(st.out);
+    if (st.product) {
+      // adj[a] += Ḡ·R[b]ᵀ, adj[b] += R[a]ᵀ·Ḡ, adj[addend] += Ḡ.
+      transpose<N, N>(t, w.reg(st.b), n, n);
+      matmul<N, N, N>(w.adj(st.a), go, t, n, n, n, live[st.a]);
+      live[st.a] = true;
+      transpose<N, N>(t, w.reg(st.a), n, n);
+      matmul<N, N, N>(w.adj(st.b), t, go, n, n, n, live[st.b]);
+      live[st.b] = true;
+      if (st.addend >= 0) {
+        T* a = w.adj(st.addend);
+        if (live[st.addend]) {
+          for (int e = 0; e < nn; ++e) a[e] += go[e];
+        } else {
+          copy(a, go, nn);
+          live[st.addend] = true;
+        }
+      }
+    } else {
+      for (int term = 0; term < st.num_terms; ++term) {
+        const int r = st.src[term];
+        const T c = static_cast<T>(st.coef[term]);
+        T* a = w.adj(r);
+        if (live[r]) {
+          for (int e = 0; e < nn; ++e) a[e] += go[e] * c;
+        } else {
+          for (int e = 0; e < nn; ++e) a[e] = go[e] * c;
+          live[r] = true;
+        }
+      }
+    }
+  }
+  const T* d = w.adj(0);
+  if (!live[0]) {
+    for (int e = 0; e < nn; ++e) out[e] = T(0);
+  } else if (s > 0) {
+    const T f = static_cast<T>(std::ldexp(1.0, -static_cast<int>(s)));
+    for (int e = 0; e < nn; ++e) out[e] = d[e] * f;
+  } else {
+    copy(out, d, nn);
+  }
+}
+
+template <typename T>
+void expm_range(const T* A, const T* G, T* out, int64_t n, int64_t begin, int64_t end, const int64_t* degree,
+                const int64_t* squarings, const FlatScheme* schemes, T* scratch) {
+  const int nn = static_cast<int>(n * n);
+  const ExpmScratch<T> w{scratch, nn};
+  dispatch_size(n, [&](auto size) {
+    constexpr int N = decltype(size)::value;
+    for (int64_t i = begin; i < end; ++i) {
+      const FlatScheme& scheme = schemes[degree[i]];
+      const T* E = expm_forward_one<N, T>(A + i * nn, scheme, squarings[i], w, static_cast<int>(n));
+      if (G == nullptr) {
+        copy(out + i * nn, E, nn);
+      } else {
+        expm_reverse_one<N, T>(G + i * nn, scheme, squarings[i], w, out + i * nn, static_cast<int>(n));
+      }
+    }
+  });
+}
+
+// ---- QR retraction (CholeskyQR2 and its backward, as qr_retraction_algorithm.cpp) ----
+
+// R (k×k, upper, lower part zeroed) with RᵀR = G; false when a pivot is not positive (or NaN),
+// where LAPACK's potrf reports info > 0.
+template <int K, typename T>
+bool cholesky_upper(T* __restrict R, const T* __restrict G, int k_rt) {
+  const int k = K > 0 ? K : k_rt;
+  for (int j = 0; j < k; ++j) {
+    T* row = R + j * k;
+    for (int l = 0; l < j; ++l) row[l] = T(0);
+    for (int l = j; l < k; ++l) row[l] = G[j * k + l];
+    for (int p = 0; p < j; ++p) {
+      const T* rp = R + p * k;
+      const T rpj = rp[j];
+      for (int l = j; l < k; ++l) row[l] -= rpj * rp[l];
+    }
+    if (!(row[j] > T(0))) return false;
+    const T d = std::sqrt(row[j]);
+    row[j] = d;
+    for (int l = j + 1; l < k; ++l) row[l] /= d;
+  }
+  return true;
+}
+
+// Q (n×k) = X R⁻¹ for upper triangular R (k×k), row by row. Q may be X.
+template <int N, int K, typename T>
+void solve_right_upper(T* Q, const T* X, const T* __restrict R, int n_rt, int k_rt) {
+  const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
+  for (int i = 0; i < n; ++i) {
+    T* q = Q + i * k;
+    if (q != X + i * k)
+      for (int j = 0; j < k; ++j) q[j] = X[i * k + j];
+    for (int j = 0; j < k; ++j) {
+      const T* rj = R + j * k;
+      q[j] /= rj[j];
+      const T qj = q[j];
+      for (int l = j + 1; l < k; ++l) q[l] -= qj * rj[l];
+    }
+  }
+}
+
+// CholeskyQR2 of one matrix; false when the Householder branch must take it (the test of
+// qr_retraction_algorithm.h: both factorizations succeed and ‖Q₁ᵀQ₁ − I‖_F <= max_loss).
+template <int N, int K, typename T>
+bool cholesky_qr2_one(const T* X, T* Q, T* R, T* w, int n_rt, int k_rt, double max_loss) {
+  const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
+  T* Xt = w;          // k×n
+  T* G = Xt + k * n;  // k×k
+  T* R1 = G + k * k;  // k×k
+  T* R2 = R1 + k * k; // k×k
+  transpose<N, K>(Xt, X, n, k);
+  matmul<K, N, K>(G, Xt, X, k, n, k, false);
+  if (!cholesky_upper<K>(R1, G, k)) return false;
+  solve_right_upper<N, K>(Q, X, R1, n, k);  // Q₁
+  transpose<N, K>(Xt, Q, n, k);
+  matmul<K, N, K>(G, Xt, Q, k, n, k, false);
+  T loss = 0;
+  for (int i = 0; i < k; ++i)
+    for (int j = 0; j < k; ++j) {
+      const T e = G[i * k + j] - (i == j ? T(1) : T(0));
+      loss += e * e;
+    }
+  if (!(std::sqrt(loss) <= static_cast<T>(max_loss))) return false;  // NaN: Householder
+  if (!cholesky_upper<K>(R2, G, k)) return false;
+  solve_right_upper<N, K>(Q, Q, R2, n, k);
+  matmul<K, K, K>(R, R2, R1, k, k, k, false);
+  return true;
+}
+
+// ∇X = [G + Q (tril₋₁(B − Bᵀ) − B)] R⁻ᵀ with B = QᵀG.
+template <int N, int K, typename T>
+void qr_backward_one(const T* G, const T* Q, const T* R, T* out, T* w, int n_rt, int k_rt) {
+  const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
+  T* Qt = w;          // k×n
+  T* B = Qt + k * n;  // k×k
+  T* Nm = B + k * k;  // k×k
+  transpose<N, K>(Qt, Q, n, k);
+  matmul<K, N, K>(B, Qt, G, k, n, k, false);
+  for (int i = 0; i < k; ++i)
+    for (int j = 0; j < k; ++j) Nm[i * k + j] = (i > j ? B[i * k + j] - B[j * k + i] : T(0)) - B[i * k + j];
+  copy(out, G, n * k);
+  matmul<N, K, K>(out, Q, Nm, n, k, k, true);
+  // out ← out R⁻ᵀ: each row x solves x Rᵀ = m, from the last column back.
+  for (int i = 0; i < n; ++i) {
+    T* x = out + i * k;
+    for (int j = k - 1; j >= 0; --j) {
+      const T* rj = R + j * k;
+      T acc = x[j];
+      for (int p = j + 1; p < k; ++p) acc -= x[p] * rj[p];
+      x[j] = acc / rj[j];
+    }
+  }
+}
+
+template <typename F>
+void dispatch_shape(int64_t n, int64_t k, F&& f) {
+  if (n == k) {
+    dispatch_size(n, [&](auto size) {
+      constexpr int S = decltype(size)::value;
+      f(std::integral_constant<int, S>{}, std::integral_constant<int, S>{});
+    });
+  } else {
+    f(std::integral_constant<int, 0>{}, std::integral_constant<int, 0>{});
+  }
+}
+
+template <typename T>
+void qr_range(const T* X, T* Q, T* R, uint8_t* ok, int64_t n, int64_t k, int64_t begin, int64_t end, T* scratch,
+              double max_loss) {
+  dispatch_shape(n, k, [&](auto ns, auto ks) {
+    constexpr int N = decltype(ns)::value, K = decltype(ks)::value;
+    for (int64_t i = begin; i < end; ++i)
+      ok[i] = cholesky_qr2_one<N, K>(X + i * n * k, Q + i * n * k, R + i * k * k, scratch, static_cast<int>(n),
+                                     static_cast<int>(k), max_loss);
+  });
+}
+
+template <typename T>
+void qr_backward_range(const T* G, const T* Q, const T* R, T* out, int64_t n, int64_t k, int64_t begin, int64_t end,
+                       T* scratch) {
+  dispatch_shape(n, k, [&](auto ns, auto ks) {
+    constexpr int N = decltype(ns)::value, K = decltype(ks)::value;
+    for (int64_t i = begin; i < end; ++i)
+      qr_backward_one<N, K>(G + i * n * k, Q + i * n * k, R + i * k * k, out + i * n * k, scratch,
+                            static_cast<int>(n), static_cast<int>(k));
+  });
+}
+
+}  // namespace
+}  // namespace mantra::detail::tiny
+
+// Defines `const Kernels& NAME()` returning this build's entries (MAX_LOSS: the CholeskyQR2
+// threshold, passed in so this header needs no ATen).
+#define MANTRA_TINY_DEFINE_KERNELS(NAME, LABEL, MAX_LOSS)                                                       \
+  namespace mantra::detail::tiny {                                                                           \
+  namespace {                                                                                                \
+  void qr_f_entry(const float* X, float* Q, float* R, uint8_t* ok, int64_t n, int64_t k, int64_t b, int64_t e, \
+                  float* s) {                                                                                \
+    qr_range<float>(X, Q, R, ok, n, k, b, e, s, MAX_LOSS);                                                   \
+  }                                                                                                          \
+  void qr_d_entry(const double* X, double* Q, double* R, uint8_t* ok, int64_t n, int64_t k, int64_t b,        \
+                  int64_t e, double* s) {                                                                    \
+    qr_range<double>(X, Q, R, ok, n, k, b, e, s, MAX_LOSS);                                                  \
+  }                                                                                                          \
+  const Kernels table = {&expm_range<float>,        &expm_range<double>, &qr_f_entry, &qr_d_entry,          \
+                         &qr_backward_range<float>, &qr_backward_range<double>, LABEL};                     \
+  }                                                                                                          \
+  const Kernels& NAME() { return table; }                                                                    \
+  }
