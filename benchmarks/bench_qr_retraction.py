@@ -10,6 +10,7 @@ Prints the median time of the forward and of forward+backward and the ratio torc
 """
 
 import argparse
+import os
 
 import torch
 
@@ -43,7 +44,7 @@ def main():
         torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)
     print(f"qr_retraction on CPU ({torch.get_num_threads()} threads), median of {args.repeats} runs, "
-          f"torch {torch.__version__}")
+          f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}")
     header = f"{'shape':>16} {'dtype':>8} | {'torch fwd ms':>12} {'mantra fwd ms':>13} {'ratio':>6} | " \
              f"{'torch f+b ms':>12} {'mantra f+b ms':>13} {'ratio':>6}"
     print(header)

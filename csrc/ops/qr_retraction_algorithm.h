@@ -19,15 +19,12 @@
 
 #include <ATen/ATen.h>
 
+#include "mantra/ops.h"  // qr_retraction, qr_retraction_backward (the C++ entries)
+
 #include <tuple>
 #include <vector>
 
 namespace mantra {
-
-// C++ entries of the operators (through the dispatcher). qr_retraction(X) -> Q and
-// qr_retraction_backward(grad, Q, R) -> the gradient of <grad, Q(X)> with respect to X.
-at::Tensor qr_retraction(const at::Tensor& X);
-at::Tensor qr_retraction_backward(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R);
 
 namespace detail {
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <numeric>
 #include <vector>
 
 #include "ops/cpu/tiny_kernels.h"
@@ -46,13 +47,21 @@ const std::array<tiny::FlatScheme, kNumDegrees>& flat_schemes() {
 // exp (G null) or the gradient of <G, exp(A)> for every matrix of the contiguous (B, n, n) A.
 template <typename T, typename Kernel>
 void run(Kernel kernel, const T* A, const T* G, T* out, int64_t batch, int64_t n, const ExpmPlan& plan) {
+  // The batch ordered by plan, so that the kernel runs matrices sharing one together.
+  std::vector<int64_t> order(batch);
+  std::iota(order.begin(), order.end(), 0);
+  const auto& d = plan.degree_index;
+  const auto& s = plan.squarings;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t x, int64_t y) { return d[x] != d[y] ? d[x] < d[y] : s[x] < s[y]; });
   // About 32k flops per task: one 32×32 matrix, hundreds of 2×2 ones.
-  const int64_t grain = std::max<int64_t>(1, 32768 / (n * n * n * 8));
+  const int64_t grain = std::max<int64_t>(8, 32768 / (n * n * n * 8));
   const tiny::FlatScheme* schemes = flat_schemes().data();
   at::parallel_for(0, batch, grain, [&](int64_t begin, int64_t end) {
-    const int64_t max_s = *std::max_element(plan.squarings.begin() + begin, plan.squarings.begin() + end);
+    int64_t max_s = 0;
+    for (int64_t p = begin; p < end; ++p) max_s = std::max(max_s, s[order[p]]);
     std::vector<T> scratch(tiny::expm_scratch_size(n, max_s));
-    kernel(A, G, out, n, begin, end, plan.degree_index.data(), plan.squarings.data(), schemes, scratch.data());
+    kernel(A, G, out, n, begin, end, order.data(), d.data(), s.data(), schemes, scratch.data());
   });
 }
 

@@ -26,20 +26,24 @@ struct FlatScheme {
   FlatStep steps[16];
 };
 
-// Scratch elements expm_range needs for n×n matrices of at most `max_squarings` squarings.
+// Scratch elements expm_range needs for n×n matrices of at most `max_squarings` squarings
+// (8 lanes of matrices for n <= 8).
 inline int64_t expm_scratch_size(int64_t n, int64_t max_squarings) {
-  return (2 * kMaxRegisters + 3 + max_squarings + 1) * n * n;
+  return (2 * kMaxRegisters + 3 + max_squarings + 1) * n * n * (n <= 8 ? 8 : 1);
 }
 inline int64_t qr_scratch_size(int64_t n, int64_t k) { return k * n + 3 * k * k; }
 
 // Kernel entries, one set per build; `kernels()` picks the build for this CPU.
 struct Kernels {
-  // out = exp(A_i), or (G non-null) the gradient of <G_i, exp(A_i)>, for i in [begin, end);
-  // degree/squarings: the plan (indices into schemes).
+  // out = exp(A_i), or (G non-null) the gradient of <G_i, exp(A_i)>, for i = order[p], p in
+  // [begin, end); order lists the batch sorted by plan (degree, squarings: indices into schemes)
+  // so that matrices sharing a plan run together.
   void (*expm_f)(const float* A, const float* G, float* out, int64_t n, int64_t begin, int64_t end,
-                 const int64_t* degree, const int64_t* squarings, const FlatScheme* schemes, float* scratch);
+                 const int64_t* order, const int64_t* degree, const int64_t* squarings, const FlatScheme* schemes,
+                 float* scratch);
   void (*expm_d)(const double* A, const double* G, double* out, int64_t n, int64_t begin, int64_t end,
-                 const int64_t* degree, const int64_t* squarings, const FlatScheme* schemes, double* scratch);
+                 const int64_t* order, const int64_t* degree, const int64_t* squarings, const FlatScheme* schemes,
+                 double* scratch);
   // CholeskyQR2 of X_i (n×k) into Q_i, R_i; ok[i] = 0 where the Householder branch must take it.
   void (*qr_f)(const float* X, float* Q, float* R, uint8_t* ok, int64_t n, int64_t k, int64_t begin, int64_t end,
                float* scratch);

@@ -83,86 +83,129 @@ inline void transpose(T* __restrict out, const T* __restrict a, int r_rt, int c_
     for (int j = 0; j < c; ++j) out[j * r + i] = a[i * c + j];
 }
 
-// ---- matrix exponential (the scheme walk of expm_algorithm.cpp, one matrix at a time) ----
+// ---- matrix exponential (the scheme walk of expm_algorithm.cpp) ----
+//
+// L > 1 lanes: L matrices that share a plan (degree and squarings) run together, stored
+// interleaved (element e of lane l at e·L + l), so every operation is a loop over L lanes that
+// vectorizes across matrices. Each lane does exactly the per-matrix operations, in the same
+// order (products summed over k ascending from zero), so its result does not depend on L.
 
-// Scratch layout: registers, their adjoints, three temporaries, the powers the squarings square.
+template <int L>
+constexpr int lanes_for_size(int N) {
+  return N > 0 && N <= 8 ? L : 1;
+}
+
+// out = a·b (or out += a·b) on L interleaved n×n matrices.
+template <int N, int L, typename T>
+inline void lane_matmul(T* __restrict out, const T* __restrict a, const T* __restrict b, int n_rt, bool accumulate) {
+  const int n = N > 0 ? N : n_rt;
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) {
+      T acc[L];
+      for (int l = 0; l < L; ++l) acc[l] = T(0);
+      for (int k = 0; k < n; ++k) {
+        const T* x = a + (i * n + k) * L;
+        const T* y = b + (k * n + j) * L;
+        for (int l = 0; l < L; ++l) acc[l] += x[l] * y[l];
+      }
+      T* o = out + (i * n + j) * L;
+      if (accumulate) {
+        for (int l = 0; l < L; ++l) o[l] += acc[l];
+      } else {
+        for (int l = 0; l < L; ++l) o[l] = acc[l];
+      }
+    }
+}
+
+template <int N, int L, typename T>
+inline void mm(T* out, const T* a, const T* b, int n, bool accumulate) {
+  if constexpr (L == 1) {
+    matmul<N, N, N>(out, a, b, n, n, n, accumulate);
+  } else {
+    lane_matmul<N, L>(out, a, b, n, accumulate);
+  }
+}
+
+template <int N, int L, typename T>
+inline void tr(T* __restrict out, const T* __restrict a, int n_rt) {
+  const int n = N > 0 ? N : n_rt;
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j)
+      for (int l = 0; l < L; ++l) out[(j * n + i) * L + l] = a[(i * n + j) * L + l];
+}
+
+// Scratch layout (blocks of n·n·L): registers, their adjoints, three temporaries, the powers
+// the squarings square.
 template <typename T>
 struct ExpmScratch {
   T* base;
-  int nn;
-  T* reg(int r) const { return base + r * nn; }
-  T* adj(int r) const { return base + (kMaxRegisters + r) * nn; }
-  T* tmp(int t) const { return base + (2 * kMaxRegisters + t) * nn; }
-  T* power(int64_t s) const { return base + (2 * kMaxRegisters + 3 + s) * nn; }
+  int block;
+  T* reg(int r) const { return base + r * block; }
+  T* adj(int r) const { return base + (kMaxRegisters + r) * block; }
+  T* tmp(int t) const { return base + (2 * kMaxRegisters + t) * block; }
+  T* power(int64_t s) const { return base + (2 * kMaxRegisters + 3 + s) * block; }
 };
 
-// Forward of one matrix; returns exp(A) (inside the scratch). Keeps the squared powers.
-template <int N, typename T>
-const T* expm_forward_one(const T* A, const FlatScheme& scheme, int64_t s, const ExpmScratch<T>& w, int n_rt) {
+// Forward from the scaled input in reg(0); returns exp (inside the scratch), keeping the powers.
+template <int N, int L, typename T>
+const T* expm_forward(const FlatScheme& scheme, int64_t s, const ExpmScratch<T>& w, int n_rt) {
   const int n = N > 0 ? N : n_rt;
-  const int nn = n * n;
-  T* R0 = w.reg(0);
-  if (s > 0) {
-    const T f = static_cast<T>(std::ldexp(1.0, -static_cast<int>(s)));
-    for (int e = 0; e < nn; ++e) R0[e] = A[e] * f;
-  } else {
-    copy(R0, A, nn);
-  }
+  const int ne = n * n * L;
   for (int si = 0; si < scheme.num_steps; ++si) {
     const FlatStep& st = scheme.steps[si];
     T* out = w.reg(st.out);
     if (st.product) {
-      if (st.addend >= 0) copy(out, w.reg(st.addend), nn);
-      matmul<N, N, N>(out, w.reg(st.a), w.reg(st.b), n, n, n, st.addend >= 0);
+      if (st.addend >= 0) copy(out, w.reg(st.addend), ne);
+      mm<N, L>(out, w.reg(st.a), w.reg(st.b), n, st.addend >= 0);
     } else {
       bool first = true;
       for (int t = 0; t < st.num_terms; ++t) {
         const T c = static_cast<T>(st.coef[t]);
         const T* src = w.reg(st.src[t]);
         if (first) {
-          for (int e = 0; e < nn; ++e) out[e] = src[e] * c;
+          for (int e = 0; e < ne; ++e) out[e] = src[e] * c;
         } else {
-          for (int e = 0; e < nn; ++e) out[e] += src[e] * c;
+          for (int e = 0; e < ne; ++e) out[e] += src[e] * c;
         }
         first = false;
       }
       if (first)
-        for (int e = 0; e < nn; ++e) out[e] = T(0);
+        for (int e = 0; e < ne; ++e) out[e] = T(0);
       if (st.identity != 0.0) {
         const T id = static_cast<T>(st.identity);
-        for (int i = 0; i < n; ++i) out[i * n + i] += id;
+        for (int i = 0; i < n; ++i)
+          for (int l = 0; l < L; ++l) out[(i * n + i) * L + l] += id;
       }
     }
   }
   const T* P = w.reg(scheme.registers - 1);
   if (s == 0) return P;
-  copy(w.power(0), P, nn);
-  for (int64_t step = 0; step < s; ++step)
-    matmul<N, N, N>(w.power(step + 1), w.power(step), w.power(step), n, n, n, false);
+  copy(w.power(0), P, ne);
+  for (int64_t step = 0; step < s; ++step) mm<N, L>(w.power(step + 1), w.power(step), w.power(step), n, false);
   return w.power(s);
 }
 
-// Reverse sweep of one matrix after expm_forward_one: the gradient of <G, exp(A)> into out.
-template <int N, typename T>
-void expm_reverse_one(const T* G, const FlatScheme& scheme, int64_t s, const ExpmScratch<T>& w, T* out, int n_rt) {
+// Reverse sweep after expm_forward, from the adjoint of exp in tmp(0); returns the adjoint of
+// the scaled input (inside the scratch), or null where it is zero.
+template <int N, int L, typename T>
+const T* expm_reverse(const FlatScheme& scheme, int64_t s, const ExpmScratch<T>& w, int n_rt) {
   const int n = N > 0 ? N : n_rt;
-  const int nn = n * n;
+  const int ne = n * n * L;
   T* g = w.tmp(0);
   T* next = w.tmp(1);
   T* t = w.tmp(2);
-  copy(g, G, nn);
   // Squaring phase: Y = X² has adjoint Xᵀ·Ḡ + Ḡ·Xᵀ.
   for (int64_t step = s - 1; step >= 0; --step) {
-    transpose<N, N>(t, w.power(step), n, n);
-    matmul<N, N, N>(next, t, g, n, n, n, false);
-    matmul<N, N, N>(next, g, t, n, n, n, true);
+    tr<N, L>(t, w.power(step), n);
+    mm<N, L>(next, t, g, n, false);
+    mm<N, L>(next, g, t, n, true);
     T* swap = g;
     g = next;
     next = swap;
   }
   bool live[kMaxRegisters] = {};
   const int last = scheme.registers - 1;
-  copy(w.adj(last), g, nn);
+  copy(w.adj(last), g, ne);
   live[last] = true;
   for (int si = scheme.num_steps - 1; si >= 0; --si) {
     const FlatStep& st = scheme.steps[si];
@@ -171,18 +214,18 @@ void expm_reverse_one(const T* G, const FlatScheme& scheme, int64_t s, const Exp
     const T* go = w.adj(st.out);
     if (st.product) {
       // adj[a] += Ḡ·R[b]ᵀ, adj[b] += R[a]ᵀ·Ḡ, adj[addend] += Ḡ.
-      transpose<N, N>(t, w.reg(st.b), n, n);
-      matmul<N, N, N>(w.adj(st.a), go, t, n, n, n, live[st.a]);
+      tr<N, L>(t, w.reg(st.b), n);
+      mm<N, L>(w.adj(st.a), go, t, n, live[st.a]);
       live[st.a] = true;
-      transpose<N, N>(t, w.reg(st.a), n, n);
-      matmul<N, N, N>(w.adj(st.b), t, go, n, n, n, live[st.b]);
+      tr<N, L>(t, w.reg(st.a), n);
+      mm<N, L>(w.adj(st.b), t, go, n, live[st.b]);
       live[st.b] = true;
       if (st.addend >= 0) {
         T* a = w.adj(st.addend);
         if (live[st.addend]) {
-          for (int e = 0; e < nn; ++e) a[e] += go[e];
+          for (int e = 0; e < ne; ++e) a[e] += go[e];
         } else {
-          copy(a, go, nn);
+          copy(a, go, ne);
           live[st.addend] = true;
         }
       }
@@ -192,40 +235,68 @@ void expm_reverse_one(const T* G, const FlatScheme& scheme, int64_t s, const Exp
         const T c = static_cast<T>(st.coef[term]);
         T* a = w.adj(r);
         if (live[r]) {
-          for (int e = 0; e < nn; ++e) a[e] += go[e] * c;
+          for (int e = 0; e < ne; ++e) a[e] += go[e] * c;
         } else {
-          for (int e = 0; e < nn; ++e) a[e] = go[e] * c;
+          for (int e = 0; e < ne; ++e) a[e] = go[e] * c;
           live[r] = true;
         }
       }
     }
   }
-  const T* d = w.adj(0);
-  if (!live[0]) {
-    for (int e = 0; e < nn; ++e) out[e] = T(0);
-  } else if (s > 0) {
-    const T f = static_cast<T>(std::ldexp(1.0, -static_cast<int>(s)));
-    for (int e = 0; e < nn; ++e) out[e] = d[e] * f;
-  } else {
-    copy(out, d, nn);
+  return live[0] ? w.adj(0) : nullptr;
+}
+
+// One group of c <= L matrices idx[0..c) sharing scheme and s (unused lanes repeat idx[0]).
+template <int N, int L, typename T>
+void expm_group(const T* A, const T* G, T* out, const int64_t* idx, int c, const FlatScheme& scheme, int64_t s,
+                const ExpmScratch<T>& w, int n_rt) {
+  const int n = N > 0 ? N : n_rt;
+  const int nn = n * n;
+  const T f = static_cast<T>(std::ldexp(1.0, -static_cast<int>(s)));
+  T* R0 = w.reg(0);
+  for (int l = 0; l < L; ++l) {
+    const T* a = A + idx[l < c ? l : 0] * nn;
+    for (int e = 0; e < nn; ++e) R0[e * L + l] = s > 0 ? a[e] * f : a[e];
+  }
+  const T* E = expm_forward<N, L, T>(scheme, s, w, n);
+  if (G == nullptr) {
+    for (int l = 0; l < c; ++l) {
+      T* o = out + idx[l] * nn;
+      for (int e = 0; e < nn; ++e) o[e] = E[e * L + l];
+    }
+    return;
+  }
+  T* g = w.tmp(0);
+  for (int l = 0; l < L; ++l) {
+    const T* gi = G + idx[l < c ? l : 0] * nn;
+    for (int e = 0; e < nn; ++e) g[e * L + l] = gi[e];
+  }
+  const T* d = expm_reverse<N, L, T>(scheme, s, w, n);
+  for (int l = 0; l < c; ++l) {
+    T* o = out + idx[l] * nn;
+    for (int e = 0; e < nn; ++e) o[e] = d == nullptr ? T(0) : (s > 0 ? d[e * L + l] * f : d[e * L + l]);
   }
 }
 
+// Lanes per group: 8 (two AVX2 registers of doubles, one of floats) for n <= 8, else 1.
+constexpr int kExpmLanes = 8;
+
 template <typename T>
-void expm_range(const T* A, const T* G, T* out, int64_t n, int64_t begin, int64_t end, const int64_t* degree,
-                const int64_t* squarings, const FlatScheme* schemes, T* scratch) {
-  const int nn = static_cast<int>(n * n);
-  const ExpmScratch<T> w{scratch, nn};
+void expm_range(const T* A, const T* G, T* out, int64_t n, int64_t begin, int64_t end, const int64_t* order,
+                const int64_t* degree, const int64_t* squarings, const FlatScheme* schemes, T* scratch) {
   dispatch_size(n, [&](auto size) {
     constexpr int N = decltype(size)::value;
-    for (int64_t i = begin; i < end; ++i) {
-      const FlatScheme& scheme = schemes[degree[i]];
-      const T* E = expm_forward_one<N, T>(A + i * nn, scheme, squarings[i], w, static_cast<int>(n));
-      if (G == nullptr) {
-        copy(out + i * nn, E, nn);
-      } else {
-        expm_reverse_one<N, T>(G + i * nn, scheme, squarings[i], w, out + i * nn, static_cast<int>(n));
-      }
+    constexpr int L = lanes_for_size<kExpmLanes>(N);
+    const ExpmScratch<T> w{scratch, static_cast<int>(n * n) * L};
+    // Positions [begin, end) of `order`, which lists the matrices sorted by plan.
+    for (int64_t p = begin; p < end;) {
+      const int64_t first = order[p];
+      int c = 1;
+      while (c < L && p + c < end && degree[order[p + c]] == degree[first] &&
+             squarings[order[p + c]] == squarings[first])
+        ++c;
+      expm_group<N, L, T>(A, G, out, order + p, c, schemes[degree[first]], squarings[first], w, static_cast<int>(n));
+      p += c;
     }
   });
 }

@@ -22,19 +22,14 @@
 #include <tuple>
 #include <vector>
 
-namespace mantra {
-// Declared in csrc/ops/qr_retraction_algorithm.h.
-at::Tensor qr_retraction(const at::Tensor& X);
-at::Tensor qr_retraction_backward(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R);
-namespace detail {
+namespace mantra::detail {
 // The general paths (csrc/ops/expm_algorithm.h, qr_retraction_algorithm.h).
 at::Tensor expm_forward_generic(const at::Tensor& A);
 at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A);
 std::tuple<at::Tensor, at::Tensor> qr_retraction_factors(const at::Tensor& X);
 std::tuple<at::Tensor, at::Tensor> qr_retraction_factors_generic(const at::Tensor& X, int64_t* householder_count);
 at::Tensor qr_retraction_backward_generic(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R);
-}  // namespace detail
-}  // namespace mantra
+}  // namespace mantra::detail
 
 namespace {
 
