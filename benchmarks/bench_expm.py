@@ -3,8 +3,9 @@
 Prints, for each case, the median time of the forward and of forward+backward, and the ratio
 torch/mantra (above 1: mantra is faster), float32 and float64 in one process. The cases are
 the issue's: batches of tiny matrices (B×n×n, mantra's per-matrix CPU path for n <= 32) and
-single n×n matrices. Inputs: A standard normal (general) or skew-symmetric (G - Gᵀ)/2, the
-gradient that of sum(exp(A) * W) with W standard normal.
+single n×n matrices. Inputs: A standard normal (general), skew-symmetric (G - Gᵀ)/2 (skew), or
+a standard normal matrix scaled to 1-norm 1 (unit: the dynamic-trivialization regime, where
+no squarings are needed); the gradient that of sum(exp(A) * W) with W standard normal.
 
 For single matrices it also prints the products × GEMM bound of the forward: the number of
 n×n products mantra's plan does (Taylor scheme + squarings, read from its trace), the measured
@@ -12,15 +13,18 @@ time of one n×n GEMM (torch.mm) and mantra's forward time in GEMM-times; the fo
 beat that product count by more than its non-GEMM work.
 
     python benchmarks/bench_expm.py [--cases 10000x2 1024x8 224 ...] [--repeats 7]
-        [--kinds general skew] [--dtypes float32 float64] [--threads N]
+        [--kinds general skew unit] [--dtypes float32 float64] [--threads N] [--clock wall|cpu]
 """
 
 import argparse
 import os
+import time
+import types
 
 import torch
 
 import mantra
+import timing
 from timing import median_time
 
 DEFAULT_CASES = ["10000x2", "10000x3", "1024x8", "1024x16", "256x32", "224", "425", "1024"]
@@ -29,6 +33,8 @@ PRODUCTS_PER_DEGREE = [0, 1, 2, 3, 4, 5]  # Taylor degrees 1, 2, 4, 8, 12, 18 (e
 
 def make_input(batch, n, kind, dtype, generator):
     G = torch.randn((n, n) if batch == 0 else (batch, n, n), dtype=dtype, generator=generator)
+    if kind == "unit":
+        return G / G.abs().sum(-2).amax(-1)[..., None, None]
     return (G - G.mT) / 2 if kind == "skew" else G
 
 
@@ -50,16 +56,23 @@ def main():
     parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, help="BxN (a batch) or N (one matrix)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--big-repeats", type=int, default=3, help="repeats for single matrices n >= 400")
-    parser.add_argument("--kinds", nargs="+", choices=["general", "skew"], default=["general", "skew"])
+    parser.add_argument("--kinds", nargs="+", choices=["general", "skew", "unit"],
+                        default=["general", "skew"])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: the process's CPU time (all threads), robust to other jobs on a shared "
+                             "machine; with --threads 1 it is the work done")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.clock == "cpu":
+        # median_time reads timing.time.perf_counter; point it at the process's CPU clock.
+        timing.time = types.SimpleNamespace(perf_counter=time.process_time)
     gen = torch.Generator().manual_seed(0)
 
     print(f"expm on CPU ({torch.get_num_threads()} threads), median of {args.repeats} runs "
-          f"({args.big_repeats} for n >= 400), torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}")
+          f"({args.big_repeats} for n >= 400), {args.clock} clock, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}")
     header = f"{'case':>9} {'kind':>7} {'dtype':>7} | {'torch fwd ms':>12} {'mantra fwd ms':>13} {'ratio':>6} | " \
              f"{'torch f+b ms':>12} {'mantra f+b ms':>13} {'ratio':>6} | {'products':>8} {'GEMM ms':>8} " \
              f"{'fwd/GEMM':>8}"

@@ -31,7 +31,7 @@ struct FlatScheme {
 inline int64_t expm_scratch_size(int64_t n, int64_t max_squarings) {
   return (2 * kMaxRegisters + 3 + max_squarings + 1) * n * n * (n <= 8 ? 8 : 1);
 }
-inline int64_t qr_scratch_size(int64_t n, int64_t k) { return k * n + 3 * k * k; }
+inline int64_t qr_scratch_size(int64_t n, int64_t k) { return k * n + 3 * k * k + k; }
 
 // Kernel entries, one set per build; `kernels()` picks the build for this CPU.
 struct Kernels {

@@ -303,10 +303,10 @@ void expm_range(const T* A, const T* G, T* out, int64_t n, int64_t begin, int64_
 
 // ---- QR retraction (CholeskyQR2 and its backward, as qr_retraction_algorithm.cpp) ----
 
-// R (k×k, upper, lower part zeroed) with RᵀR = G; false when a pivot is not positive (or NaN),
-// where LAPACK's potrf reports info > 0.
+// R (k×k, upper, lower part zeroed) with RᵀR = G, and inv[j] = 1/R[j][j]; false when a pivot
+// is not positive (or NaN), where LAPACK's potrf reports info > 0.
 template <int K, typename T>
-bool cholesky_upper(T* __restrict R, const T* __restrict G, int k_rt) {
+bool cholesky_upper(T* __restrict R, T* __restrict inv, const T* __restrict G, int k_rt) {
   const int k = K > 0 ? K : k_rt;
   for (int j = 0; j < k; ++j) {
     T* row = R + j * k;
@@ -319,26 +319,31 @@ bool cholesky_upper(T* __restrict R, const T* __restrict G, int k_rt) {
     }
     if (!(row[j] > T(0))) return false;
     const T d = std::sqrt(row[j]);
+    const T r = T(1) / d;
     row[j] = d;
-    for (int l = j + 1; l < k; ++l) row[l] /= d;
+    inv[j] = r;
+    for (int l = j + 1; l < k; ++l) row[l] *= r;
   }
   return true;
 }
 
-// Q (n×k) = X R⁻¹ for upper triangular R (k×k), row by row. Q may be X.
+// Yt (k×n) = R⁻ᵀ Xt for upper triangular R (k×k) with inv = 1/diag(R): Y = X R⁻¹ computed on
+// transposes, so that each step is an axpy over the n rows (vectorized, no division chain).
+// Yt may be Xt.
 template <int N, int K, typename T>
-void solve_right_upper(T* Q, const T* X, const T* __restrict R, int n_rt, int k_rt) {
+void solve_right_upper_t(T* Yt, const T* Xt, const T* __restrict R, const T* __restrict inv, int n_rt, int k_rt) {
   const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
-  for (int i = 0; i < n; ++i) {
-    T* q = Q + i * k;
-    if (q != X + i * k)
-      for (int j = 0; j < k; ++j) q[j] = X[i * k + j];
-    for (int j = 0; j < k; ++j) {
-      const T* rj = R + j * k;
-      q[j] /= rj[j];
-      const T qj = q[j];
-      for (int l = j + 1; l < k; ++l) q[l] -= qj * rj[l];
+  for (int j = 0; j < k; ++j) {
+    T* y = Yt + j * n;
+    if (y != Xt + j * n)
+      for (int i = 0; i < n; ++i) y[i] = Xt[j * n + i];
+    for (int p = 0; p < j; ++p) {
+      const T rpj = R[p * k + j];
+      const T* yp = Yt + p * n;
+      for (int i = 0; i < n; ++i) y[i] -= rpj * yp[i];
     }
+    const T r = inv[j];
+    for (int i = 0; i < n; ++i) y[i] *= r;
   }
 }
 
@@ -347,16 +352,17 @@ void solve_right_upper(T* Q, const T* X, const T* __restrict R, int n_rt, int k_
 template <int N, int K, typename T>
 bool cholesky_qr2_one(const T* X, T* Q, T* R, T* w, int n_rt, int k_rt, double max_loss) {
   const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
-  T* Xt = w;          // k×n
-  T* G = Xt + k * n;  // k×k
-  T* R1 = G + k * k;  // k×k
-  T* R2 = R1 + k * k; // k×k
-  transpose<N, K>(Xt, X, n, k);
-  matmul<K, N, K>(G, Xt, X, k, n, k, false);
-  if (!cholesky_upper<K>(R1, G, k)) return false;
-  solve_right_upper<N, K>(Q, X, R1, n, k);  // Q₁
-  transpose<N, K>(Xt, Q, n, k);
-  matmul<K, N, K>(G, Xt, Q, k, n, k, false);
+  T* Qt = w;           // k×n: Xᵀ, then Q₁ᵀ, then Qᵀ
+  T* G = Qt + k * n;   // k×k
+  T* R1 = G + k * k;   // k×k
+  T* R2 = R1 + k * k;  // k×k
+  T* inv = R2 + k * k; // k
+  transpose<N, K>(Qt, X, n, k);
+  matmul<K, N, K>(G, Qt, X, k, n, k, false);
+  if (!cholesky_upper<K>(R1, inv, G, k)) return false;
+  solve_right_upper_t<N, K>(Qt, Qt, R1, inv, n, k);  // Q₁ᵀ
+  transpose<K, N>(Q, Qt, k, n);                        // Q₁ (in the output)
+  matmul<K, N, K>(G, Qt, Q, k, n, k, false);
   T loss = 0;
   for (int i = 0; i < k; ++i)
     for (int j = 0; j < k; ++j) {
@@ -364,8 +370,9 @@ bool cholesky_qr2_one(const T* X, T* Q, T* R, T* w, int n_rt, int k_rt, double m
       loss += e * e;
     }
   if (!(std::sqrt(loss) <= static_cast<T>(max_loss))) return false;  // NaN: Householder
-  if (!cholesky_upper<K>(R2, G, k)) return false;
-  solve_right_upper<N, K>(Q, Q, R2, n, k);
+  if (!cholesky_upper<K>(R2, inv, G, k)) return false;
+  solve_right_upper_t<N, K>(Qt, Qt, R2, inv, n, k);
+  transpose<K, N>(Q, Qt, k, n);
   matmul<K, K, K>(R, R2, R1, k, k, k, false);
   return true;
 }
@@ -374,25 +381,31 @@ bool cholesky_qr2_one(const T* X, T* Q, T* R, T* w, int n_rt, int k_rt, double m
 template <int N, int K, typename T>
 void qr_backward_one(const T* G, const T* Q, const T* R, T* out, T* w, int n_rt, int k_rt) {
   const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
-  T* Qt = w;          // k×n
-  T* B = Qt + k * n;  // k×k
-  T* Nm = B + k * k;  // k×k
+  T* Qt = w;           // k×n, then Mᵀ
+  T* B = Qt + k * n;   // k×k
+  T* Nm = B + k * k;   // k×k
+  T* inv = Nm + k * k; // k
   transpose<N, K>(Qt, Q, n, k);
   matmul<K, N, K>(B, Qt, G, k, n, k, false);
   for (int i = 0; i < k; ++i)
     for (int j = 0; j < k; ++j) Nm[i * k + j] = (i > j ? B[i * k + j] - B[j * k + i] : T(0)) - B[i * k + j];
   copy(out, G, n * k);
-  matmul<N, K, K>(out, Q, Nm, n, k, k, true);
-  // out ← out R⁻ᵀ: each row x solves x Rᵀ = m, from the last column back.
-  for (int i = 0; i < n; ++i) {
-    T* x = out + i * k;
-    for (int j = k - 1; j >= 0; --j) {
-      const T* rj = R + j * k;
-      T acc = x[j];
-      for (int p = j + 1; p < k; ++p) acc -= x[p] * rj[p];
-      x[j] = acc / rj[j];
+  matmul<N, K, K>(out, Q, Nm, n, k, k, true);  // M
+  // out ← M R⁻ᵀ, i.e. R Xᵀ = Mᵀ: back substitution on the transposes, an axpy over n per step.
+  for (int j = 0; j < k; ++j) inv[j] = T(1) / R[j * k + j];
+  T* Mt = Qt;
+  transpose<N, K>(Mt, out, n, k);
+  for (int j = k - 1; j >= 0; --j) {
+    T* x = Mt + j * n;
+    for (int p = j + 1; p < k; ++p) {
+      const T rjp = R[j * k + p];
+      const T* xp = Mt + p * n;
+      for (int i = 0; i < n; ++i) x[i] -= rjp * xp[i];
     }
+    const T r = inv[j];
+    for (int i = 0; i < n; ++i) x[i] *= r;
   }
+  transpose<K, N>(out, Mt, k, n);
 }
 
 template <typename F>
