@@ -10,9 +10,16 @@
 namespace mantra {
 namespace {
 
+// True (and counted as "tiny_qr_retraction.CPU") when the tiny-matrix path serves X.
+bool tiny(const at::Tensor& X) {
+  if (!detail::tiny_qr_retraction_serves(X)) return false;
+  MANTRA_COUNT_KERNEL_CALL("tiny_qr_retraction.CPU");
+  return true;
+}
+
 std::tuple<at::Tensor, at::Tensor> factors(const at::Tensor& X) {
   int64_t householder = 0;
-  auto result = detail::tiny_qr_retraction_serves(X) ? detail::tiny_qr_retraction_factors(X, &householder)
+  auto result = tiny(X) ? detail::tiny_qr_retraction_factors(X, &householder)
                                                      : detail::qr_retraction_factors_generic(X, &householder);
   if (householder > 0) {
     static std::atomic<int64_t>& counter = detail::kernel_call_counter("qr_retraction.householder");
@@ -33,7 +40,7 @@ std::tuple<at::Tensor, at::Tensor> qr_retraction_factors_cpu(const at::Tensor& X
 
 at::Tensor qr_retraction_backward_cpu(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R) {
   MANTRA_COUNT_KERNEL_CALL("qr_retraction_backward.CPU");
-  return detail::tiny_qr_retraction_serves(Q) ? detail::tiny_qr_retraction_backward(grad, Q, R)
+  return tiny(Q) ? detail::tiny_qr_retraction_backward(grad, Q, R)
                                               : detail::qr_retraction_backward_generic(grad, Q, R);
 }
 

@@ -38,6 +38,14 @@ constexpr double kU32 = 5.9604644775390625e-08;
 
 double unit_roundoff(torch::Dtype dtype) { return dtype == torch::kFloat64 ? kU64 : kU32; }
 
+// The CPU kernels' counters (kernel_calls.h): the tests check that the tiny paths ran.
+int64_t kernel_calls(const char* name) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("mantra::_kernel_calls", "")
+                       .typed<int64_t(c10::string_view)>();
+  return op.call(name);
+}
+
 // Every size the tiny paths serve with their own kernel (1 … 8, 16, 32) and two of the
 // runtime-size loop (12, 20).
 const std::vector<int64_t> kSizes = {1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 32};
@@ -100,7 +108,9 @@ TEST(ExpmTiny, ForwardEqualsTheGeneralPathAtEverySizeAndThreshold) {
     const double u = unit_roundoff(dtype);
     for (int64_t n : kSizes) {
       auto [A, norms] = threshold_batch(n, dtype);
+      const int64_t before = kernel_calls("tiny_expm.CPU");
       const torch::Tensor tiny = mantra::expm(A);  // CPU, n <= 32: the tiny path
+      EXPECT_EQ(kernel_calls("tiny_expm.CPU"), before + 1) << "n=" << n;
       const torch::Tensor general = mantra::detail::expm_forward_generic(A);
       const auto err = rel_errors(tiny, general);
       for (size_t i = 0; i < err.size(); ++i)
@@ -118,9 +128,11 @@ TEST(ExpmTiny, BackwardEqualsTheGeneralPathAtEverySizeAndThreshold) {
       const torch::Tensor G = torch::randn(A.sizes(), torch::TensorOptions().dtype(dtype));
       const torch::Tensor general = mantra::detail::expm_backward_generic(G, A);
       // The public backward op, and autograd (the traced forward + its backward).
+      const int64_t before = kernel_calls("tiny_expm.CPU");
       const torch::Tensor tiny = mantra::expm_backward(G, A);
       const torch::Tensor leaf = A.clone().requires_grad_(true);
       const torch::Tensor via_autograd = torch::autograd::grad({mantra::expm(leaf)}, {leaf}, {G})[0];
+      EXPECT_EQ(kernel_calls("tiny_expm.CPU"), before + 3) << "n=" << n;  // backward, traced, traced backward
       const auto err = rel_errors(tiny, general);
       const auto err_ad = rel_errors(via_autograd, general);
       for (size_t i = 0; i < err.size(); ++i) {
@@ -168,13 +180,8 @@ const std::vector<std::pair<int64_t, int64_t>> kQrShapes = {
     {1, 1}, {2, 2}, {3, 3}, {4, 4}, {5, 5}, {6, 6}, {7, 7}, {8, 8}, {16, 16}, {32, 32},  // own kernels
     {12, 12}, {5, 3}, {32, 7}, {20, 1}};                                                 // runtime size
 
-// Matrices that took the Householder branch in the CPU kernels so far (kernel_calls.h).
-int64_t householder_calls() {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("mantra::_kernel_calls", "")
-                       .typed<int64_t(c10::string_view)>();
-  return op.call("qr_retraction.householder");
-}
+// Matrices that took the Householder branch in the CPU kernels so far.
+int64_t householder_calls() { return kernel_calls("qr_retraction.householder"); }
 
 double orthogonality(const torch::Tensor& Q) {
   const torch::Tensor Qd = Q.to(torch::kFloat64);
@@ -188,7 +195,9 @@ TEST(QrRetractionTiny, FactorsAndBackwardEqualTheGeneralPathAtEveryShape) {
     const double u = unit_roundoff(dtype);
     for (auto [n, k] : kQrShapes) {
       const torch::Tensor X = retraction_points(64, n, k, 0.5, dtype);
+      const int64_t before = kernel_calls("tiny_qr_retraction.CPU");
       auto [Q, R] = mantra::detail::qr_retraction_factors(X);  // CPU kernel: tiny path
+      EXPECT_EQ(kernel_calls("tiny_qr_retraction.CPU"), before + 1) << n << "x" << k;
       int64_t householder = -1;
       auto [Qg, Rg] = mantra::detail::qr_retraction_factors_generic(X, &householder);
       EXPECT_EQ(householder, 0);
@@ -199,6 +208,7 @@ TEST(QrRetractionTiny, FactorsAndBackwardEqualTheGeneralPathAtEveryShape) {
       EXPECT_LE(orthogonality(Q), 4 * n * u) << n << "x" << k << " " << dtype;
       const torch::Tensor G = torch::randn(X.sizes(), torch::TensorOptions().dtype(dtype));
       const torch::Tensor gX = mantra::qr_retraction_backward(G, Q, R);
+      EXPECT_EQ(kernel_calls("tiny_qr_retraction.CPU"), before + 2) << n << "x" << k;
       const torch::Tensor gXg = mantra::detail::qr_retraction_backward_generic(G, Q, R);
       const torch::Tensor scale = G.to(torch::kFloat64).flatten(1).norm(2, 1) *
                                   torch::linalg_matrix_norm(torch::linalg_inv(R.to(torch::kFloat64)), 2);
