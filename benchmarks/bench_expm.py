@@ -1,61 +1,110 @@
 """Matrix exponential on CPU: mantra.expm versus torch.linalg.matrix_exp.
 
-Prints, for each size, the median time of the forward and of forward+backward, and the
-ratio torch/mantra (above 1: mantra is faster). Inputs: A standard normal (general matrix)
-or skew-symmetric (G - Gᵀ)/2, the gradient of sum(exp(A) * W) with W standard normal.
+Prints, for each case, the median time of the forward and of forward+backward, and the ratio
+torch/mantra (above 1: mantra is faster), float32 and float64 in one process. The cases are
+the issue's: batches of tiny matrices (B×n×n, mantra's per-matrix CPU path for n <= 32) and
+single n×n matrices. Inputs: A standard normal (general), skew-symmetric (G - Gᵀ)/2 (skew), or
+a standard normal matrix scaled to 1-norm 1 (unit: the dynamic-trivialization regime, where
+no squarings are needed); the gradient that of sum(exp(A) * W) with W standard normal.
 
-    python benchmarks/bench_expm.py [--sizes 64 224 425 1024] [--repeats 7] [--kind general|skew]
+For single matrices it also prints the products × GEMM bound of the forward: the number of
+n×n products mantra's plan does (Taylor scheme + squarings, read from its trace), the measured
+time of one n×n GEMM (torch.mm) and mantra's forward time in GEMM-times; the forward cannot
+beat that product count by more than its non-GEMM work.
+
+    python benchmarks/bench_expm.py [--cases 10000x2 1024x8 224 ...] [--repeats 7]
+        [--kinds general skew unit] [--dtypes float32 float64] [--threads N] [--clock wall|cpu]
 """
 
 import argparse
+import os
+import time
+import types
 
 import torch
 
 import mantra
+import timing
 from timing import median_time
 
+DEFAULT_CASES = ["10000x2", "10000x3", "1024x8", "1024x16", "256x32", "224", "425", "1024"]
+PRODUCTS_PER_DEGREE = [0, 1, 2, 3, 4, 5]  # Taylor degrees 1, 2, 4, 8, 12, 18 (expm_algorithm.cpp)
 
-def make_input(n, kind, dtype, generator):
-    G = torch.randn(n, n, dtype=dtype, generator=generator)
-    return (G - G.T) / 2 if kind == "skew" else G
+
+def make_input(batch, n, kind, dtype, generator):
+    G = torch.randn((n, n) if batch == 0 else (batch, n, n), dtype=dtype, generator=generator)
+    if kind == "unit":
+        return G / G.abs().sum(-2).amax(-1)[..., None, None]
+    return (G - G.mT) / 2 if kind == "skew" else G
+
+
+def parse_case(case):
+    if "x" in case:
+        b, n = case.split("x")
+        return int(b), int(n)
+    return 0, int(case)  # a single matrix
+
+
+def products(A):
+    """Matrix products of mantra's forward for the single matrix A (plan: degree, squarings)."""
+    plan = torch.ops.mantra._expm_traced(A)[1][0]
+    return PRODUCTS_PER_DEGREE[int(plan[0, 0])] + int(plan[1, 0])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 224, 425, 1024])
+    parser.add_argument("--cases", nargs="+", default=DEFAULT_CASES, help="BxN (a batch) or N (one matrix)")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--kind", choices=["general", "skew"], default="general")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--big-repeats", type=int, default=3, help="repeats for single matrices n >= 400")
+    parser.add_argument("--kinds", nargs="+", choices=["general", "skew", "unit"],
+                        default=["general", "skew"])
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: the process's CPU time (all threads), robust to other jobs on a shared "
+                             "machine; with --threads 1 it is the work done")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    dtype = getattr(torch, args.dtype)
+    if args.clock == "cpu":
+        # median_time reads timing.time.perf_counter; point it at the process's CPU clock.
+        timing.time = types.SimpleNamespace(perf_counter=time.process_time)
     gen = torch.Generator().manual_seed(0)
 
-    print(f"expm on CPU ({torch.get_num_threads()} threads), {args.kind} {args.dtype} input, "
-          f"median of {args.repeats} runs, torch {torch.__version__}")
-    header = f"{'n':>6} | {'torch fwd ms':>12} {'mantra fwd ms':>13} {'ratio':>6} | " \
-             f"{'torch f+b ms':>12} {'mantra f+b ms':>13} {'ratio':>6}"
+    print(f"expm on CPU ({torch.get_num_threads()} threads), median of {args.repeats} runs "
+          f"({args.big_repeats} for n >= 400), {args.clock} clock, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}")
+    header = f"{'case':>9} {'kind':>7} {'dtype':>7} | {'torch fwd ms':>12} {'mantra fwd ms':>13} {'ratio':>6} | " \
+             f"{'torch f+b ms':>12} {'mantra f+b ms':>13} {'ratio':>6} | {'products':>8} {'GEMM ms':>8} " \
+             f"{'fwd/GEMM':>8}"
     print(header)
     print("-" * len(header))
-    for n in args.sizes:
-        A = make_input(n, args.kind, dtype, gen)
-        W = torch.randn(n, n, dtype=dtype, generator=gen)
-        results = {}
-        for name, fn in (("torch", torch.linalg.matrix_exp), ("mantra", mantra.expm)):
-            with torch.no_grad():
-                fwd = median_time(lambda: fn(A), args.repeats)
-            leaf = A.clone().requires_grad_(True)
+    for dtype_name in args.dtypes:
+        dtype = getattr(torch, dtype_name)
+        for kind in args.kinds:
+            for case in args.cases:
+                batch, n = parse_case(case)
+                repeats = args.big_repeats if batch == 0 and n >= 400 else args.repeats
+                A = make_input(batch, n, kind, dtype, gen)
+                W = torch.randn(A.shape, dtype=dtype, generator=gen)
+                results = {}
+                for name, fn in (("torch", torch.linalg.matrix_exp), ("mantra", mantra.expm)):
+                    with torch.no_grad():
+                        fwd = median_time(lambda: fn(A), repeats)
+                    leaf = A.clone().requires_grad_(True)
 
-            def fwd_bwd():
-                (fn(leaf) * W).sum().backward()
-                leaf.grad = None
+                    def fwd_bwd():
+                        (fn(leaf) * W).sum().backward()
+                        leaf.grad = None
 
-            results[name] = (fwd, median_time(fwd_bwd, args.repeats))
-        (tf, tb), (mf, mb) = results["torch"], results["mantra"]
-        print(f"{n:>6} | {tf * 1e3:>12.2f} {mf * 1e3:>13.2f} {tf / mf:>6.2f} | "
-              f"{tb * 1e3:>12.2f} {mb * 1e3:>13.2f} {tb / mb:>6.2f}", flush=True)
+                    results[name] = (fwd, median_time(fwd_bwd, repeats))
+                (tf, tb), (mf, mb) = results["torch"], results["mantra"]
+                bound = ""
+                if batch == 0:
+                    B = torch.randn(n, n, dtype=dtype, generator=gen)
+                    gemm = median_time(lambda: torch.mm(A, B), max(repeats, 5))
+                    bound = f"{products(A):>8} {gemm * 1e3:>8.2f} {mf / gemm:>8.1f}"
+                print(f"{case:>9} {kind:>7} {dtype_name:>7} | {tf * 1e3:>12.2f} {mf * 1e3:>13.2f} {tf / mf:>6.2f} | "
+                      f"{tb * 1e3:>12.2f} {mb * 1e3:>13.2f} {tb / mb:>6.2f} | {bound}", flush=True)
 
 
 if __name__ == "__main__":

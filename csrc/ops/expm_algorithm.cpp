@@ -1,5 +1,7 @@
 #include "ops/expm_algorithm.h"
 
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
@@ -10,9 +12,6 @@
 namespace mantra::detail {
 namespace {
 
-constexpr int kNumDegrees = 6;
-constexpr std::array<int, kNumDegrees> kDegrees = {1, 2, 4, 8, 12, 18};
-
 // Largest 1-norm for which the Taylor approximant of each degree has relative backward error
 // below the unit roundoff (Bader, Blanes & Casas 2019, Table 1).
 constexpr std::array<double, kNumDegrees> kThetaFloat = {
@@ -22,24 +21,9 @@ constexpr std::array<double, kNumDegrees> kThetaDouble = {
     2.220446049250313e-16, 2.580956802971767e-08, 3.397168839976962e-04,
     4.991228871115323e-02, 2.996158913811580e-01, 1.090863719290036e+00};
 
-// A polynomial is evaluated on a small register file; register 0 holds the (scaled) matrix.
-//   Combine: R[out] = identity·I + Σ coef_k R[src_k]
-//   Product: R[out] = R[a]·R[b] (+ R[addend] when addend >= 0)
-struct Term {
-  int src;
-  double coef;
-};
-struct Step {
-  bool product;
-  int out;
-  double identity = 0.0;    // Combine
-  std::vector<Term> terms;  // Combine
-  int a = -1, b = -1, addend = -1;  // Product
-};
-struct Scheme {
-  int registers;
-  std::vector<Step> steps;
-};
+using Term = ExpmTerm;
+using Step = ExpmStep;
+using Scheme = ExpmScheme;
 
 Step combine(int out, double identity, std::vector<Term> terms) {
   Step s;
@@ -59,10 +43,123 @@ Step product(int out, int a, int b, int addend = -1) {
   return s;
 }
 
+// out += X·Y over the batch, allocating out when undefined (an adjoint that is still zero).
+void add_product(at::Tensor& out, const at::Tensor& X, const at::Tensor& Y) {
+  if (out.defined()) {
+    out.baddbmm_(X, Y);
+  } else {
+    out = at::bmm(X, Y);
+  }
+}
+void add_scaled(at::Tensor& out, const at::Tensor& X, double c) {
+  if (out.defined()) {
+    out.add_(X, c);
+  } else {
+    out = X * c;
+  }
+}
+
+std::vector<at::Tensor> evaluate(const Scheme& scheme, const at::Tensor& A) {
+  std::vector<at::Tensor> R(scheme.registers);
+  R[0] = A;
+  for (const Step& s : scheme.steps) {
+    if (s.product) {
+      R[s.out] = s.addend >= 0 ? at::baddbmm(R[s.addend], R[s.a], R[s.b]) : at::bmm(R[s.a], R[s.b]);
+    } else {
+      at::Tensor acc;
+      for (const Term& t : s.terms) {
+        if (t.coef != 0.0) add_scaled(acc, R[t.src], t.coef);
+      }
+      if (!acc.defined()) acc = at::zeros_like(A);
+      if (s.identity != 0.0) acc.diagonal(0, -2, -1).add_(s.identity);
+      R[s.out] = acc;
+    }
+  }
+  return R;
+}
+
+// Adjoint sweep: given the adjoint of the last register, the adjoint of register 0.
+at::Tensor evaluate_reverse(const Scheme& scheme, const std::vector<at::Tensor>& R, at::Tensor G) {
+  std::vector<at::Tensor> adj(scheme.registers);
+  adj[scheme.registers - 1] = std::move(G);
+  for (auto it = scheme.steps.rbegin(); it != scheme.steps.rend(); ++it) {
+    const Step& s = *it;
+    at::Tensor g = adj[s.out];
+    adj[s.out] = at::Tensor();
+    if (!g.defined()) continue;
+    if (s.product) {
+      add_product(adj[s.a], g, R[s.b].mT());
+      add_product(adj[s.b], R[s.a].mT(), g);
+      if (s.addend >= 0) add_scaled(adj[s.addend], g, 1.0);
+    } else {
+      for (const Term& t : s.terms) {
+        if (t.coef != 0.0) add_scaled(adj[t.src], g, t.coef);
+      }
+    }
+  }
+  return adj[0].defined() ? adj[0] : at::zeros_like(R[0]);
+}
+
+// Matrices sharing a degree, ordered by squarings (descending) so that the ones still being
+// squared at step i are a prefix.
+struct Group {
+  int degree_index;
+  std::vector<int64_t> members;
+  std::vector<int64_t> squarings;
+  bool whole_batch;
+};
+
+std::vector<Group> make_groups(const ExpmPlan& plan) {
+  const auto B = static_cast<int64_t>(plan.degree_index.size());
+  std::vector<Group> groups;
+  for (int d = 0; d < kNumDegrees; ++d) {
+    Group g{d, {}, {}, false};
+    for (int64_t i = 0; i < B; ++i) {
+      if (plan.degree_index[i] == d) g.members.push_back(i);
+    }
+    if (g.members.empty()) continue;
+    std::stable_sort(g.members.begin(), g.members.end(),
+                     [&](int64_t x, int64_t y) { return plan.squarings[x] > plan.squarings[y]; });
+    for (int64_t i : g.members) g.squarings.push_back(plan.squarings[i]);
+    // The whole batch in its own order: no gather/scatter needed.
+    g.whole_batch = static_cast<int64_t>(g.members.size()) == B && g.members.back() == B - 1 &&
+                    std::is_sorted(g.members.begin(), g.members.end());
+    groups.push_back(std::move(g));
+  }
+  return groups;
+}
+
+// Number of members still being squared at step i (a prefix when sorted descending).
+int64_t active_count(const std::vector<int64_t>& squarings, int64_t step) {
+  return std::count_if(squarings.begin(), squarings.end(), [&](int64_t s) { return s > step; });
+}
+
+// t in the dtype and on the device of `like`, without a no-op `to` call (an operator that
+// returns its input is a schema violation under torch's schema checks).
+at::Tensor cast_like(const at::Tensor& t, const at::Tensor& like) {
+  if (t.scalar_type() == like.scalar_type() && t.device() == like.device()) return t;
+  return t.to(like.device(), like.scalar_type());
+}
+
+at::Tensor index_tensor(const Group& g, const at::Tensor& like) {
+  const at::Tensor idx = at::tensor(g.members, at::TensorOptions().dtype(at::kLong));
+  return like.is_cpu() ? idx : idx.to(like.device());
+}
+
+// Per-member 2^-s as a (m, 1, 1) tensor, or undefined when no member is scaled.
+at::Tensor scale_factors(const Group& g, const at::Tensor& like) {
+  if (g.squarings.front() == 0) return at::Tensor();
+  std::vector<double> f;
+  for (int64_t s : g.squarings) f.push_back(std::ldexp(1.0, -static_cast<int>(s)));
+  return cast_like(at::tensor(f, at::TensorOptions().dtype(at::kDouble)), like).view({-1, 1, 1});
+}
+
+}  // namespace
+
 // Evaluation schemes of the degree-m Taylor polynomial with 0, 1, 2, 3, 4, 5 products.
-const std::array<Scheme, kNumDegrees>& schemes() {
-  static const std::array<Scheme, kNumDegrees> table = [] {
-    std::array<Scheme, kNumDegrees> t;
+const std::array<ExpmScheme, kNumDegrees>& expm_schemes() {
+  static const std::array<ExpmScheme, kNumDegrees> table = [] {
+    std::array<ExpmScheme, kNumDegrees> t;
     // m = 1: I + A
     t[0] = {2, {combine(1, 1.0, {{0, 1.0}})}};
     // m = 2: I + A + A²/2
@@ -141,127 +238,14 @@ const std::array<Scheme, kNumDegrees>& schemes() {
   return table;
 }
 
-// out += X·Y over the batch, allocating out when undefined (an adjoint that is still zero).
-void add_product(at::Tensor& out, const at::Tensor& X, const at::Tensor& Y) {
-  if (out.defined()) {
-    out.baddbmm_(X, Y);
-  } else {
-    out = at::bmm(X, Y);
-  }
-}
-void add_scaled(at::Tensor& out, const at::Tensor& X, double c) {
-  if (out.defined()) {
-    out.add_(X, c);
-  } else {
-    out = X * c;
-  }
-}
-
-std::vector<at::Tensor> evaluate(const Scheme& scheme, const at::Tensor& A) {
-  std::vector<at::Tensor> R(scheme.registers);
-  R[0] = A;
-  for (const Step& s : scheme.steps) {
-    if (s.product) {
-      R[s.out] = s.addend >= 0 ? at::baddbmm(R[s.addend], R[s.a], R[s.b]) : at::bmm(R[s.a], R[s.b]);
-    } else {
-      at::Tensor acc;
-      for (const Term& t : s.terms) {
-        if (t.coef != 0.0) add_scaled(acc, R[t.src], t.coef);
-      }
-      if (!acc.defined()) acc = at::zeros_like(A);
-      if (s.identity != 0.0) acc.diagonal(0, -2, -1).add_(s.identity);
-      R[s.out] = acc;
-    }
-  }
-  return R;
-}
-
-// Adjoint sweep: given the adjoint of the last register, the adjoint of register 0.
-at::Tensor evaluate_reverse(const Scheme& scheme, const std::vector<at::Tensor>& R, at::Tensor G) {
-  std::vector<at::Tensor> adj(scheme.registers);
-  adj[scheme.registers - 1] = std::move(G);
-  for (auto it = scheme.steps.rbegin(); it != scheme.steps.rend(); ++it) {
-    const Step& s = *it;
-    at::Tensor g = adj[s.out];
-    adj[s.out] = at::Tensor();
-    if (!g.defined()) continue;
-    if (s.product) {
-      add_product(adj[s.a], g, R[s.b].mT());
-      add_product(adj[s.b], R[s.a].mT(), g);
-      if (s.addend >= 0) add_scaled(adj[s.addend], g, 1.0);
-    } else {
-      for (const Term& t : s.terms) {
-        if (t.coef != 0.0) add_scaled(adj[t.src], g, t.coef);
-      }
-    }
-  }
-  return adj[0].defined() ? adj[0] : at::zeros_like(R[0]);
-}
-
 // Which registers the reverse sweep reads: the operands of products.
-std::vector<bool> registers_to_keep(const Scheme& scheme) {
+std::vector<bool> expm_registers_to_keep(const ExpmScheme& scheme) {
   std::vector<bool> keep(scheme.registers, false);
-  for (const Step& s : scheme.steps) {
+  for (const ExpmStep& s : scheme.steps) {
     if (s.product) keep[s.a] = keep[s.b] = true;
   }
   return keep;
 }
-
-// Matrices sharing a degree, ordered by squarings (descending) so that the ones still being
-// squared at step i are a prefix.
-struct Group {
-  int degree_index;
-  std::vector<int64_t> members;
-  std::vector<int64_t> squarings;
-  bool whole_batch;
-};
-
-std::vector<Group> make_groups(const ExpmPlan& plan) {
-  const auto B = static_cast<int64_t>(plan.degree_index.size());
-  std::vector<Group> groups;
-  for (int d = 0; d < kNumDegrees; ++d) {
-    Group g{d, {}, {}, false};
-    for (int64_t i = 0; i < B; ++i) {
-      if (plan.degree_index[i] == d) g.members.push_back(i);
-    }
-    if (g.members.empty()) continue;
-    std::stable_sort(g.members.begin(), g.members.end(),
-                     [&](int64_t x, int64_t y) { return plan.squarings[x] > plan.squarings[y]; });
-    for (int64_t i : g.members) g.squarings.push_back(plan.squarings[i]);
-    // The whole batch in its own order: no gather/scatter needed.
-    g.whole_batch = static_cast<int64_t>(g.members.size()) == B && g.members.back() == B - 1 &&
-                    std::is_sorted(g.members.begin(), g.members.end());
-    groups.push_back(std::move(g));
-  }
-  return groups;
-}
-
-// Number of members still being squared at step i (a prefix when sorted descending).
-int64_t active_count(const std::vector<int64_t>& squarings, int64_t step) {
-  return std::count_if(squarings.begin(), squarings.end(), [&](int64_t s) { return s > step; });
-}
-
-// t in the dtype and on the device of `like`, without a no-op `to` call (an operator that
-// returns its input is a schema violation under torch's schema checks).
-at::Tensor cast_like(const at::Tensor& t, const at::Tensor& like) {
-  if (t.scalar_type() == like.scalar_type() && t.device() == like.device()) return t;
-  return t.to(like.device(), like.scalar_type());
-}
-
-at::Tensor index_tensor(const Group& g, const at::Tensor& like) {
-  const at::Tensor idx = at::tensor(g.members, at::TensorOptions().dtype(at::kLong));
-  return like.is_cpu() ? idx : idx.to(like.device());
-}
-
-// Per-member 2^-s as a (m, 1, 1) tensor, or undefined when no member is scaled.
-at::Tensor scale_factors(const Group& g, const at::Tensor& like) {
-  if (g.squarings.front() == 0) return at::Tensor();
-  std::vector<double> f;
-  for (int64_t s : g.squarings) f.push_back(std::ldexp(1.0, -static_cast<int>(s)));
-  return cast_like(at::tensor(f, at::TensorOptions().dtype(at::kDouble)), like).view({-1, 1, 1});
-}
-
-}  // namespace
 
 at::ScalarType expm_compute_dtype(at::ScalarType t) {
   return (t == at::kHalf || t == at::kBFloat16) ? at::kFloat : t;
@@ -297,10 +281,35 @@ ExpmPlan expm_plan(const at::Tensor& A3, const char* op, const char* arg) {
   plan.degree_index.resize(B);
   plan.squarings.resize(B);
   if (B == 0 || A3.size(-1) == 0) return plan;
-  // 1-norm: largest absolute column sum. One host synchronization for the whole batch.
-  at::Tensor norms = A3.abs().sum(-2).amax(-1);
-  if (!norms.is_cpu()) norms = norms.cpu();
-  if (norms.scalar_type() != at::kDouble) norms = norms.to(at::kDouble);
+  // 1-norm: largest absolute column sum, summed down each column in the input's dtype.
+  at::Tensor norms;
+  if (A3.is_cpu() && A3.is_contiguous() && (A3.scalar_type() == at::kFloat || A3.scalar_type() == at::kDouble)) {
+    // One pass, no temporaries (the tiny-matrix path spends a third of its time here otherwise).
+    norms = at::empty({B}, A3.options().dtype(at::kDouble));
+    double* out = norms.data_ptr<double>();
+    const int64_t n = A3.size(-1);
+    AT_DISPATCH_FLOATING_TYPES(A3.scalar_type(), "mantra::expm_plan", [&] {
+      const scalar_t* a = A3.const_data_ptr<scalar_t>();
+      at::parallel_for(0, B, std::max<int64_t>(1, 16384 / (n * n)), [&](int64_t begin, int64_t end) {
+        std::vector<scalar_t> col(n);
+        for (int64_t i = begin; i < end; ++i) {
+          const scalar_t* m = a + i * n * n;
+          for (int64_t j = 0; j < n; ++j) col[j] = std::abs(m[j]);
+          for (int64_t r = 1; r < n; ++r)
+            for (int64_t j = 0; j < n; ++j) col[j] += std::abs(m[r * n + j]);
+          scalar_t mx = col[0];
+          // NaN propagates (as amax does) so that the finiteness check below sees it.
+          for (int64_t j = 1; j < n; ++j) mx = (col[j] > mx || std::isnan(col[j])) ? col[j] : mx;
+          out[i] = static_cast<double>(mx);
+        }
+      });
+    });
+  } else {
+    // One host synchronization for the whole batch.
+    norms = A3.abs().sum(-2).amax(-1);
+    if (!norms.is_cpu()) norms = norms.cpu();
+    if (norms.scalar_type() != at::kDouble) norms = norms.to(at::kDouble);
+  }
   const double* nrm = norms.data_ptr<double>();
   const auto& theta = A3.scalar_type() == at::kDouble ? kThetaDouble : kThetaFloat;
   for (int64_t i = 0; i < B; ++i) {
@@ -325,7 +334,7 @@ at::Tensor expm_run(const at::Tensor& A3, const ExpmPlan& plan, std::vector<at::
   const auto groups = make_groups(plan);
   if (groups.size() != 1 || !groups[0].whole_batch) out = at::empty_like(A3);
   for (const Group& g : groups) {
-    const Scheme& scheme = schemes()[g.degree_index];
+    const Scheme& scheme = expm_schemes()[g.degree_index];
     at::Tensor idx = g.whole_batch ? at::Tensor() : index_tensor(g, A3);
     at::Tensor X = g.whole_batch ? A3 : A3.index_select(0, idx);
     if (at::Tensor f = scale_factors(g, X); f.defined()) X = X * f;
@@ -334,7 +343,7 @@ at::Tensor expm_run(const at::Tensor& A3, const ExpmPlan& plan, std::vector<at::
     if (trace) {
       // Register 0 is (a scaled copy of) the input: the reverse sweep rebuilds it from A, so
       // the trace never aliases the input and autograd's version check guards A itself.
-      const auto keep = registers_to_keep(scheme);
+      const auto keep = expm_registers_to_keep(scheme);
       for (int r = 1; r < scheme.registers; ++r)
         if (keep[r]) trace->push_back(R[r]);
     }
@@ -366,12 +375,12 @@ at::Tensor expm_reverse(const at::Tensor& G3, const at::Tensor& A3, const ExpmPl
   // Walk the trace in the order expm_run wrote it.
   size_t pos = 0;
   for (const Group& g : groups) {
-    const Scheme& scheme = schemes()[g.degree_index];
+    const Scheme& scheme = expm_schemes()[g.degree_index];
     at::Tensor idx = g.whole_batch ? at::Tensor() : index_tensor(g, G3);
     std::vector<at::Tensor> R(scheme.registers);
     R[0] = g.whole_batch ? A3 : A3.index_select(0, idx);
     if (at::Tensor f = scale_factors(g, R[0]); f.defined()) R[0] = R[0] * f;
-    const auto keep = registers_to_keep(scheme);
+    const auto keep = expm_registers_to_keep(scheme);
     for (int r = 1; r < scheme.registers; ++r) {
       if (!keep[r]) continue;
       TORCH_INTERNAL_ASSERT(pos < trace.size(), "expm trace does not match its plan");

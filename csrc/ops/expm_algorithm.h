@@ -6,11 +6,41 @@
 
 #include <ATen/ATen.h>
 
+#include <array>
 #include <cstdint>
 #include <tuple>
 #include <vector>
 
 namespace mantra::detail {
+
+constexpr int kNumDegrees = 6;
+constexpr std::array<int, kNumDegrees> kDegrees = {1, 2, 4, 8, 12, 18};
+
+// A polynomial is evaluated on a small register file; register 0 holds the (scaled) matrix,
+// the last register the polynomial.
+//   Combine: R[out] = identity·I + Σ coef_k R[src_k]   (terms with coef 0 are skipped)
+//   Product: R[out] = R[a]·R[b] (+ R[addend] when addend >= 0)
+// The batched path (ATen) and the tiny-matrix CPU path (cpu/tiny_expm.h) walk the same schemes.
+struct ExpmTerm {
+  int src;
+  double coef;
+};
+struct ExpmStep {
+  bool product;
+  int out;
+  double identity = 0.0;        // Combine
+  std::vector<ExpmTerm> terms;  // Combine
+  int a = -1, b = -1, addend = -1;  // Product
+};
+struct ExpmScheme {
+  int registers;
+  std::vector<ExpmStep> steps;
+};
+
+// Evaluation schemes of the degree-m Taylor polynomial, m = kDegrees[i], with 0 … 5 products.
+const std::array<ExpmScheme, kNumDegrees>& expm_schemes();
+// Which registers the reverse sweep reads: the operands of products.
+std::vector<bool> expm_registers_to_keep(const ExpmScheme& scheme);
 
 // Per matrix of the flattened batch: which Taylor degree and how many squarings.
 struct ExpmPlan {

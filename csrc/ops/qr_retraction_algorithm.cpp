@@ -12,7 +12,8 @@ bool is_supported_dtype(at::ScalarType t) {
 }
 at::ScalarType compute_dtype(at::ScalarType t) { return t == at::kHalf || t == at::kBFloat16 ? at::kFloat : t; }
 
-// (..., n, k) in any floating dtype -> contiguous (B, n, k) in the compute dtype.
+}  // namespace
+
 at::Tensor to_batch3(const at::Tensor& X) {
   const auto compute = compute_dtype(X.scalar_type());
   const at::Tensor Xc = X.scalar_type() == compute ? X : X.to(compute);
@@ -22,13 +23,11 @@ at::Tensor from_batch3(const at::Tensor& X3, at::IntArrayRef shape, at::ScalarTy
   const at::Tensor X = X3.view(shape);
   return X.scalar_type() == dtype ? X : X.to(dtype);
 }
-std::vector<int64_t> r_shape(at::IntArrayRef x_shape) {
+std::vector<int64_t> qr_r_shape(at::IntArrayRef x_shape) {
   std::vector<int64_t> s(x_shape.begin(), x_shape.end());
   s[s.size() - 2] = s.back();
   return s;
 }
-
-}  // namespace
 
 void check_qr_retraction_argument(const at::Tensor& X, const char* op, const char* arg) {
   TORCH_CHECK_VALUE(X.defined(), op, ": argument '", arg, "' is an undefined tensor");
@@ -45,7 +44,7 @@ void check_qr_retraction_backward_arguments(const at::Tensor& grad, const at::Te
                                             const char* op) {
   check_qr_retraction_argument(Q, op, "Q");
   TORCH_CHECK_VALUE(R.defined(), op, ": argument 'R' is an undefined tensor");
-  const std::vector<int64_t> rs = r_shape(Q.sizes());
+  const std::vector<int64_t> rs = qr_r_shape(Q.sizes());
   TORCH_CHECK_VALUE(R.sizes() == at::IntArrayRef(rs), op, ": argument 'R' must have shape ", at::IntArrayRef(rs),
                     " (the R factor of 'Q'), got ", R.sizes());
   TORCH_CHECK_VALUE(grad.defined(), op, ": argument 'grad' is an undefined tensor");
@@ -59,10 +58,20 @@ void check_qr_retraction_backward_arguments(const at::Tensor& grad, const at::Te
   }
 }
 
+void qr_householder_into(const at::Tensor& X3, const at::Tensor& rows, at::Tensor& Q3, at::Tensor& R3) {
+  if (rows.numel() == 0) return;
+  auto [Qh, Rh] = at::linalg_qr(X3.index_select(0, rows), "reduced");
+  // Positive diag(R): flip the column of Q and row of R where it is negative (zero stays).
+  const at::Tensor d = Rh.diagonal(0, -2, -1);
+  const at::Tensor sign = at::where(d < 0, -at::ones_like(d), at::ones_like(d));
+  Q3.index_copy_(0, rows, Qh * sign.unsqueeze(-2));
+  R3.index_copy_(0, rows, Rh * sign.unsqueeze(-1));
+}
+
 std::tuple<at::Tensor, at::Tensor> qr_retraction_factors_generic(const at::Tensor& X, int64_t* householder_count) {
   check_qr_retraction_argument(X, "mantra::qr_retraction", "X");
   if (householder_count) *householder_count = 0;
-  const std::vector<int64_t> rs = r_shape(X.sizes());
+  const std::vector<int64_t> rs = qr_r_shape(X.sizes());
   if (X.numel() == 0) return {at::empty(X.sizes(), X.options()), at::zeros(rs, X.options())};
   const at::Tensor X3 = to_batch3(X);
   // CholeskyQR2 on the whole batch: pass 1 (R₁ = chol(XᵀX), Q₁ = X R₁⁻¹), pass 2 on Q₁.
@@ -79,15 +88,8 @@ std::tuple<at::Tensor, at::Tensor> qr_retraction_factors_generic(const at::Tenso
   const at::Tensor ok = info1.eq(0).logical_and_(info2.eq(0)).logical_and_(loss.le(kCholeskyQR2MaxLoss));
   // The branch is chosen per matrix; this reads the mask on the host (free on the CPU).
   const at::Tensor fallback = at::nonzero(ok.logical_not()).squeeze(-1);
-  if (fallback.numel() > 0) {
-    auto [Qh, Rh] = at::linalg_qr(X3.index_select(0, fallback), "reduced");
-    // Positive diag(R): flip the column of Q and row of R where it is negative (zero stays).
-    const at::Tensor d = Rh.diagonal(0, -2, -1);
-    const at::Tensor sign = at::where(d < 0, -at::ones_like(d), at::ones_like(d));
-    Q.index_copy_(0, fallback, Qh * sign.unsqueeze(-2));
-    R.index_copy_(0, fallback, Rh * sign.unsqueeze(-1));
-    if (householder_count) *householder_count = fallback.numel();
-  }
+  qr_householder_into(X3, fallback, Q, R);
+  if (householder_count) *householder_count = fallback.numel();
   return {from_batch3(Q, X.sizes(), X.scalar_type()), from_batch3(R, rs, X.scalar_type())};
 }
 

@@ -19,14 +19,12 @@
 
 #include <ATen/ATen.h>
 
+#include "mantra/ops.h"  // qr_retraction, qr_retraction_backward (the C++ entries)
+
 #include <tuple>
+#include <vector>
 
 namespace mantra {
-
-// C++ entries of the operators (through the dispatcher). qr_retraction(X) -> Q and
-// qr_retraction_backward(grad, Q, R) -> the gradient of <grad, Q(X)> with respect to X.
-at::Tensor qr_retraction(const at::Tensor& X);
-at::Tensor qr_retraction_backward(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R);
 
 namespace detail {
 
@@ -45,6 +43,15 @@ void check_qr_retraction_backward_arguments(const at::Tensor& grad, const at::Te
 // `householder_count`, when given, receives the number of matrices that took the fallback.
 std::tuple<at::Tensor, at::Tensor> qr_retraction_factors_generic(const at::Tensor& X, int64_t* householder_count);
 at::Tensor qr_retraction_backward_generic(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R);
+
+// Pieces shared with the tiny-matrix CPU path (cpu/tiny_qr_retraction.h):
+// (..., n, k) in any floating dtype <-> contiguous (B, n, k) in the compute dtype; the shape of R.
+at::Tensor to_batch3(const at::Tensor& X);
+at::Tensor from_batch3(const at::Tensor& X3, at::IntArrayRef shape, at::ScalarType dtype);
+std::vector<int64_t> qr_r_shape(at::IntArrayRef x_shape);
+// The Householder branch for the matrices `rows` (int64 indices) of X3 (B, n, k): their Q and R
+// (diag(R) >= 0) written into Q3 and R3.
+void qr_householder_into(const at::Tensor& X3, const at::Tensor& rows, at::Tensor& Q3, at::Tensor& R3);
 
 }  // namespace detail
 }  // namespace mantra

@@ -244,3 +244,11 @@ def test_users_of_the_qr_retraction_run_the_operator():
     opt.step()
     assert calls() - before >= 1
     assert orthogonality(P.detach()) < 1e-14
+
+
+# The tiny-matrix CPU path (n <= 32, csrc/ops/cpu/tiny_qr_retraction.h): gradcheck on batches of
+# square and tall tiny matrices (test_expm_qr_tiny.cpp checks it equals the general path).
+@pytest.mark.parametrize("shape", [(6, 2, 2), (4, 3, 3), (3, 8, 8), (2, 16, 16), (3, 9, 4)])
+def test_tiny_batch_gradcheck(shape):
+    X = with_condition(shape, 3.0, seed=11).requires_grad_(True)
+    assert torch.autograd.gradcheck(qr_retraction, (X,), eps=1e-6, atol=1e-7)

@@ -1,32 +1,42 @@
 // CPU kernels of the matrix exponential operators: the scaling-and-squaring algorithm
-// (expm_algorithm.h) on ATen's BLAS.
+// (expm_algorithm.h) on ATen's BLAS, and for n <= 32 its per-matrix form in cache
+// (cpu/tiny_expm.h).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include "ops/cpu/tiny_expm.h"
 #include "ops/expm_algorithm.h"
 #include "ops/kernel_calls.h"
 
 namespace mantra {
 namespace {
 
+// True (and counted as "tiny_expm.CPU") when the tiny-matrix path serves A.
+bool tiny(const at::Tensor& A) {
+  if (!detail::tiny_expm_serves(A)) return false;
+  MANTRA_COUNT_KERNEL_CALL("tiny_expm.CPU");
+  return true;
+}
+
 at::Tensor expm_cpu(const at::Tensor& A) {
   MANTRA_COUNT_KERNEL_CALL("expm.CPU");
-  return detail::expm_forward_generic(A);
+  return tiny(A) ? detail::tiny_expm_forward(A) : detail::expm_forward_generic(A);
 }
 
 at::Tensor expm_backward_cpu(const at::Tensor& grad, const at::Tensor& A) {
   MANTRA_COUNT_KERNEL_CALL("expm_backward.CPU");
-  return detail::expm_backward_generic(grad, A);
+  return tiny(A) ? detail::tiny_expm_backward(grad, A) : detail::expm_backward_generic(grad, A);
 }
 
 std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_cpu(const at::Tensor& A) {
   MANTRA_COUNT_KERNEL_CALL("_expm_traced.CPU");
-  return detail::expm_traced_generic(A);
+  return tiny(A) ? detail::tiny_expm_traced(A) : detail::expm_traced_generic(A);
 }
 
 at::Tensor expm_traced_backward_cpu(const at::Tensor& grad, const at::Tensor& A, at::TensorList trace) {
   MANTRA_COUNT_KERNEL_CALL("_expm_traced_backward.CPU");
-  return detail::expm_traced_backward_generic(grad, A, trace);
+  return tiny(A) ? detail::tiny_expm_traced_backward(grad, A, trace)
+                                      : detail::expm_traced_backward_generic(grad, A, trace);
 }
 
 }  // namespace

@@ -1,17 +1,26 @@
 // CPU kernels of the QR retraction operators (qr_retraction_algorithm.h) on ATen's BLAS and
-// LAPACK. "qr_retraction.householder" counts the matrices that took the Householder fallback.
+// LAPACK, and for n <= 32 their per-matrix form in cache (cpu/tiny_qr_retraction.h). "qr_retraction.householder" counts the matrices that took the Householder fallback.
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include "ops/cpu/tiny_qr_retraction.h"
 #include "ops/kernel_calls.h"
 #include "ops/qr_retraction_algorithm.h"
 
 namespace mantra {
 namespace {
 
+// True (and counted as "tiny_qr_retraction.CPU") when the tiny-matrix path serves X.
+bool tiny(const at::Tensor& X) {
+  if (!detail::tiny_qr_retraction_serves(X)) return false;
+  MANTRA_COUNT_KERNEL_CALL("tiny_qr_retraction.CPU");
+  return true;
+}
+
 std::tuple<at::Tensor, at::Tensor> factors(const at::Tensor& X) {
   int64_t householder = 0;
-  auto result = detail::qr_retraction_factors_generic(X, &householder);
+  auto result = tiny(X) ? detail::tiny_qr_retraction_factors(X, &householder)
+                                                     : detail::qr_retraction_factors_generic(X, &householder);
   if (householder > 0) {
     static std::atomic<int64_t>& counter = detail::kernel_call_counter("qr_retraction.householder");
     counter.fetch_add(householder, std::memory_order_relaxed);
@@ -31,7 +40,8 @@ std::tuple<at::Tensor, at::Tensor> qr_retraction_factors_cpu(const at::Tensor& X
 
 at::Tensor qr_retraction_backward_cpu(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R) {
   MANTRA_COUNT_KERNEL_CALL("qr_retraction_backward.CPU");
-  return detail::qr_retraction_backward_generic(grad, Q, R);
+  return tiny(Q) ? detail::tiny_qr_retraction_backward(grad, Q, R)
+                                              : detail::qr_retraction_backward_generic(grad, Q, R);
 }
 
 }  // namespace

@@ -8,12 +8,6 @@
 
 #include "../test_util.h"
 
-namespace mantra {
-// Declared in csrc/ops/qr_retraction_algorithm.h (to move to include/mantra/ops.h).
-at::Tensor qr_retraction(const at::Tensor& X);
-at::Tensor qr_retraction_backward(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R);
-}  // namespace mantra
-
 namespace {
 
 using mantra::test::expect_error;

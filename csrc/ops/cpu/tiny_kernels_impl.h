@@ -1,0 +1,465 @@
+// The bodies of the tiny-matrix kernels (tiny_kernels.h), included by exactly two translation
+// units, each compiled for its own instruction set; everything here has internal linkage so the
+// two builds never merge. Plain loops on raw pointers, no library templates. N > 0 fixes the
+// size at compile time (unrolled, vectorized loops); N == 0 takes the runtime size.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "ops/cpu/tiny_kernels.h"
+
+namespace mantra::detail::tiny {
+namespace {
+
+// Calls f(std::integral_constant<int, N>{}) with N = n for the sizes with their own
+// instantiation (1 … 8, 16, 32), N = 0 (runtime size) otherwise.
+template <typename F>
+void dispatch_size(int64_t n, F&& f) {
+  switch (n) {
+#define MANTRA_TINY_CASE(K)                   \
+  case K:                                     \
+    f(std::integral_constant<int, K>{});      \
+    return;
+    MANTRA_TINY_CASE(1)
+    MANTRA_TINY_CASE(2)
+    MANTRA_TINY_CASE(3)
+    MANTRA_TINY_CASE(4)
+    MANTRA_TINY_CASE(5)
+    MANTRA_TINY_CASE(6)
+    MANTRA_TINY_CASE(7)
+    MANTRA_TINY_CASE(8)
+    MANTRA_TINY_CASE(16)
+    MANTRA_TINY_CASE(32)
+#undef MANTRA_TINY_CASE
+    default:
+      f(std::integral_constant<int, 0>{});
+  }
+}
+
+template <typename T>
+inline void copy(T* __restrict out, const T* __restrict in, int count) {
+  for (int e = 0; e < count; ++e) out[e] = in[e];
+}
+
+// out (r×c) = a (r×m) · b (m×c), or out += a·b when `accumulate` (the product summed first, then
+// added, as BLAS does for beta = 1). out must not alias a or b. R, M, C fixed when > 0. Each row
+// is accumulated in column blocks of 64 bytes (two AVX2 registers), which the k loop keeps in
+// registers.
+template <int R, int M, int C, typename T>
+inline void matmul(T* __restrict out, const T* __restrict a, const T* __restrict b, int r_rt, int m_rt, int c_rt,
+                   bool accumulate) {
+  const int r = R > 0 ? R : r_rt, m = M > 0 ? M : m_rt, c = C > 0 ? C : c_rt;
+  constexpr int kBlock = 64 / sizeof(T);
+  constexpr int BJ = (C > 0 && C < kBlock) ? C : (C > 0 && C % kBlock == 0 ? kBlock : kTinyMaxSize);
+  for (int i = 0; i < r; ++i) {
+    T* orow = out + i * c;
+    for (int j0 = 0; j0 < c; j0 += BJ) {
+      const int bj = (C > 0 && C % BJ == 0) ? BJ : (c - j0 < BJ ? c - j0 : BJ);
+      T acc[BJ];
+      for (int j = 0; j < bj; ++j) acc[j] = T(0);
+      for (int k = 0; k < m; ++k) {
+        const T aik = a[i * m + k];
+        const T* brow = b + k * c + j0;
+        // No early complete unrolling: GCC would then fail to vectorize the fixed sizes.
+#pragma GCC unroll 1
+        for (int j = 0; j < bj; ++j) acc[j] += aik * brow[j];
+      }
+      if (accumulate) {
+        for (int j = 0; j < bj; ++j) orow[j0 + j] += acc[j];
+      } else {
+        for (int j = 0; j < bj; ++j) orow[j0 + j] = acc[j];
+      }
+    }
+  }
+}
+
+// out (c×r) = aᵀ for a (r×c).
+template <int R, int C, typename T>
+inline void transpose(T* __restrict out, const T* __restrict a, int r_rt, int c_rt) {
+  const int r = R > 0 ? R : r_rt, c = C > 0 ? C : c_rt;
+  for (int i = 0; i < r; ++i)
+    for (int j = 0; j < c; ++j) out[j * r + i] = a[i * c + j];
+}
+
+// ---- matrix exponential (the scheme walk of expm_algorithm.cpp) ----
+//
+// L > 1 lanes: L matrices that share a plan (degree and squarings) run together, stored
+// interleaved (element e of lane l at e·L + l), so every operation is a loop over L lanes that
+// vectorizes across matrices. Each lane does exactly the per-matrix operations, in the same
+// order (products summed over k ascending from zero), so its result does not depend on L.
+
+template <int L>
+constexpr int lanes_for_size(int N) {
+  return N > 0 && N <= 8 ? L : 1;
+}
+
+// out = a·b (or out += a·b) on L interleaved n×n matrices.
+template <int N, int L, typename T>
+inline void lane_matmul(T* __restrict out, const T* __restrict a, const T* __restrict b, int n_rt, bool accumulate) {
+  const int n = N > 0 ? N : n_rt;
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) {
+      T acc[L];
+      for (int l = 0; l < L; ++l) acc[l] = T(0);
+      for (int k = 0; k < n; ++k) {
+        const T* x = a + (i * n + k) * L;
+        const T* y = b + (k * n + j) * L;
+        for (int l = 0; l < L; ++l) acc[l] += x[l] * y[l];
+      }
+      T* o = out + (i * n + j) * L;
+      if (accumulate) {
+        for (int l = 0; l < L; ++l) o[l] += acc[l];
+      } else {
+        for (int l = 0; l < L; ++l) o[l] = acc[l];
+      }
+    }
+}
+
+template <int N, int L, typename T>
+inline void mm(T* out, const T* a, const T* b, int n, bool accumulate) {
+  if constexpr (L == 1) {
+    matmul<N, N, N>(out, a, b, n, n, n, accumulate);
+  } else {
+    lane_matmul<N, L>(out, a, b, n, accumulate);
+  }
+}
+
+template <int N, int L, typename T>
+inline void tr(T* __restrict out, const T* __restrict a, int n_rt) {
+  const int n = N > 0 ? N : n_rt;
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j)
+      for (int l = 0; l < L; ++l) out[(j * n + i) * L + l] = a[(i * n + j) * L + l];
+}
+
+// Scratch layout (blocks of n·n·L): registers, their adjoints, three temporaries, the powers
+// the squarings square.
+template <typename T>
+struct ExpmScratch {
+  T* base;
+  int block;
+  T* reg(int r) const { return base + r * block; }
+  T* adj(int r) const { return base + (kMaxRegisters + r) * block; }
+  T* tmp(int t) const { return base + (2 * kMaxRegisters + t) * block; }
+  T* power(int64_t s) const { return base + (2 * kMaxRegisters + 3 + s) * block; }
+};
+
+// Forward from the scaled input in reg(0); returns exp (inside the scratch), keeping the powers.
+template <int N, int L, typename T>
+const T* expm_forward(const FlatScheme& scheme, int64_t s, const ExpmScratch<T>& w, int n_rt) {
+  const int n = N > 0 ? N : n_rt;
+  const int ne = n * n * L;
+  for (int si = 0; si < scheme.num_steps; ++si) {
+    const FlatStep& st = scheme.steps[si];
+    T* out = w.reg(st.out);
+    if (st.product) {
+      if (st.addend >= 0) copy(out, w.reg(st.addend), ne);
+      mm<N, L>(out, w.reg(st.a), w.reg(st.b), n, st.addend >= 0);
+    } else {
+      bool first = true;
+      for (int t = 0; t < st.num_terms; ++t) {
+        const T c = static_cast<T>(st.coef[t]);
+        const T* src = w.reg(st.src[t]);
+        if (first) {
+          for (int e = 0; e < ne; ++e) out[e] = src[e] * c;
+        } else {
+          for (int e = 0; e < ne; ++e) out[e] += src[e] * c;
+        }
+        first = false;
+      }
+      if (first)
+        for (int e = 0; e < ne; ++e) out[e] = T(0);
+      if (st.identity != 0.0) {
+        const T id = static_cast<T>(st.identity);
+        for (int i = 0; i < n; ++i)
+          for (int l = 0; l < L; ++l) out[(i * n + i) * L + l] += id;
+      }
+    }
+  }
+  const T* P = w.reg(scheme.registers - 1);
+  if (s == 0) return P;
+  copy(w.power(0), P, ne);
+  for (int64_t step = 0; step < s; ++step) mm<N, L>(w.power(step + 1), w.power(step), w.power(step), n, false);
+  return w.power(s);
+}
+
+// Reverse sweep after expm_forward, from the adjoint of exp in tmp(0); returns the adjoint of
+// the scaled input (inside the scratch), or null where it is zero.
+template <int N, int L, typename T>
+const T* expm_reverse(const FlatScheme& scheme, int64_t s, const ExpmScratch<T>& w, int n_rt) {
+  const int n = N > 0 ? N : n_rt;
+  const int ne = n * n * L;
+  T* g = w.tmp(0);
+  T* next = w.tmp(1);
+  T* t = w.tmp(2);
+  // Squaring phase: Y = X² has adjoint Xᵀ·Ḡ + Ḡ·Xᵀ.
+  for (int64_t step = s - 1; step >= 0; --step) {
+    tr<N, L>(t, w.power(step), n);
+    mm<N, L>(next, t, g, n, false);
+    mm<N, L>(next, g, t, n, true);
+    T* swap = g;
+    g = next;
+    next = swap;
+  }
+  bool live[kMaxRegisters] = {};
+  const int last = scheme.registers - 1;
+  copy(w.adj(last), g, ne);
+  live[last] = true;
+  for (int si = scheme.num_steps - 1; si >= 0; --si) {
+    const FlatStep& st = scheme.steps[si];
+    if (!live[st.out]) continue;
+    live[st.out] = false;
+    const T* go = w.adj(st.out);
+    if (st.product) {
+      // adj[a] += Ḡ·R[b]ᵀ, adj[b] += R[a]ᵀ·Ḡ, adj[addend] += Ḡ.
+      tr<N, L>(t, w.reg(st.b), n);
+      mm<N, L>(w.adj(st.a), go, t, n, live[st.a]);
+      live[st.a] = true;
+      tr<N, L>(t, w.reg(st.a), n);
+      mm<N, L>(w.adj(st.b), t, go, n, live[st.b]);
+      live[st.b] = true;
+      if (st.addend >= 0) {
+        T* a = w.adj(st.addend);
+        if (live[st.addend]) {
+          for (int e = 0; e < ne; ++e) a[e] += go[e];
+        } else {
+          copy(a, go, ne);
+          live[st.addend] = true;
+        }
+      }
+    } else {
+      for (int term = 0; term < st.num_terms; ++term) {
+        const int r = st.src[term];
+        const T c = static_cast<T>(st.coef[term]);
+        T* a = w.adj(r);
+        if (live[r]) {
+          for (int e = 0; e < ne; ++e) a[e] += go[e] * c;
+        } else {
+          for (int e = 0; e < ne; ++e) a[e] = go[e] * c;
+          live[r] = true;
+        }
+      }
+    }
+  }
+  return live[0] ? w.adj(0) : nullptr;
+}
+
+// One group of c <= L matrices idx[0..c) sharing scheme and s (unused lanes repeat idx[0]).
+template <int N, int L, typename T>
+void expm_group(const T* A, const T* G, T* out, const int64_t* idx, int c, const FlatScheme& scheme, int64_t s,
+                const ExpmScratch<T>& w, int n_rt) {
+  const int n = N > 0 ? N : n_rt;
+  const int nn = n * n;
+  const T f = static_cast<T>(std::ldexp(1.0, -static_cast<int>(s)));
+  T* R0 = w.reg(0);
+  for (int l = 0; l < L; ++l) {
+    const T* a = A + idx[l < c ? l : 0] * nn;
+    for (int e = 0; e < nn; ++e) R0[e * L + l] = s > 0 ? a[e] * f : a[e];
+  }
+  const T* E = expm_forward<N, L, T>(scheme, s, w, n);
+  if (G == nullptr) {
+    for (int l = 0; l < c; ++l) {
+      T* o = out + idx[l] * nn;
+      for (int e = 0; e < nn; ++e) o[e] = E[e * L + l];
+    }
+    return;
+  }
+  T* g = w.tmp(0);
+  for (int l = 0; l < L; ++l) {
+    const T* gi = G + idx[l < c ? l : 0] * nn;
+    for (int e = 0; e < nn; ++e) g[e * L + l] = gi[e];
+  }
+  const T* d = expm_reverse<N, L, T>(scheme, s, w, n);
+  for (int l = 0; l < c; ++l) {
+    T* o = out + idx[l] * nn;
+    for (int e = 0; e < nn; ++e) o[e] = d == nullptr ? T(0) : (s > 0 ? d[e * L + l] * f : d[e * L + l]);
+  }
+}
+
+// Lanes per group: 8 (two AVX2 registers of doubles, one of floats) for n <= 8, else 1.
+constexpr int kExpmLanes = 8;
+
+template <typename T>
+void expm_range(const T* A, const T* G, T* out, int64_t n, int64_t begin, int64_t end, const int64_t* order,
+                const int64_t* degree, const int64_t* squarings, const FlatScheme* schemes, T* scratch) {
+  dispatch_size(n, [&](auto size) {
+    constexpr int N = decltype(size)::value;
+    constexpr int L = lanes_for_size<kExpmLanes>(N);
+    const ExpmScratch<T> w{scratch, static_cast<int>(n * n) * L};
+    // Positions [begin, end) of `order`, which lists the matrices sorted by plan.
+    for (int64_t p = begin; p < end;) {
+      const int64_t first = order[p];
+      int c = 1;
+      while (c < L && p + c < end && degree[order[p + c]] == degree[first] &&
+             squarings[order[p + c]] == squarings[first])
+        ++c;
+      expm_group<N, L, T>(A, G, out, order + p, c, schemes[degree[first]], squarings[first], w, static_cast<int>(n));
+      p += c;
+    }
+  });
+}
+
+// ---- QR retraction (CholeskyQR2 and its backward, as qr_retraction_algorithm.cpp) ----
+
+// R (k×k, upper, lower part zeroed) with RᵀR = G, and inv[j] = 1/R[j][j]; false when a pivot
+// is not positive (or NaN), where LAPACK's potrf reports info > 0.
+template <int K, typename T>
+bool cholesky_upper(T* __restrict R, T* __restrict inv, const T* __restrict G, int k_rt) {
+  const int k = K > 0 ? K : k_rt;
+  for (int j = 0; j < k; ++j) {
+    T* row = R + j * k;
+    for (int l = 0; l < j; ++l) row[l] = T(0);
+    for (int l = j; l < k; ++l) row[l] = G[j * k + l];
+    for (int p = 0; p < j; ++p) {
+      const T* rp = R + p * k;
+      const T rpj = rp[j];
+      for (int l = j; l < k; ++l) row[l] -= rpj * rp[l];
+    }
+    if (!(row[j] > T(0))) return false;
+    const T d = std::sqrt(row[j]);
+    const T r = T(1) / d;
+    row[j] = d;
+    inv[j] = r;
+    for (int l = j + 1; l < k; ++l) row[l] *= r;
+  }
+  return true;
+}
+
+// Yt (k×n) = R⁻ᵀ Xt for upper triangular R (k×k) with inv = 1/diag(R): Y = X R⁻¹ computed on
+// transposes, so that each step is an axpy over the n rows (vectorized, no division chain).
+// Yt may be Xt.
+template <int N, int K, typename T>
+void solve_right_upper_t(T* Yt, const T* Xt, const T* __restrict R, const T* __restrict inv, int n_rt, int k_rt) {
+  const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
+  for (int j = 0; j < k; ++j) {
+    T* y = Yt + j * n;
+    if (y != Xt + j * n)
+      for (int i = 0; i < n; ++i) y[i] = Xt[j * n + i];
+    for (int p = 0; p < j; ++p) {
+      const T rpj = R[p * k + j];
+      const T* yp = Yt + p * n;
+      for (int i = 0; i < n; ++i) y[i] -= rpj * yp[i];
+    }
+    const T r = inv[j];
+    for (int i = 0; i < n; ++i) y[i] *= r;
+  }
+}
+
+// CholeskyQR2 of one matrix; false when the Householder branch must take it (the test of
+// qr_retraction_algorithm.h: both factorizations succeed and ‖Q₁ᵀQ₁ − I‖_F <= max_loss).
+template <int N, int K, typename T>
+bool cholesky_qr2_one(const T* X, T* Q, T* R, T* w, int n_rt, int k_rt, double max_loss) {
+  const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
+  T* Qt = w;           // k×n: Xᵀ, then Q₁ᵀ, then Qᵀ
+  T* G = Qt + k * n;   // k×k
+  T* R1 = G + k * k;   // k×k
+  T* R2 = R1 + k * k;  // k×k
+  T* inv = R2 + k * k; // k
+  transpose<N, K>(Qt, X, n, k);
+  matmul<K, N, K>(G, Qt, X, k, n, k, false);
+  if (!cholesky_upper<K>(R1, inv, G, k)) return false;
+  solve_right_upper_t<N, K>(Qt, Qt, R1, inv, n, k);  // Q₁ᵀ
+  transpose<K, N>(Q, Qt, k, n);                        // Q₁ (in the output)
+  matmul<K, N, K>(G, Qt, Q, k, n, k, false);
+  T loss = 0;
+  for (int i = 0; i < k; ++i)
+    for (int j = 0; j < k; ++j) {
+      const T e = G[i * k + j] - (i == j ? T(1) : T(0));
+      loss += e * e;
+    }
+  if (!(std::sqrt(loss) <= static_cast<T>(max_loss))) return false;  // NaN: Householder
+  if (!cholesky_upper<K>(R2, inv, G, k)) return false;
+  solve_right_upper_t<N, K>(Qt, Qt, R2, inv, n, k);
+  transpose<K, N>(Q, Qt, k, n);
+  matmul<K, K, K>(R, R2, R1, k, k, k, false);
+  return true;
+}
+
+// ∇X = [G + Q (tril₋₁(B − Bᵀ) − B)] R⁻ᵀ with B = QᵀG.
+template <int N, int K, typename T>
+void qr_backward_one(const T* G, const T* Q, const T* R, T* out, T* w, int n_rt, int k_rt) {
+  const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
+  T* Qt = w;           // k×n, then Mᵀ
+  T* B = Qt + k * n;   // k×k
+  T* Nm = B + k * k;   // k×k
+  T* inv = Nm + k * k; // k
+  transpose<N, K>(Qt, Q, n, k);
+  matmul<K, N, K>(B, Qt, G, k, n, k, false);
+  for (int i = 0; i < k; ++i)
+    for (int j = 0; j < k; ++j) Nm[i * k + j] = (i > j ? B[i * k + j] - B[j * k + i] : T(0)) - B[i * k + j];
+  copy(out, G, n * k);
+  matmul<N, K, K>(out, Q, Nm, n, k, k, true);  // M
+  // out ← M R⁻ᵀ, i.e. R Xᵀ = Mᵀ: back substitution on the transposes, an axpy over n per step.
+  for (int j = 0; j < k; ++j) inv[j] = T(1) / R[j * k + j];
+  T* Mt = Qt;
+  transpose<N, K>(Mt, out, n, k);
+  for (int j = k - 1; j >= 0; --j) {
+    T* x = Mt + j * n;
+    for (int p = j + 1; p < k; ++p) {
+      const T rjp = R[j * k + p];
+      const T* xp = Mt + p * n;
+      for (int i = 0; i < n; ++i) x[i] -= rjp * xp[i];
+    }
+    const T r = inv[j];
+    for (int i = 0; i < n; ++i) x[i] *= r;
+  }
+  transpose<K, N>(out, Mt, k, n);
+}
+
+template <typename F>
+void dispatch_shape(int64_t n, int64_t k, F&& f) {
+  if (n == k) {
+    dispatch_size(n, [&](auto size) {
+      constexpr int S = decltype(size)::value;
+      f(std::integral_constant<int, S>{}, std::integral_constant<int, S>{});
+    });
+  } else {
+    f(std::integral_constant<int, 0>{}, std::integral_constant<int, 0>{});
+  }
+}
+
+template <typename T>
+void qr_range(const T* X, T* Q, T* R, uint8_t* ok, int64_t n, int64_t k, int64_t begin, int64_t end, T* scratch,
+              double max_loss) {
+  dispatch_shape(n, k, [&](auto ns, auto ks) {
+    constexpr int N = decltype(ns)::value, K = decltype(ks)::value;
+    for (int64_t i = begin; i < end; ++i)
+      ok[i] = cholesky_qr2_one<N, K>(X + i * n * k, Q + i * n * k, R + i * k * k, scratch, static_cast<int>(n),
+                                     static_cast<int>(k), max_loss);
+  });
+}
+
+template <typename T>
+void qr_backward_range(const T* G, const T* Q, const T* R, T* out, int64_t n, int64_t k, int64_t begin, int64_t end,
+                       T* scratch) {
+  dispatch_shape(n, k, [&](auto ns, auto ks) {
+    constexpr int N = decltype(ns)::value, K = decltype(ks)::value;
+    for (int64_t i = begin; i < end; ++i)
+      qr_backward_one<N, K>(G + i * n * k, Q + i * n * k, R + i * k * k, out + i * n * k, scratch,
+                            static_cast<int>(n), static_cast<int>(k));
+  });
+}
+
+}  // namespace
+}  // namespace mantra::detail::tiny
+
+// Defines `const Kernels& NAME()` returning this build's entries (MAX_LOSS: the CholeskyQR2
+// threshold, passed in so this header needs no ATen).
+#define MANTRA_TINY_DEFINE_KERNELS(NAME, LABEL, MAX_LOSS)                                                       \
+  namespace mantra::detail::tiny {                                                                           \
+  namespace {                                                                                                \
+  void qr_f_entry(const float* X, float* Q, float* R, uint8_t* ok, int64_t n, int64_t k, int64_t b, int64_t e, \
+                  float* s) {                                                                                \
+    qr_range<float>(X, Q, R, ok, n, k, b, e, s, MAX_LOSS);                                                   \
+  }                                                                                                          \
+  void qr_d_entry(const double* X, double* Q, double* R, uint8_t* ok, int64_t n, int64_t k, int64_t b,        \
+                  int64_t e, double* s) {                                                                    \
+    qr_range<double>(X, Q, R, ok, n, k, b, e, s, MAX_LOSS);                                                  \
+  }                                                                                                          \
+  const Kernels table = {&expm_range<float>,        &expm_range<double>, &qr_f_entry, &qr_d_entry,          \
+                         &qr_backward_range<float>, &qr_backward_range<double>, LABEL};                     \
+  }                                                                                                          \
+  const Kernels& NAME() { return table; }                                                                    \
+  }
