@@ -11,8 +11,6 @@ Prints the median time of the forward and of forward+backward and the ratio torc
 
 import argparse
 import os
-import time
-import types
 
 import torch
 
@@ -48,9 +46,7 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.clock == "cpu":
-        # median_time reads timing.time.perf_counter; point it at the process's CPU clock.
-        timing.time = types.SimpleNamespace(perf_counter=time.process_time)
+    timing.set_clock(args.clock)
     gen = torch.Generator().manual_seed(0)
     print(f"qr_retraction on CPU ({torch.get_num_threads()} threads), median of {args.repeats} runs, "
           f"{args.clock} clock, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}")
