@@ -312,7 +312,8 @@ void HurwitzImpl::set(const at::Tensor& X) {
   const std::string why = check(X);
   TORCH_CHECK_VALUE(why.empty(), "Hurwitz.set: argument 'X' violates the constraint: ", why);
   auto [Pf, Qf, Sf] = fn::hurwitz_factors(X, alpha_, "Hurwitz.set");
-  // All three are checked before any is set: a refused assignment changes nothing.
+  // The factors are checked before any is set (S is skew by construction): a refused
+  // assignment changes nothing.
   const std::string bad_P = P->check(Pf), bad_Q = Q->check(Qf);
   TORCH_CHECK_VALUE(bad_P.empty() && bad_Q.empty(), "Hurwitz.set: a positive definite factor of 'X' is refused: ",
                     bad_P, bad_Q);

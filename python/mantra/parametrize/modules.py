@@ -549,6 +549,7 @@ class HurwitzParametrization(MantraParametrization):
                 initial = (self._draw(self.P), self._draw(self.Q), F.linear_map_sample(list(self.shape), self._like))
             return initial
         P, Q, S = F.hurwitz_factors(X, self.alpha)  # raises before anything changes
+        self._initial = None
         return self.P.right_inverse(P), self.Q.right_inverse(Q), self._as_original(S)
 
     @torch.no_grad()
