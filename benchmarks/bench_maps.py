@@ -10,7 +10,7 @@ Rows (median of --repeats runs, ratio = peer time / mantra time, above 1: mantra
   with its backward/forward ratio.
 float32 and float64.
 
-    python benchmarks/bench_maps.py [--repeats 7] [--threads N] [--dtypes float32 float64]
+    python benchmarks/bench_maps.py [--repeats 7] [--threads N] [--dtypes float32 float64] [--clock wall|cpu]
 """
 
 import argparse
@@ -20,6 +20,7 @@ import torch.nn as nn
 from torch.nn.utils import parametrizations
 
 import mantra
+import timing
 from timing import median_time
 
 TINY = [(10000, 2), (10000, 3), (1024, 8), (1024, 16), (256, 32)]
@@ -51,7 +52,10 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--clock", choices=sorted(timing.CLOCKS), default="wall",
+                        help="cpu: the process's CPU time (all threads), steadier on a shared machine")
     args = parser.parse_args()
+    timing.set_clock(args.clock)
     if args.threads:
         torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(0)
