@@ -94,6 +94,10 @@ class SpeechTask:
         self.batch = args.batch
         self.seed = args.seed
 
+    def mean_output(self):
+        """The training mean in the output's own units (dB for raw dB, 0 for standardized)."""
+        return self.mean.clone() if self.raw else torch.zeros_like(self.mean)
+
     def _pad(self, split, idx):
         frames, offsets = self.corpus[split]
         lengths = [int(offsets[i + 1] - offsets[i]) for i in idx]
@@ -217,11 +221,33 @@ def make_model(name, task, args):
             raise SystemExit(f"train_rnn.py: argument --models: unknown model '{name}' (dtrivK, dtrivinf, exprnn, lstm)")
         K = 0 if name == "dtrivinf" else int(name[5:])
         model = mantra.nn.OrthogonalRNN(task.input_size, args.hidden, output_size=task.output_size, init=args.init)
-    if getattr(args, "features", "standardized") != "raw-db":
+    readout = readout_init(args)
+    if readout in ("zero", "mean"):
         with torch.no_grad():  # zero read-out: every model starts at the trivial prediction (as the C++ trainer)
             model.output_layer.weight.zero_()
             model.output_layer.bias.zero_()
-    return model, K  # raw dB: torch's read-out init, as the published pipeline
+            if readout == "mean" and hasattr(task, "mean_output"):  # raw dB: start at the training mean
+                model.output_layer.bias.copy_(task.mean_output())
+    return model, K  # default: torch's read-out init, as the published pipeline
+
+
+def readout_init(args):
+    """--readout-init, defaulting as the C++ trainer: torch's init with raw dB, else zero."""
+    chosen = getattr(args, "readout_init", "")
+    if chosen:
+        return chosen
+    return "default" if getattr(args, "features", "standardized") == "raw-db" else "zero"
+
+
+def last_counted_improvement(valid_losses, min_delta):
+    """The 1-based epoch of the last validation loss that counted as an improvement: the first,
+    then each below (1 - min_delta) x the last counted one; 0 for none. The C++ trainer's rule
+    (examples/rnn/models.cpp), tested on the same cases."""
+    at, ref = 0, math.inf
+    for i, v in enumerate(valid_losses):
+        if at == 0 or v < ref * (1 - min_delta):
+            at, ref = i + 1, v
+    return at
 
 
 def make_optimizers(model, K, args, recipe=LSTM_RECIPES["adam"]):
@@ -267,7 +293,13 @@ def run(name, task, args, device, rank, world):
     history, best, start = [], math.inf, time.time()
     best_state, best_epoch = None, 0
     step_time, steps = 0.0, 0
+    patience, min_delta = getattr(args, "patience", 0), getattr(args, "min_delta", 0.0)
     for epoch in range(args.epochs):
+        if patience > 0 and history and history[-1][0] - last_counted_improvement([h[2] for h in history],
+                                                                                  min_delta) >= patience:
+            log(f"[{name}] early stop after epoch {history[-1][0]}: {patience} epochs without a "
+                f"{100 * min_delta:g} % validation improvement")
+            break
         batches = task.train_batches(epoch)
         tot = cnt = 0.0
         t0 = time.time()
@@ -322,7 +354,14 @@ def main():
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--lstm-hidden", type=int, default=0)
     p.add_argument("--init", default="henaff")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=3, help="the most epochs")
+    p.add_argument("--patience", type=int, default=0,
+                   help="early stopping: stop a model after P epochs without a counted validation improvement (0: off)")
+    p.add_argument("--min-delta", type=float, default=0.0,
+                   help="with --patience: a new best counts only below (1 - R) x the last counted one")
+    p.add_argument("--readout-init", default="", choices=["", "zero", "default", "mean"],
+                   help="zero (W_out = 0, c = 0; the default except with raw dB) | default (torch's init; the "
+                        "default with raw dB) | mean (W_out = 0, c = the training mean in the output's units)")
     p.add_argument("--batch", type=int, default=32, help="global batch (split over the ranks)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-orth", type=float, default=1e-4)
@@ -351,6 +390,11 @@ def main():
         raise SystemExit(f"train_rnn.py: argument --max-frames must be 0 (whole utterances) or >= 2, got {args.max_frames}")
     if not (math.isfinite(args.clip) and args.clip >= 0):
         raise SystemExit(f"train_rnn.py: argument --clip must be >= 0 (0: off), got {args.clip}")
+    if args.patience < 0:
+        raise SystemExit(f"train_rnn.py: argument --patience must be >= 0 (0: off), got {args.patience}")
+    if not (math.isfinite(args.min_delta) and 0 <= args.min_delta < 1):
+        raise SystemExit(f"train_rnn.py: argument --min-delta must be in [0, 1) (a relative improvement), "
+                         f"got {args.min_delta}")
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))

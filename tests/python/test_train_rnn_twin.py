@@ -169,3 +169,56 @@ def test_tests_at_the_best_validation_epoch(tmp_path):
     best_model, _ = twin.make_model("lstm", task, args)
     best_model.load_state_dict(r["best_weights"])
     assert abs(twin.evaluate(best_model, task, "test", torch.device("cpu")) - r["test"]) < 1e-9
+
+
+def test_readout_init_mean_starts_at_the_training_mean():
+    """--readout-init mean: W_out = 0 and c = the training mean in the output's units (raw dB:
+    the mean in dB; standardized: 0), so the first prediction is the training-mean predictor."""
+    twin, corpus = load_twin(), tiny_corpus()
+    for name in ("dtriv10", "lstm"):
+        raw = twin.SpeechTask(twin_args(features="raw-db"), corpus)
+        model, _ = twin.make_model(name, raw, twin_args(features="raw-db", readout_init="mean"))
+        assert float(model.output_layer.weight.detach().abs().max()) == 0.0
+        torch.testing.assert_close(model.output_layer.bias.detach(), raw.mean, rtol=0, atol=0)
+        assert float(raw.mean.min()) < -30  # the corpus sits near -40 dB: the offset is real
+        (x, y, mask), = raw.eval_batches("test")
+        torch.testing.assert_close(model(x)[0, 0], raw.mean, rtol=1e-6, atol=1e-5)
+        std = twin.SpeechTask(twin_args(), corpus)
+        model, _ = twin.make_model(name, std, twin_args(readout_init="mean"))
+        assert float(model.output_layer.bias.detach().abs().max()) == 0.0
+    # Explicit choices override the features' default; the default follows the C++ trainer.
+    assert twin.readout_init(twin_args(features="raw-db")) == "default"
+    assert twin.readout_init(twin_args()) == "zero"
+    assert twin.readout_init(twin_args(features="raw-db", readout_init="zero")) == "zero"
+
+
+def test_early_stopping_rule_matches_the_cpp_trainer():
+    """The cases of the C++ test EarlyStopping.LastCountedImprovement (tests/cpp/trainer)."""
+    twin = load_twin()
+    assert twin.last_counted_improvement([], 0.0) == 0
+    assert twin.last_counted_improvement([5.0], 0.5) == 1
+    v = [100, 90, 89.5, 89.4, 95, 88.0, 87.9]
+    assert twin.last_counted_improvement(v, 0.0) == 7
+    assert twin.last_counted_improvement(v, 0.01) == 6
+    assert twin.last_counted_improvement([3, 2, 2, 2], 0.0) == 2
+
+
+def test_patience_stops_a_model_and_tests_its_best_epoch():
+    """The run of test_tests_at_the_best_validation_epoch (best epoch 3, worse in epoch 4) with
+    --patience 1 and 8 epochs allowed stops after epoch 4 and tests epoch 3's weights; with a
+    min_delta no epoch after the first can count, so --patience 2 stops after epoch 3."""
+    twin = load_twin()
+    import argparse
+    base = dict(lag=6, batch=8, seed=0, copying_batches=3, hidden=8, lstm_hidden=0, init="henaff", epochs=8,
+                lr=0.05, lr_orth=1e-4, clip=0.0, lstm_recipe="adam", features="standardized")
+    task = twin.CopyingTask(argparse.Namespace(**base))
+    r = twin.run("lstm", task, argparse.Namespace(**base, patience=1, min_delta=0.0), torch.device("cpu"), 0, 1)
+    assert [h[0] for h in r["history"]] == [1, 2, 3, 4] and r["best_epoch"] == 3
+    valids = [h[2] for h in r["history"]]
+    assert valids[3] > valids[2] and r["best_valid"] == valids[2]
+    # min_delta 0.5: a counted improvement must halve the loss, which none of epochs 2-3 does.
+    r = twin.run("lstm", task, argparse.Namespace(**base, patience=2, min_delta=0.5), torch.device("cpu"), 0, 1)
+    valids = [h[2] for h in r["history"]]
+    assert len(valids) == 3 and all(v > 0.5 * valids[0] for v in valids[1:])
+    # The best-validation weights are still the ones tested (a smaller loss that did not "count").
+    assert r["best_valid"] == min(valids)
