@@ -48,8 +48,8 @@ at::Tensor Grassmannian::retract_with(const at::Tensor& X, const at::Tensor& V, 
   // horizontal V, since cos² + S sinc² = I. The polar factor (a k×k eigh) puts a frame X that
   // has drifted off back on the manifold, and removes the rounding of long steps.
   const at::Tensor S = linalg::sym(at::matmul(Vh.mT(), Vh));
-  const at::Tensor Y = at::matmul(Xt, linalg::sym_funm(S, SymFunction::CosSqrt)) +
-                       at::matmul(Vh, linalg::sym_funm(S, SymFunction::SincSqrt));
+  const auto f = linalg::sym_funms(S, {SymFunction::CosSqrt, SymFunction::SincSqrt});
+  const at::Tensor Y = at::matmul(Xt, f[0]) + at::matmul(Vh, f[1]);
   return tall(linalg::polar_factor_near_frame(Y), wide);
 }
 
@@ -63,8 +63,8 @@ at::Tensor Grassmannian::parallel_transport(const at::Tensor& X, const at::Tenso
   // rewritten without the SVD: τU = U − X sinc(√S) VᵀU − V vers(√S) VᵀU, vers(t) = (1 − cos t)/t².
   const at::Tensor S = linalg::sym(at::matmul(Vh.mT(), Vh));
   const at::Tensor VtU = at::matmul(Vh.mT(), Uh);
-  const at::Tensor T = Uh - at::matmul(Xt, at::matmul(linalg::sym_funm(S, SymFunction::SincSqrt), VtU)) -
-                       at::matmul(Vh, at::matmul(linalg::sym_funm(S, SymFunction::VersSqrt), VtU));
+  const auto f = linalg::sym_funms(S, {SymFunction::SincSqrt, SymFunction::VersSqrt});
+  const at::Tensor T = Uh - at::matmul(Xt, at::matmul(f[0], VtU)) - at::matmul(Vh, at::matmul(f[1], VtU));
   return tall(T, wide);
 }
 

@@ -59,6 +59,7 @@ at::Tensor eval_f(const at::Tensor& lambda, SymFunction f, const at::Tensor& flo
     case SymFunction::SqrtFloor: return at::maximum(lambda, floor).sqrt();
     case SymFunction::InvSqrtFloor: return at::maximum(lambda, floor).rsqrt();
     case SymFunction::ExpClamp: return at::minimum(at::maximum(lambda, -floor), floor).exp();
+    case SymFunction::ExpClampHalf: return (at::minimum(at::maximum(lambda, -floor), floor) * 0.5).exp();
   }
   return lambda;
 }
@@ -89,8 +90,9 @@ at::Tensor eval_df(const at::Tensor& lambda, SymFunction f, const at::Tensor& fl
       const at::Tensor d = f == SymFunction::SqrtFloor ? 0.5 * l.rsqrt() : -0.5 * l.rsqrt() / l;
       return at::where(lambda > floor, d, at::zeros_like(d));
     }
-    case SymFunction::ExpClamp: {
-      const at::Tensor e = eval_f(lambda, f, floor);
+    case SymFunction::ExpClamp:
+    case SymFunction::ExpClampHalf: {
+      const at::Tensor e = eval_f(lambda, f, floor) * (f == SymFunction::ExpClampHalf ? 0.5 : 1.0);
       return at::where(lambda.abs() < floor, e, at::zeros_like(e));
     }
   }
@@ -112,41 +114,50 @@ namespace {
 
 class SymFunm : public torch::autograd::Function<SymFunm> {
  public:
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& S, int64_t f,
-                            const at::Tensor& floor) {
+  // fs: the SymFunction values; one output per function, all from one eigh.
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& S,
+                                                std::vector<int64_t> fs, const at::Tensor& floor) {
     auto [lambda, Q] = eigh(S);
     const at::Tensor fl = floor.to(lambda.options()).unsqueeze(-1);
-    ctx->saved_data["f"] = f;
+    ctx->saved_data["fs"] = fs;
     ctx->saved_data["floor"] = fl;
     ctx->save_for_backward({lambda, Q});
-    return at::matmul(Q * eval_f(lambda, static_cast<SymFunction>(f), fl).unsqueeze(-2), Q.mT());
+    torch::autograd::variable_list out;
+    for (const int64_t f : fs) out.push_back(at::matmul(Q * eval_f(lambda, static_cast<SymFunction>(f), fl).unsqueeze(-2), Q.mT()));
+    return out;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    const auto f = static_cast<SymFunction>(ctx->saved_data["f"].toInt());
+    const std::vector<int64_t> fs = ctx->saved_data["fs"].toIntVector();
     const at::Tensor floor = ctx->saved_data["floor"].toTensor();
     auto saved = ctx->get_saved_variables();
     const at::Tensor& lambda = saved[0];
     const at::Tensor& Q = saved[1];
-    const at::Tensor fl = eval_f(lambda, f, floor);
-    const at::Tensor dfl = eval_df(lambda, f, floor);
-    // Divided differences L_ij = (f(λi) − f(λj)) / (λi − λj), f' where λi ≈ λj.
     const at::Tensor diff = lambda.unsqueeze(-1) - lambda.unsqueeze(-2);
-    // Sqrt, InvSqrt, Log vary on the scale of λ itself (closeness is relative); the others on
-    // a unit scale (closeness is absolute near 0, where f(λi) − f(λj) would round to 0).
-    const bool relative = f == SymFunction::Sqrt || f == SymFunction::InvSqrt || f == SymFunction::Log ||
-                          f == SymFunction::SqrtFloor || f == SymFunction::InvSqrtFloor;
-    const at::Tensor scale = at::maximum(lambda.abs().unsqueeze(-1), lambda.abs().unsqueeze(-2))
-                                 .clamp_min(relative ? std::numeric_limits<double>::min() : 1.0);
     // Balance the two errors: a divided difference loses eps/|λi − λj| relative, the mean of
     // the derivatives (trapezoid) errs by O(|λi − λj|²); they meet near eps^{1/3}.
     const double tol = lambda.scalar_type() == at::kDouble ? 6e-6 : 5e-3;
-    const at::Tensor close = diff.abs() <= scale * tol;
-    const at::Tensor L = at::where(close, 0.5 * (dfl.unsqueeze(-1) + dfl.unsqueeze(-2)),
-                                   (fl.unsqueeze(-1) - fl.unsqueeze(-2)) / at::where(close, at::ones_like(diff), diff));
-    const at::Tensor G = sym(grads[0]);
-    const at::Tensor inner = at::matmul(at::matmul(Q.mT(), G), Q) * L;
+    at::Tensor inner;  // Σ over the outputs of (Qᵀ sym(Gₖ) Q) ∘ Lₖ
+    for (size_t k = 0; k < fs.size(); ++k) {
+      if (!grads[k].defined()) continue;
+      const auto f = static_cast<SymFunction>(fs[k]);
+      const at::Tensor fl = eval_f(lambda, f, floor);
+      const at::Tensor dfl = eval_df(lambda, f, floor);
+      // Divided differences L_ij = (f(λi) − f(λj)) / (λi − λj), f' where λi ≈ λj. Sqrt,
+      // InvSqrt, Log vary on the scale of λ itself (closeness is relative); the others on a
+      // unit scale (closeness is absolute near 0, where f(λi) − f(λj) would round to 0).
+      const bool relative = f == SymFunction::Sqrt || f == SymFunction::InvSqrt || f == SymFunction::Log ||
+                            f == SymFunction::SqrtFloor || f == SymFunction::InvSqrtFloor;
+      const at::Tensor scale = at::maximum(lambda.abs().unsqueeze(-1), lambda.abs().unsqueeze(-2))
+                                   .clamp_min(relative ? std::numeric_limits<double>::min() : 1.0);
+      const at::Tensor close = diff.abs() <= scale * tol;
+      const at::Tensor L = at::where(close, 0.5 * (dfl.unsqueeze(-1) + dfl.unsqueeze(-2)),
+                                     (fl.unsqueeze(-1) - fl.unsqueeze(-2)) / at::where(close, at::ones_like(diff), diff));
+      const at::Tensor term = at::matmul(at::matmul(Q.mT(), sym(grads[k])), Q) * L;
+      inner = inner.defined() ? inner + term : term;
+    }
+    if (!inner.defined()) return {at::Tensor(), at::Tensor(), at::Tensor()};
     return {at::matmul(at::matmul(Q, inner), Q.mT()), at::Tensor(), at::Tensor()};
   }
 };
@@ -231,13 +242,23 @@ class PolarFactor : public torch::autograd::Function<PolarFactor> {
 
 }  // namespace
 
+std::vector<at::Tensor> sym_funms(const at::Tensor& S, const std::vector<SymFunction>& fs, const at::Tensor& floor) {
+  TORCH_CHECK_VALUE(!fs.empty(), "sym_funms: argument 'fs' must name at least one function");
+  std::vector<int64_t> codes;
+  for (const SymFunction f : fs) {
+    TORCH_CHECK_VALUE((f != SymFunction::ClampMin && f != SymFunction::SqrtFloor && f != SymFunction::InvSqrtFloor &&
+                       f != SymFunction::ExpClamp && f != SymFunction::ExpClampHalf) ||
+                          floor.defined(),
+                      "sym_funm: argument 'floor' is needed for ClampMin, SqrtFloor, InvSqrtFloor, ExpClamp and "
+                      "ExpClampHalf");
+    codes.push_back(static_cast<int64_t>(f));
+  }
+  // autograd::Function takes no undefined tensors; the placeholder is ignored unless a floor is used.
+  return SymFunm::apply(S, codes, floor.defined() ? floor.detach() : at::zeros({}, S.options()));
+}
+
 at::Tensor sym_funm(const at::Tensor& S, SymFunction f, const at::Tensor& floor) {
-  TORCH_CHECK_VALUE((f != SymFunction::ClampMin && f != SymFunction::SqrtFloor && f != SymFunction::InvSqrtFloor &&
-                     f != SymFunction::ExpClamp) ||
-                        floor.defined(),
-                    "sym_funm: argument 'floor' is needed for ClampMin, SqrtFloor, InvSqrtFloor and ExpClamp");
-  // autograd::Function takes no undefined tensors; the placeholder is ignored unless ClampMin.
-  return SymFunm::apply(S, static_cast<int64_t>(f), floor.defined() ? floor.detach() : at::zeros({}, S.options()));
+  return sym_funms(S, {f}, floor)[0];
 }
 
 std::pair<at::Tensor, at::Tensor> gram_top(const at::Tensor& A, int64_t r) {

@@ -3,6 +3,8 @@
 
 #include <ATen/ATen.h>
 
+#include <vector>
+
 namespace mantra::linalg {
 
 // Symmetric part (A + Aᵀ)/2 and skew part (A − Aᵀ)/2 of the last two dimensions.
@@ -24,8 +26,15 @@ std::tuple<at::Tensor, at::Tensor> eigh(const at::Tensor& S);
 // SqrtFloor and InvSqrtFloor are the roots of max(s, floor), defined for every symmetric S
 // (the SPD retraction uses them so that a point drifted to the edge of the cone is lifted);
 // ExpClamp is exp(clamp(s, −floor, floor)): finite for every step (floor > 0 is the cap).
-enum class SymFunction { Sqrt, InvSqrt, Log, Exp, CosSqrt, SincSqrt, VersSqrt, ClampMin, SqrtFloor, InvSqrtFloor, ExpClamp };
+// ExpClampHalf is exp(clamp(s, −floor, floor)/2), the root of ExpClamp (the SPD transport).
+enum class SymFunction {
+  Sqrt, InvSqrt, Log, Exp, CosSqrt, SincSqrt, VersSqrt, ClampMin, SqrtFloor, InvSqrtFloor, ExpClamp, ExpClampHalf
+};
 at::Tensor sym_funm(const at::Tensor& S, SymFunction f, const at::Tensor& floor = {});
+// Several functions of one S from a single eigendecomposition (all with the same `floor`),
+// differentiable as sym_funm: the SPD maps need both roots of a point, the Grassmann geodesic
+// cos and sinc of one Gram matrix; an eigh costs about five matrix products.
+std::vector<at::Tensor> sym_funms(const at::Tensor& S, const std::vector<SymFunction>& fs, const at::Tensor& floor = {});
 
 // Spectral functions of the Gram matrix AᵀA of a tall A (..., n, k), n >= k, restricted to its
 // top r eigenpairs (λ = σ², from the SVD of A): P = V_r V_rᵀ (projector onto the top-r right

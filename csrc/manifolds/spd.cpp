@@ -12,6 +12,7 @@ namespace mantra::manifolds {
 
 using linalg::sym;
 using linalg::sym_funm;
+using linalg::sym_funms;
 using linalg::SymFunction;
 
 namespace {
@@ -66,9 +67,9 @@ at::Tensor SPD::retract_with(const at::Tensor& X, const at::Tensor& V, Retractio
   // positive definite, and every step lands positive definite in float32 and float64. The
   // exponent is capped (exp_cap) so that a long step stays finite.
   const at::Tensor S = sym(X);
-  const at::Tensor floor = rounding_floor(S);
-  const at::Tensor half = sym_funm(S, SymFunction::SqrtFloor, floor);
-  const at::Tensor ihalf = sym_funm(S, SymFunction::InvSqrtFloor, floor);
+  const auto roots = sym_funms(S, {SymFunction::SqrtFloor, SymFunction::InvSqrtFloor}, rounding_floor(S));
+  const at::Tensor& half = roots[0];
+  const at::Tensor& ihalf = roots[1];
   const at::Tensor cap = at::full({}, exp_cap(X), X.options());
   return project(congruence(half, sym_funm(sym(congruence(ihalf, sym(V))), SymFunction::ExpClamp, cap)));
 }
@@ -83,8 +84,9 @@ at::Tensor SPD::transport(const at::Tensor& X, const at::Tensor& Y, const at::Te
 }
 
 at::Tensor SPD::transport_unchecked(const at::Tensor& X, const at::Tensor& Y, const at::Tensor& V) const {
-  const at::Tensor S = sym(X);
-  const at::Tensor half = sym_funm(S, SymFunction::Sqrt), ihalf = sym_funm(S, SymFunction::InvSqrt);
+  const auto roots = sym_funms(sym(X), {SymFunction::Sqrt, SymFunction::InvSqrt});
+  const at::Tensor& half = roots[0];
+  const at::Tensor& ihalf = roots[1];
   // (Y X⁻¹)^{1/2} = X^{1/2} M^{1/2} X^{-1/2} with M = X^{-1/2} Y X^{-1/2}.
   const at::Tensor Mh = sym_funm(sym(congruence(ihalf, Y)), SymFunction::Sqrt);
   const at::Tensor E = at::matmul(at::matmul(half, Mh), ihalf);
@@ -94,16 +96,28 @@ at::Tensor SPD::transport_unchecked(const at::Tensor& X, const at::Tensor& Y, co
 std::pair<at::Tensor, at::Tensor> SPD::retract_transport(const at::Tensor& X, const at::Tensor& V, const at::Tensor& U,
                                                          Retraction method) const {
   check_args("retract_transport", X, {{U, "U"}});
-  at::Tensor Y = retract(X, V, method);
-  // Along exp_X(V), M = expm(W) with W = X^{-1/2} V X^{-1/2}, so M^{1/2} = expm(W/2): no second root.
-  // The exponent is capped at half the retraction's cap (the transport along the capped step):
-  // uncapped, a long float32 step overflowed here and the next step was NaN.
-  const at::Tensor S = sym(X);
-  const at::Tensor half = sym_funm(S, SymFunction::Sqrt), ihalf = sym_funm(S, SymFunction::InvSqrt);
-  const at::Tensor half_cap = at::full({}, 0.5 * exp_cap(X), X.options());
-  const at::Tensor Mh = sym_funm(sym(congruence(ihalf, sym(V))) * 0.5, SymFunction::ExpClamp, half_cap);
-  const at::Tensor E = at::matmul(at::matmul(half, Mh), ihalf);
-  return {Y, sym(at::matmul(at::matmul(E, sym(U)), E.mT()))};
+  resolve_retraction(method, "retract");  // exp is the only one
+  check_args("retract", X, {{V, "V"}});
+  // The retraction of retract_with and the transport along it from three eigendecompositions
+  // (X's, W's and the projection's), not seven. Along exp_X(V), M = expm(W) with
+  // W = X^{-1/2} V X^{-1/2}, so M^{1/2} = expm(W/2) comes from W's eigh. The transport uses the
+  // retraction's floored roots of X (equal to the plain roots unless an eigenvalue of X is below
+  // the rounding floor) and the capped exponent: uncapped, a long float32 step overflowed here
+  // and the next step was NaN.
+  try {
+    const at::Tensor S = sym(X);
+    const auto roots = sym_funms(S, {SymFunction::SqrtFloor, SymFunction::InvSqrtFloor}, rounding_floor(S));
+    const at::Tensor& half = roots[0];
+    const at::Tensor& ihalf = roots[1];
+    const at::Tensor cap = at::full({}, exp_cap(X), X.options());
+    const auto exps =
+        sym_funms(sym(congruence(ihalf, sym(V))), {SymFunction::ExpClamp, SymFunction::ExpClampHalf}, cap);
+    at::Tensor Y = project(congruence(half, exps[0]));
+    const at::Tensor E = at::matmul(at::matmul(half, exps[1]), ihalf);
+    return {Y, sym(at::matmul(at::matmul(E, sym(U)), E.mT()))};
+  } catch (const c10::Error&) {
+    rethrow_naming_nonfinite("retract", {{X, "X"}, {V, "V"}});
+  }
 }
 
 at::Tensor SPD::inner(const at::Tensor& X, const at::Tensor& U, const at::Tensor& V) const {
@@ -159,8 +173,8 @@ std::string SPD::check_point(const at::Tensor& X, double atol) const {
 at::Tensor SPD::log(const at::Tensor& X, const at::Tensor& Y) const {
   check_args("log", X, {{Y, "Y"}});
   const at::Tensor S = sym(X);
-  const at::Tensor half = sym_funm(S, SymFunction::Sqrt), ihalf = sym_funm(S, SymFunction::InvSqrt);
-  return sym(congruence(half, sym_funm(sym(congruence(ihalf, Y)), SymFunction::Log)));
+  const auto roots = sym_funms(S, {SymFunction::Sqrt, SymFunction::InvSqrt});
+  return sym(congruence(roots[0], sym_funm(sym(congruence(roots[1], Y)), SymFunction::Log)));
 }
 
 at::Tensor SPD::distance(const at::Tensor& X, const at::Tensor& Y) const {
