@@ -134,15 +134,26 @@ class _RiemannianOptimizer(torch.optim.Optimizer):
             if why:
                 raise ValueError(f"{self._name}: parameter {i} of param group {g} is not a point of {M.name}: {why}")
 
-    def _params_with_grad(self, closure):
-        """The frame of both optimizers' ``step``: the closure's loss (evaluated with grad) and the
-        (group, parameter) pairs to update, those whose gradient is set."""
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One step on every parameter that has a gradient.
+
+        Args:
+            closure (callable, optional): re-evaluates the model and returns the loss. Default: ``None``.
+        """
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        pairs = [(group, p) for group in self.param_groups for p in group["params"] if p.grad is not None]
-        return loss, pairs
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(group, p)
+        return loss
+
+    def _update(self, group, p):
+        """The optimizer's update of parameter ``p`` of ``group`` (its gradient is set)."""
+        raise NotImplementedError
 
     @staticmethod
     def _geometry(group):
@@ -222,24 +233,15 @@ class RiemannianSGD(_RiemannianOptimizer):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
         super().__init__(params, defaults, manifold, retraction, stabilize)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """One step on every parameter that has a gradient.
-
-        Args:
-            closure (callable, optional): re-evaluates the model and returns the loss. Default: ``None``.
-        """
-        loss, pairs = self._params_with_grad(closure)
-        for group, p in pairs:
-            state = self.state[p]
-            state["step"] = state.get("step", 0) + 1
-            buf = _steps.riemannian_sgd_step(
-                p, p.grad, state.get("momentum_buffer"), state["step"], lr=group["lr"], momentum=group["momentum"],
-                dampening=group["dampening"], weight_decay=group["weight_decay"], nesterov=group["nesterov"],
-                **self._geometry(group))
-            if buf is not None:
-                state["momentum_buffer"] = buf
-        return loss
+    def _update(self, group, p):
+        state = self.state[p]
+        state["step"] = state.get("step", 0) + 1
+        buf = _steps.riemannian_sgd_step(
+            p, p.grad, state.get("momentum_buffer"), state["step"], lr=group["lr"], momentum=group["momentum"],
+            dampening=group["dampening"], weight_decay=group["weight_decay"], nesterov=group["nesterov"],
+            **self._geometry(group))
+        if buf is not None:
+            state["momentum_buffer"] = buf
 
 
 class RiemannianAdam(_RiemannianOptimizer):
@@ -252,7 +254,8 @@ class RiemannianAdam(_RiemannianOptimizer):
     manifold point (the squared norm of g in the manifold's metric; entrywise on Euclidean),
     hats the bias corrections, R the retraction. Each parameter's update is the C++ step
     ``mantra::optim::riemannian_adam_step``; on Euclidean groups it is ``torch.optim.Adam``
-    bit for bit. Every parameter must be a point of its group's manifold (within 1e-4).
+    bit for bit. Every parameter must be a point of its group's manifold (within 1e-4); sparse
+    gradients are refused.
 
     Args:
         params (iterable): parameters or param-group dicts (a group may set its own options).
@@ -293,28 +296,19 @@ class RiemannianAdam(_RiemannianOptimizer):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
         super().__init__(params, defaults, manifold, retraction, stabilize)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """One step on every parameter that has a gradient (sparse gradients are refused).
-
-        Args:
-            closure (callable, optional): re-evaluates the model and returns the loss. Default: ``None``.
-        """
-        loss, pairs = self._params_with_grad(closure)
-        for group, p in pairs:
-            if p.grad.is_sparse:
-                raise RuntimeError("RiemannianAdam does not support sparse gradients")
-            state = self.state[p]
-            if "exp_avg" not in state:
-                exp_avg, exp_avg_sq, max_sq = _steps.riemannian_adam_init(p, manifold=group["manifold"],
-                                                                          amsgrad=group["amsgrad"])
-                state["step"] = 0
-                state["exp_avg"], state["exp_avg_sq"] = exp_avg, exp_avg_sq
-                if group["amsgrad"]:
-                    state["max_exp_avg_sq"] = max_sq
-            state["step"] += 1
-            _steps.riemannian_adam_step(
-                p, p.grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"), state["step"],
-                lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
-                amsgrad=group["amsgrad"], **self._geometry(group))
-        return loss
+    def _update(self, group, p):
+        if p.grad.is_sparse:
+            raise RuntimeError("RiemannianAdam does not support sparse gradients")
+        state = self.state[p]
+        if "exp_avg" not in state:
+            exp_avg, exp_avg_sq, max_sq = _steps.riemannian_adam_init(p, manifold=group["manifold"],
+                                                                      amsgrad=group["amsgrad"])
+            state["step"] = 0
+            state["exp_avg"], state["exp_avg_sq"] = exp_avg, exp_avg_sq
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = max_sq
+        state["step"] += 1
+        _steps.riemannian_adam_step(
+            p, p.grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"), state["step"],
+            lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
+            amsgrad=group["amsgrad"], **self._geometry(group))
