@@ -9,23 +9,17 @@
 namespace mantra::optim {
 
 void RiemannianAdamOptions::serialize(torch::serialize::OutputArchive& archive) const {
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(lr);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(betas);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(eps);
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(weight_decay);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(amsgrad);
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(stabilize);
-  detail::write_geometry(archive, *this);
+  detail::write_group_options(archive, *this);
 }
 
 void RiemannianAdamOptions::serialize(torch::serialize::InputArchive& archive) {
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, lr);
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(betas_t, betas);
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, eps);
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, weight_decay);
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(bool, amsgrad);
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(int64_t, stabilize);
-  detail::read_geometry(archive, *this);
+  detail::read_group_options(archive, *this);
 }
 
 void RiemannianAdamParamState::serialize(torch::serialize::OutputArchive& archive) const {
@@ -52,10 +46,7 @@ RiemannianAdam::RiemannianAdam(const std::vector<torch::optim::OptimizerParamGro
                     "RiemannianAdam: argument 'betas' must lie in [0, 1), got (", beta1, ", ", beta2, ")");
   TORCH_CHECK_VALUE(defaults.weight_decay() >= 0, "RiemannianAdam: argument 'weight_decay' must be >= 0, got ",
                     defaults.weight_decay());
-  for (size_t g = 0; g < param_groups_.size(); ++g) {
-    detail::check_group_points(param_groups_[g], static_cast<RiemannianAdamOptions&>(param_groups_[g].options()).manifold(),
-                               g, "RiemannianAdam");
-  }
+  detail::check_group_points<RiemannianAdamOptions>(param_groups_, "RiemannianAdam");
 }
 
 RiemannianAdamBuffers riemannian_adam_init(const at::Tensor& p, const RiemannianAdamOptions& options) {
@@ -125,34 +116,24 @@ void riemannian_adam_step(const at::Tensor& p, const at::Tensor& grad_in, const 
 }
 
 torch::Tensor RiemannianAdam::step(LossClosure closure) {
-  torch::NoGradGuard no_grad;
-  torch::Tensor loss = {};
-  if (closure != nullptr) {
-    at::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
-  for (auto& group : param_groups_) {
-    auto& options = static_cast<RiemannianAdamOptions&>(group.options());
-    for (auto& p : group.params()) {
-      if (!p.grad().defined()) continue;
-      TORCH_CHECK(!p.grad().is_sparse(), "RiemannianAdam does not support sparse gradients");
-      auto& slot = state_[p.unsafeGetTensorImpl()];
-      if (!slot) {
-        auto s = std::make_unique<RiemannianAdamParamState>();
-        RiemannianAdamBuffers b = riemannian_adam_init(p, options);
-        s->step(0);
-        s->exp_avg(b.exp_avg);
-        s->exp_avg_sq(b.exp_avg_sq);
-        if (options.amsgrad()) s->max_exp_avg_sq(b.max_exp_avg_sq);
-        slot = std::move(s);
-      }
-      auto& state = static_cast<RiemannianAdamParamState&>(*slot);
-      state.step(state.step() + 1);
-      riemannian_adam_step(p, p.grad(), {state.exp_avg(), state.exp_avg_sq(), state.max_exp_avg_sq()}, state.step(),
-                           options);
+  return detail::step_each<RiemannianAdamOptions>(param_groups_, closure, [&](const at::Tensor& p,
+                                                                              const RiemannianAdamOptions& options) {
+    TORCH_CHECK(!p.grad().is_sparse(), "RiemannianAdam does not support sparse gradients");
+    auto& slot = state_[p.unsafeGetTensorImpl()];
+    if (!slot) {
+      auto s = std::make_unique<RiemannianAdamParamState>();
+      RiemannianAdamBuffers b = riemannian_adam_init(p, options);
+      s->step(0);
+      s->exp_avg(b.exp_avg);
+      s->exp_avg_sq(b.exp_avg_sq);
+      if (options.amsgrad()) s->max_exp_avg_sq(b.max_exp_avg_sq);
+      slot = std::move(s);
     }
-  }
-  return loss;
+    auto& state = static_cast<RiemannianAdamParamState&>(*slot);
+    state.step(state.step() + 1);
+    riemannian_adam_step(p, p.grad(), {state.exp_avg(), state.exp_avg_sq(), state.max_exp_avg_sq()}, state.step(),
+                         options);
+  });
 }
 
 void RiemannianAdam::save(torch::serialize::OutputArchive& archive) const {
@@ -160,9 +141,7 @@ void RiemannianAdam::save(torch::serialize::OutputArchive& archive) const {
 }
 
 void RiemannianAdam::load(torch::serialize::InputArchive& archive) {
-  detail::load_keeping_manifolds<RiemannianAdamOptions>(
-      *this, [&] { torch::optim::serialize<RiemannianAdamParamState, RiemannianAdamOptions>(archive, *this); },
-      "RiemannianAdam");
+  detail::load_keeping_manifolds<RiemannianAdamParamState, RiemannianAdamOptions>(*this, archive, "RiemannianAdam");
 }
 
 }  // namespace mantra::optim

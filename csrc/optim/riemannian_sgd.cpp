@@ -7,23 +7,17 @@
 namespace mantra::optim {
 
 void RiemannianSGDOptions::serialize(torch::serialize::OutputArchive& archive) const {
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(lr);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(momentum);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(dampening);
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(weight_decay);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(nesterov);
-  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(stabilize);
-  detail::write_geometry(archive, *this);
+  detail::write_group_options(archive, *this);
 }
 
 void RiemannianSGDOptions::serialize(torch::serialize::InputArchive& archive) {
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, lr);
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, momentum);
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, dampening);
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, weight_decay);
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(bool, nesterov);
-  _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(int64_t, stabilize);
-  detail::read_geometry(archive, *this);
+  detail::read_group_options(archive, *this);
 }
 
 void RiemannianSGDParamState::serialize(torch::serialize::OutputArchive& archive) const {
@@ -46,10 +40,7 @@ RiemannianSGD::RiemannianSGD(const std::vector<torch::optim::OptimizerParamGroup
                     defaults.weight_decay());
   TORCH_CHECK_VALUE(!defaults.nesterov() || (defaults.momentum() > 0 && defaults.dampening() == 0),
                     "RiemannianSGD: argument 'nesterov' requires momentum > 0 and dampening = 0");
-  for (size_t g = 0; g < param_groups_.size(); ++g) {
-    detail::check_group_points(param_groups_[g], static_cast<RiemannianSGDOptions&>(param_groups_[g].options()).manifold(),
-                               g, "RiemannianSGD");
-  }
+  detail::check_group_points<RiemannianSGDOptions>(param_groups_, "RiemannianSGD");
 }
 
 at::Tensor riemannian_sgd_step(const at::Tensor& p, const at::Tensor& grad, at::Tensor buf, int64_t step,
@@ -90,25 +81,15 @@ at::Tensor riemannian_sgd_step(const at::Tensor& p, const at::Tensor& grad, at::
 }
 
 torch::Tensor RiemannianSGD::step(LossClosure closure) {
-  torch::NoGradGuard no_grad;
-  torch::Tensor loss = {};
-  if (closure != nullptr) {
-    at::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
-  for (auto& group : param_groups_) {
-    auto& options = static_cast<RiemannianSGDOptions&>(group.options());
-    for (auto& p : group.params()) {
-      if (!p.grad().defined()) continue;
-      auto& slot = state_[p.unsafeGetTensorImpl()];
-      if (!slot) slot = std::make_unique<RiemannianSGDParamState>();
-      auto& state = static_cast<RiemannianSGDParamState&>(*slot);
-      state.step(state.step() + 1);
-      at::Tensor buf = riemannian_sgd_step(p, p.grad(), state.momentum_buffer(), state.step(), options);
-      if (buf.defined()) state.momentum_buffer(buf);
-    }
-  }
-  return loss;
+  return detail::step_each<RiemannianSGDOptions>(param_groups_, closure, [&](const at::Tensor& p,
+                                                                             const RiemannianSGDOptions& options) {
+    auto& slot = state_[p.unsafeGetTensorImpl()];
+    if (!slot) slot = std::make_unique<RiemannianSGDParamState>();
+    auto& state = static_cast<RiemannianSGDParamState&>(*slot);
+    state.step(state.step() + 1);
+    at::Tensor buf = riemannian_sgd_step(p, p.grad(), state.momentum_buffer(), state.step(), options);
+    if (buf.defined()) state.momentum_buffer(buf);
+  });
 }
 
 void RiemannianSGD::save(torch::serialize::OutputArchive& archive) const {
@@ -116,9 +97,7 @@ void RiemannianSGD::save(torch::serialize::OutputArchive& archive) const {
 }
 
 void RiemannianSGD::load(torch::serialize::InputArchive& archive) {
-  detail::load_keeping_manifolds<RiemannianSGDOptions>(
-      *this, [&] { torch::optim::serialize<RiemannianSGDParamState, RiemannianSGDOptions>(archive, *this); },
-      "RiemannianSGD");
+  detail::load_keeping_manifolds<RiemannianSGDParamState, RiemannianSGDOptions>(*this, archive, "RiemannianSGD");
 }
 
 }  // namespace mantra::optim

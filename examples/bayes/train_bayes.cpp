@@ -147,6 +147,22 @@ struct BayesLayer {
   }
 };
 
+// The forward of a layer stack (Net's and its pruned copy's): the first n_conv layers are
+// convs, each followed by relu and 2×2 max pooling (flattened after the last), then fc layers
+// with relu between them.
+torch::Tensor stack_forward(std::vector<torch::nn::AnyModule>& layers, size_t n_conv, torch::Tensor x) {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    x = layers[i].forward(x);
+    if (i < n_conv) {
+      x = torch::max_pool2d(torch::relu(x), 2);
+      if (i + 1 == n_conv) x = x.flatten(1);
+    } else if (i + 1 < layers.size()) {
+      x = torch::relu(x);
+    }
+  }
+  return x;
+}
+
 // The network: [conv 5×5 → relu → 2×2 max pool]* (lenet only) → flatten → [fc → relu]* → fc.
 struct Net : torch::nn::Module {
   std::vector<torch::nn::AnyModule> layers;
@@ -162,6 +178,17 @@ struct Net : torch::nn::Module {
       names.push_back(name);
       layers.push_back(std::move(m));
     };
+    // The Bayesian layers (conv or fc): the method's posterior and prior, the run's sampling.
+    auto bayes_options = [&](auto options) {
+      return options.posterior(k.posterior).prior(k.prior).sampling(c.sampling).covariance(cov).init_log_variance(
+          c.init_log_var);
+    };
+    auto add_bayes = [&](const std::string& name, auto layer, BayesLayer b) {
+      layer->set_generator(gen);
+      register_module(name, layer);
+      bayes.push_back(b);
+      add(name, torch::nn::AnyModule(layer));
+    };
     if (c.net == "lenet") {
       int64_t in = 1, side = kSide;
       for (size_t i = 0; i < c.conv.size(); ++i) {
@@ -169,16 +196,8 @@ struct Net : torch::nn::Module {
         if (k.posterior.empty()) {
           add(name, torch::nn::AnyModule(register_module(name, torch::nn::Conv2d(torch::nn::Conv2dOptions(in, c.conv[i], kKernel)))));
         } else {
-          mn::MatrixNormalConv2d l(mn::MatrixNormalConv2dOptions(in, c.conv[i], kKernel)
-                                       .posterior(k.posterior)
-                                       .prior(k.prior)
-                                       .sampling(c.sampling)
-                                       .covariance(cov)
-                                       .init_log_variance(c.init_log_var));
-          l->set_generator(gen);
-          register_module(name, l);
-          bayes.push_back({l, nullptr});
-          add(name, torch::nn::AnyModule(l));
+          mn::MatrixNormalConv2d l(bayes_options(mn::MatrixNormalConv2dOptions(in, c.conv[i], kKernel)));
+          add_bayes(name, l, {l, nullptr});
         }
         rows_per_unit.push_back(kKernel * kKernel);
         in = c.conv[i];
@@ -200,31 +219,14 @@ struct Net : torch::nn::Module {
       if (k.posterior.empty()) {
         add(name, torch::nn::AnyModule(register_module(name, torch::nn::Linear(fc_sizes[i], fc_sizes[i + 1]))));
       } else {
-        mn::MatrixNormalLinear l(mn::MatrixNormalLinearOptions(fc_sizes[i], fc_sizes[i + 1])
-                                     .posterior(k.posterior)
-                                     .prior(k.prior)
-                                     .sampling(c.sampling)
-                                     .covariance(cov)
-                                     .init_log_variance(c.init_log_var));
-        l->set_generator(gen);
-        register_module(name, l);
-        bayes.push_back({nullptr, l});
-        add(name, torch::nn::AnyModule(l));
+        mn::MatrixNormalLinear l(bayes_options(mn::MatrixNormalLinearOptions(fc_sizes[i], fc_sizes[i + 1])));
+        add_bayes(name, l, {nullptr, l});
       }
     }
   }
   torch::Tensor forward(torch::Tensor x) {
     if (n_conv > 0) x = x.view({-1, 1, kSide, kSide});
-    for (size_t i = 0; i < layers.size(); ++i) {
-      x = layers[i].forward(x);
-      if (i < n_conv) {
-        x = torch::max_pool2d(torch::relu(x), 2);
-        if (i + 1 == n_conv) x = x.flatten(1);
-      } else if (i + 1 < layers.size()) {
-        x = torch::relu(x);
-      }
-    }
-    return x;
+    return stack_forward(layers, n_conv, x);
   }
 };
 
@@ -263,16 +265,7 @@ struct Pruned {
   torch::Tensor inputs;
   torch::Tensor forward(torch::Tensor x) {
     x = n_conv > 0 ? x.view({-1, 1, Net::kSide, Net::kSide}).index_select(1, inputs) : x.index_select(1, inputs);
-    for (size_t i = 0; i < layers.size(); ++i) {
-      x = layers[i].forward(x);
-      if (i < n_conv) {
-        x = torch::max_pool2d(torch::relu(x), 2);
-        if (i + 1 == n_conv) x = x.flatten(1);
-      } else if (i + 1 < layers.size()) {
-        x = torch::relu(x);
-      }
-    }
-    return x;
+    return stack_forward(layers, n_conv, x);
   }
 };
 Pruned prune_net(Net& net, double t) {

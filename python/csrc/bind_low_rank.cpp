@@ -23,6 +23,15 @@ py::tuple reduce(const mm::Manifold& self) {
   return py::make_tuple(from_spec, py::make_tuple(self.spec()));
 }
 
+// The constructor of the coupled manifolds built from (m, n, rank, retraction).
+template <typename M>
+void def_init(Class<M> c) {
+  c.def(py::init([](int64_t m, int64_t n, int64_t rank, const std::string& retraction) {
+          return std::make_shared<M>(m, n, rank, mm::retraction_from_string(retraction));
+        }),
+        py::arg("m"), py::arg("n"), py::arg("rank"), py::arg("retraction") = "polar");
+}
+
 // The C++ frontend's side of tests/python/test_low_rank_coupled.py's cross-language test (as
 // mantra._C.testing.cpp_constraint for the other constraints): builds the constraint `fn` as
 // a C++ user would on a module whose "weight" is randn(shape) after manual_seed(seed), adds
@@ -150,7 +159,7 @@ Example::
       .def("__reduce__", &reduce)
       .def("__repr__", [](const mm::LowRankCoupled& self) { return "mantra.manifolds." + self.spec(); });
 
-  Class<mm::LowRankOblique>(manifolds, "LowRankOblique", R"doc(Rank ≤ r with rows of unit norm: X = H Vᵀ, H ∈ Ob(m, r) (unit rows), V ∈ St(n, r).
+  def_init(Class<mm::LowRankOblique>(manifolds, "LowRankOblique", R"doc(Rank ≤ r with rows of unit norm: X = H Vᵀ, H ∈ Ob(m, r) (unit rows), V ∈ St(n, r).
 
 .. math:: \{X \in \mathbb{R}^{m \times n} : \operatorname{rank} X \le r,\ \operatorname{diag}(X X^\top) = 1\}
 
@@ -166,12 +175,8 @@ Example::
 
     >>> M = mantra.manifolds.LowRankOblique(6, 5, 2); M.spec
     'LowRankOblique(m=6,n=5,rank=2,retraction=polar)'
-)doc")
-      .def(py::init([](int64_t m, int64_t n, int64_t rank, const std::string& retraction) {
-             return std::make_shared<mm::LowRankOblique>(m, n, rank, mm::retraction_from_string(retraction));
-           }),
-           py::arg("m"), py::arg("n"), py::arg("rank"), py::arg("retraction") = "polar");
-  Class<mm::LowRankSphere>(manifolds, "LowRankSphere", R"doc(Rank ≤ r with unit Frobenius norm: X = H Vᵀ, ‖H‖_F = 1, V ∈ St(n, r).
+)doc"));
+  def_init(Class<mm::LowRankSphere>(manifolds, "LowRankSphere", R"doc(Rank ≤ r with unit Frobenius norm: X = H Vᵀ, ‖H‖_F = 1, V ∈ St(n, r).
 
 .. math:: \{X \in \mathbb{R}^{m \times n} : \operatorname{rank} X \le r,\ \|X\|_F = 1\}
 
@@ -187,11 +192,7 @@ Example::
 
     >>> M = mantra.manifolds.LowRankSphere(4, 3, 1); float(M.compose(M.random(7, 1)).norm())  # doctest: +ELLIPSIS
     1.0...
-)doc")
-      .def(py::init([](int64_t m, int64_t n, int64_t rank, const std::string& retraction) {
-             return std::make_shared<mm::LowRankSphere>(m, n, rank, mm::retraction_from_string(retraction));
-           }),
-           py::arg("m"), py::arg("n"), py::arg("rank"), py::arg("retraction") = "polar");
+)doc"));
   Class<mm::LowRankStackedStiefel>(manifolds, "LowRankStackedStiefel", R"doc(Rank ≤ r, X = (X_1; …; X_k) with each p×n block of orthonormal rows.
 
 .. math:: \{X \in \mathbb{R}^{kp \times n} : \operatorname{rank} X \le r,\ X_j X_j^\top = I_p\} = \{H V^\top : H_j H_j^\top = I_p\}

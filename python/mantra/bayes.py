@@ -126,6 +126,15 @@ class _MatrixNormalLayer(nn.Module):
         """[U, V] under ``covariance="spd"`` (a RiemannianAdam group on ``mantra.manifolds.SPD``), else []."""
         return [self.u, self.v] if self.covariance == "spd" and self.u is not None else []
 
+    @staticmethod
+    def _filled(layer, W, b):
+        """``layer`` (a fresh torch layer on the kept units) holding the pruned weight W and bias b."""
+        with torch.no_grad():
+            layer.weight.copy_(W)
+            if b is not None:
+                layer.bias.copy_(b)
+        return layer
+
     def _forward_mode(self, sample, mean):
         if self.training or getattr(_state, "sample", False):
             return sample()
@@ -210,12 +219,8 @@ class MatrixNormalLinear(_MatrixNormalLayer):
     def prune(self, threshold, keep_in=None, keep_out=None):
         """An ordinary ``torch.nn.Linear`` on the kept units, equal to the masked mean layer there."""
         W, b, rows, cols = _bayes.pruned(self.params(), self.posterior, self.prior, threshold, keep_in, keep_out)
-        lin = nn.Linear(rows.numel(), cols.numel(), bias=b is not None, device=W.device, dtype=W.dtype)
-        with torch.no_grad():
-            lin.weight.copy_(W)
-            if b is not None:
-                lin.bias.copy_(b)
-        return lin
+        return self._filled(nn.Linear(rows.numel(), cols.numel(), bias=b is not None, device=W.device, dtype=W.dtype),
+                            W, b)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, posterior={self.posterior}, "
@@ -232,7 +237,8 @@ class MatrixNormalConv2d(_MatrixNormalLayer):
     columns output channels; posteriors, priors, KL and masks are those of ``MatrixNormalLinear``.
     ``sampling="local"`` draws every output location's pre-activation from its marginal, independently
     of the other locations (the usual local reparameterization for conv ignores their correlation);
-    :math:`p^	op U p = \lVert A^	op pVert^2` is computed on the unfolded patches by the fused
+    :math:`p^	op U p = \lVert A^	op p
+Vert^2` is computed on the unfolded patches by the fused
     ``matrix_normal_linear`` op. ``"weights"`` draws one kernel per batch. ``prune()`` keeps an
     input channel when any of its k·k taps keeps a weight (its masked taps stay as zeros).
 
@@ -285,13 +291,9 @@ class MatrixNormalConv2d(_MatrixNormalLayer):
         """An ordinary ``torch.nn.Conv2d`` on the kept channels, equal to the masked mean layer there."""
         W, b, chans, cols = _bayes.pruned_conv(self.params(), self.posterior, self.prior, threshold, self.geometry(),
                                                keep_in, keep_out)
-        conv = nn.Conv2d(chans.numel(), cols.numel(), self.kernel_size, stride=self.stride, padding=self.padding,
-                         dilation=self.dilation, bias=b is not None, device=W.device, dtype=W.dtype)
-        with torch.no_grad():
-            conv.weight.copy_(W)
-            if b is not None:
-                conv.bias.copy_(b)
-        return conv
+        return self._filled(nn.Conv2d(chans.numel(), cols.numel(), self.kernel_size, stride=self.stride,
+                                      padding=self.padding, dilation=self.dilation, bias=b is not None,
+                                      device=W.device, dtype=W.dtype), W, b)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "

@@ -114,6 +114,10 @@ class _RiemannianOptimizer(torch.optim.Optimizer):
 
     _name = "RiemannianOptimizer"
 
+    def __init__(self, params, defaults, manifold, retraction, stabilize):
+        # The geometry of every group, after the optimizer's own hyperparameters.
+        super().__init__(params, dict(defaults, manifold=manifold, retraction=retraction, stabilize=stabilize))
+
     def add_param_group(self, param_group):
         super().add_param_group(param_group)
         g, group = len(self.param_groups) - 1, self.param_groups[-1]
@@ -129,6 +133,32 @@ class _RiemannianOptimizer(torch.optim.Optimizer):
             why = M.check_point(p.detach(), 1e-4)
             if why:
                 raise ValueError(f"{self._name}: parameter {i} of param group {g} is not a point of {M.name}: {why}")
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One step on every parameter that has a gradient.
+
+        Args:
+            closure (callable, optional): re-evaluates the model and returns the loss. Default: ``None``.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(group, p)
+        return loss
+
+    def _update(self, group, p):
+        """The optimizer's update of parameter ``p`` of ``group`` (its gradient is set)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _geometry(group):
+        """The geometry keywords of the C++ step functions, from a param group."""
+        return dict(manifold=group["manifold"], retraction=group["retraction"], stabilize=group["stabilize"])
 
     def state_dict(self):
         sd = super().state_dict()
@@ -200,35 +230,18 @@ class RiemannianSGD(_RiemannianOptimizer):
             raise ValueError(f"RiemannianSGD: argument 'weight_decay' must be >= 0, got {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("RiemannianSGD: argument 'nesterov' requires momentum > 0 and dampening = 0")
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
-                        manifold=manifold, retraction=retraction, stabilize=stabilize)
-        super().__init__(params, defaults)
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+        super().__init__(params, defaults, manifold, retraction, stabilize)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """One step on every parameter that has a gradient.
-
-        Args:
-            closure (callable, optional): re-evaluates the model and returns the loss. Default: ``None``.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                state["step"] = state.get("step", 0) + 1
-                buf = _steps.riemannian_sgd_step(
-                    p, p.grad, state.get("momentum_buffer"), state["step"], lr=group["lr"],
-                    momentum=group["momentum"], dampening=group["dampening"], weight_decay=group["weight_decay"],
-                    nesterov=group["nesterov"], manifold=group["manifold"], retraction=group["retraction"],
-                    stabilize=group["stabilize"])
-                if buf is not None:
-                    state["momentum_buffer"] = buf
-        return loss
+    def _update(self, group, p):
+        state = self.state[p]
+        state["step"] = state.get("step", 0) + 1
+        buf = _steps.riemannian_sgd_step(
+            p, p.grad, state.get("momentum_buffer"), state["step"], lr=group["lr"], momentum=group["momentum"],
+            dampening=group["dampening"], weight_decay=group["weight_decay"], nesterov=group["nesterov"],
+            **self._geometry(group))
+        if buf is not None:
+            state["momentum_buffer"] = buf
 
 
 class RiemannianAdam(_RiemannianOptimizer):
@@ -241,7 +254,8 @@ class RiemannianAdam(_RiemannianOptimizer):
     manifold point (the squared norm of g in the manifold's metric; entrywise on Euclidean),
     hats the bias corrections, R the retraction. Each parameter's update is the C++ step
     ``mantra::optim::riemannian_adam_step``; on Euclidean groups it is ``torch.optim.Adam``
-    bit for bit. Every parameter must be a point of its group's manifold (within 1e-4).
+    bit for bit. Every parameter must be a point of its group's manifold (within 1e-4); sparse
+    gradients are refused.
 
     Args:
         params (iterable): parameters or param-group dicts (a group may set its own options).
@@ -279,39 +293,22 @@ class RiemannianAdam(_RiemannianOptimizer):
             raise ValueError(f"RiemannianAdam: argument 'betas' must lie in [0, 1), got {tuple(betas)}")
         if not weight_decay >= 0:
             raise ValueError(f"RiemannianAdam: argument 'weight_decay' must be >= 0, got {weight_decay}")
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        manifold=manifold, retraction=retraction, stabilize=stabilize)
-        super().__init__(params, defaults)
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        super().__init__(params, defaults, manifold, retraction, stabilize)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """One step on every parameter that has a gradient (sparse gradients are refused).
-
-        Args:
-            closure (callable, optional): re-evaluates the model and returns the loss. Default: ``None``.
-        """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError("RiemannianAdam does not support sparse gradients")
-                state = self.state[p]
-                if "exp_avg" not in state:
-                    exp_avg, exp_avg_sq, max_sq = _steps.riemannian_adam_init(p, manifold=group["manifold"],
-                                                                              amsgrad=group["amsgrad"])
-                    state["step"] = 0
-                    state["exp_avg"], state["exp_avg_sq"] = exp_avg, exp_avg_sq
-                    if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = max_sq
-                state["step"] += 1
-                _steps.riemannian_adam_step(
-                    p, p.grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"), state["step"],
-                    lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
-                    amsgrad=group["amsgrad"], manifold=group["manifold"], retraction=group["retraction"],
-                    stabilize=group["stabilize"])
-        return loss
+    def _update(self, group, p):
+        if p.grad.is_sparse:
+            raise RuntimeError("RiemannianAdam does not support sparse gradients")
+        state = self.state[p]
+        if "exp_avg" not in state:
+            exp_avg, exp_avg_sq, max_sq = _steps.riemannian_adam_init(p, manifold=group["manifold"],
+                                                                      amsgrad=group["amsgrad"])
+            state["step"] = 0
+            state["exp_avg"], state["exp_avg_sq"] = exp_avg, exp_avg_sq
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = max_sq
+        state["step"] += 1
+        _steps.riemannian_adam_step(
+            p, p.grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"), state["step"],
+            lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
+            amsgrad=group["amsgrad"], **self._geometry(group))

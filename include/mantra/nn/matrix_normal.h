@@ -21,6 +21,7 @@
 
 #include <mantra/bayes/functional.h>
 #include <mantra/bayes/matrix_normal.h>
+#include <mantra/detail/crtp_arg.h>
 
 #include <functional>
 #include <optional>
@@ -28,22 +29,33 @@
 
 namespace mantra::nn {
 
-struct MatrixNormalLinearOptions {
+// The options MatrixNormalLinear and MatrixNormalConv2d share (the posterior of the weight's
+// matrix view, its prior, sampling, covariance parametrization and eval mode). Each setter
+// returns the derived options, so builder chains mix these with the layer's own fields.
+template <typename Derived>
+struct MatrixNormalOptions {
+  MANTRA_CRTP_ARG(bool, bias) = true;
+  MANTRA_CRTP_ARG(std::string, posterior) = "mn";  // mn, diag, mn+diag
+  MANTRA_CRTP_ARG(std::string, prior) = "ard";     // normal, ard, group_ard
+  // local: the local reparameterization, one independent output per row (Linear) or per output
+  // location (Conv2d: o = Wᵀp ~ N(Mᵀp, (pᵀUp)·V), the correlations between locations ignored,
+  // as the usual local reparameterization for conv does); weights: one W per batch (the exact
+  // joint distribution).
+  MANTRA_CRTP_ARG(std::string, sampling) = "local";
+  MANTRA_CRTP_ARG(std::string, covariance) = "cholesky";  // cholesky (A, B raw), spd (U, V on the SPD manifold)
+  MANTRA_CRTP_ARG(double, prior_variance) = 1.0;           // σ² of the "normal" prior
+  MANTRA_CRTP_ARG(double, init_log_variance) = -10.0;      // initial log Var(W_ij)
+  // Eval mode: 0 uses the mean weight, K > 0 averages K sampled outputs.
+  MANTRA_CRTP_ARG(int64_t, eval_samples) = 0;
+  // Eval mode with the mean: zero the weights the masks drop at this log-α threshold (none: no mask).
+  MANTRA_CRTP_ARG(std::optional<double>, threshold) = std::nullopt;
+};
+
+struct MatrixNormalLinearOptions : public MatrixNormalOptions<MatrixNormalLinearOptions> {
   MatrixNormalLinearOptions(int64_t in_features, int64_t out_features)
       : in_features_(in_features), out_features_(out_features) {}
   TORCH_ARG(int64_t, in_features);
   TORCH_ARG(int64_t, out_features);
-  TORCH_ARG(bool, bias) = true;
-  TORCH_ARG(std::string, posterior) = "mn";    // mn, diag, mn+diag
-  TORCH_ARG(std::string, prior) = "ard";       // normal, ard, group_ard
-  TORCH_ARG(std::string, sampling) = "local";  // local (reparameterization per row), weights (one W per batch)
-  TORCH_ARG(std::string, covariance) = "cholesky";  // cholesky (A, B raw), spd (U, V on the SPD manifold)
-  TORCH_ARG(double, prior_variance) = 1.0;     // σ² of the "normal" prior
-  TORCH_ARG(double, init_log_variance) = -10.0;  // initial log Var(W_ij)
-  // Eval mode: 0 uses the mean weight, K > 0 averages K sampled outputs.
-  TORCH_ARG(int64_t, eval_samples) = 0;
-  // Eval mode with the mean: zero the weights the masks drop at this log-α threshold (none: no mask).
-  TORCH_ARG(std::optional<double>, threshold) = std::nullopt;
 };
 
 class MatrixNormalLinearImpl : public torch::nn::Cloneable<MatrixNormalLinearImpl> {
@@ -86,7 +98,7 @@ class MatrixNormalLinearImpl : public torch::nn::Cloneable<MatrixNormalLinearImp
 
 TORCH_MODULE(MatrixNormalLinear);
 
-struct MatrixNormalConv2dOptions {
+struct MatrixNormalConv2dOptions : public MatrixNormalOptions<MatrixNormalConv2dOptions> {
   MatrixNormalConv2dOptions(int64_t in_channels, int64_t out_channels, int64_t kernel_size)
       : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
   TORCH_ARG(int64_t, in_channels);
@@ -95,18 +107,6 @@ struct MatrixNormalConv2dOptions {
   TORCH_ARG(int64_t, stride) = 1;
   TORCH_ARG(int64_t, padding) = 0;
   TORCH_ARG(int64_t, dilation) = 1;
-  TORCH_ARG(bool, bias) = true;
-  TORCH_ARG(std::string, posterior) = "mn";
-  TORCH_ARG(std::string, prior) = "ard";
-  // local: per output location, o = Wᵀp ~ N(Mᵀp, (pᵀUp)·V) independently (the correlations
-  // between locations are ignored, as the usual local reparameterization for conv does);
-  // weights: one kernel sample per batch (exact joint distribution).
-  TORCH_ARG(std::string, sampling) = "local";
-  TORCH_ARG(std::string, covariance) = "cholesky";
-  TORCH_ARG(double, prior_variance) = 1.0;
-  TORCH_ARG(double, init_log_variance) = -10.0;
-  TORCH_ARG(int64_t, eval_samples) = 0;
-  TORCH_ARG(std::optional<double>, threshold) = std::nullopt;
 };
 
 // A variational Bayesian Conv2d: the kernel's matrix view W (C_in·k·k × C_out) has the posterior

@@ -10,36 +10,23 @@
 #include <torch/optim/optimizer.h>
 #include <torch/optim/serialize.h>
 
-#include <mantra/manifolds/euclidean.h>
-#include <mantra/manifolds/manifold.h>
+#include <mantra/optim/riemannian_options.h>
 
 #include <tuple>
 #include <vector>
 
 namespace mantra::optim {
 
-struct RiemannianAdamOptions : public torch::optim::OptimizerCloneableOptions<RiemannianAdamOptions> {
-  RiemannianAdamOptions(double lr = 1e-3) : lr_(lr) {}
-  TORCH_ARG(double, lr) = 1e-3;
+struct RiemannianAdamOptions : public RiemannianGroupOptions<RiemannianAdamOptions> {
+  RiemannianAdamOptions(double lr = 1e-3) : RiemannianGroupOptions(lr) {}
   typedef std::tuple<double, double> betas_t;
   TORCH_ARG(betas_t, betas) = std::make_tuple(0.9, 0.999);
   TORCH_ARG(double, eps) = 1e-8;
-  TORCH_ARG(double, weight_decay) = 0;
   TORCH_ARG(bool, amsgrad) = false;
-  // The manifold of every parameter of the group (Euclidean: plain tensors).
-  TORCH_ARG(manifolds::ManifoldPtr, manifold) = std::make_shared<manifolds::Euclidean>();
-  TORCH_ARG(manifolds::Retraction, retraction) = manifolds::Retraction::Default;
-  // Every this many steps, project parameters back onto the manifold and moments onto the
-  // tangent space, against rounding drift (0: never).
-  TORCH_ARG(int64_t, stabilize) = 100;
 
  public:
   void serialize(torch::serialize::InputArchive& archive) override;
   void serialize(torch::serialize::OutputArchive& archive) const override;
-  double get_lr() const override { return lr(); }
-  // Set when loaded from an archive: the manifold's name at save time (checked on load).
-  std::string saved_manifold_name;
-  void set_lr(const double lr) override { this->lr(lr); }
 };
 
 struct RiemannianAdamParamState : public torch::optim::OptimizerCloneableParamState<RiemannianAdamParamState> {

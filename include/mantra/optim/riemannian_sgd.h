@@ -10,31 +10,21 @@
 #include <torch/optim/optimizer.h>
 #include <torch/optim/serialize.h>
 
-#include <mantra/manifolds/euclidean.h>
-#include <mantra/manifolds/manifold.h>
+#include <mantra/optim/riemannian_options.h>
 
 #include <vector>
 
 namespace mantra::optim {
 
-struct RiemannianSGDOptions : public torch::optim::OptimizerCloneableOptions<RiemannianSGDOptions> {
-  RiemannianSGDOptions(double lr) : lr_(lr) {}
-  TORCH_ARG(double, lr);
+struct RiemannianSGDOptions : public RiemannianGroupOptions<RiemannianSGDOptions> {
+  RiemannianSGDOptions(double lr) : RiemannianGroupOptions(lr) {}
   TORCH_ARG(double, momentum) = 0;
   TORCH_ARG(double, dampening) = 0;
-  TORCH_ARG(double, weight_decay) = 0;
   TORCH_ARG(bool, nesterov) = false;
-  TORCH_ARG(manifolds::ManifoldPtr, manifold) = std::make_shared<manifolds::Euclidean>();
-  TORCH_ARG(manifolds::Retraction, retraction) = manifolds::Retraction::Default;
-  TORCH_ARG(int64_t, stabilize) = 100;
 
  public:
   void serialize(torch::serialize::InputArchive& archive) override;
   void serialize(torch::serialize::OutputArchive& archive) const override;
-  double get_lr() const override { return lr(); }
-  // Set when loaded from an archive: the manifold's name at save time (checked on load).
-  std::string saved_manifold_name;
-  void set_lr(const double lr) override { this->lr(lr); }
 };
 
 struct RiemannianSGDParamState : public torch::optim::OptimizerCloneableParamState<RiemannianSGDParamState> {

@@ -276,13 +276,7 @@ def invertible(module, tensor_name="weight", f=_D["positive_f"], triv=_D["triv"]
         >>> layer = nn.Linear(6, 6)
         >>> mantra.invertible(layer, "weight")
     """
-    X = _matrix(module, tensor_name, "invertible", square=True)
-    if f != "softplus":
-        raise ValueError(f"invertible: argument 'f' must be 'softplus' (mantra's GL+ manifold has no spectrum map), "
-                         f"got {f!r}")
-    if triv != "expm":
-        raise ValueError(f"invertible: argument 'triv' must be 'expm', got {triv!r}")
-    return _register(module, tensor_name, mf.GLPlus(X.shape[-1]), "default", "invertible")
+    return _determinant_group(module, tensor_name, f, triv, "invertible", "GL+", mf.GLPlus)
 
 
 def sln(module, tensor_name="weight", f=_D["positive_f"], triv=_D["triv"]):
@@ -302,12 +296,19 @@ def sln(module, tensor_name="weight", f=_D["positive_f"], triv=_D["triv"]):
         >>> abs(torch.linalg.det(layer.weight.double()).item() - 1) < 1e-5
         True
     """
-    X = _matrix(module, tensor_name, "sln", square=True)
+    return _determinant_group(module, tensor_name, f, triv, "sln", "SL", mf.SL)
+
+
+def _determinant_group(module, tensor_name, f, triv, fn, group, manifold):
+    """invertible / sln: a square tensor on the group ``manifold(n)``; f and triv accept geotorch's
+    defaults only (these groups have no spectrum map)."""
+    X = _matrix(module, tensor_name, fn, square=True)
     if f != "softplus":
-        raise ValueError(f"sln: argument 'f' must be 'softplus' (mantra's SL manifold has no spectrum map), got {f!r}")
+        raise ValueError(f"{fn}: argument 'f' must be 'softplus' (mantra's {group} manifold has no spectrum map), "
+                         f"got {f!r}")
     if triv != "expm":
-        raise ValueError(f"sln: argument 'triv' must be 'expm', got {triv!r}")
-    return _register(module, tensor_name, mf.SL(X.shape[-1]), "default", "sln")
+        raise ValueError(f"{fn}: argument 'triv' must be 'expm', got {triv!r}")
+    return _register(module, tensor_name, manifold(X.shape[-1]), "default", fn)
 
 
 def hyperbolic(module, tensor_name="weight", model=_D["hyperbolic_model"]):

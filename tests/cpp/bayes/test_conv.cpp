@@ -221,4 +221,36 @@ TEST(MatrixNormalSpdCovariance, EqualsTheCholeskyLayerAndStaysOnTheManifoldUnder
   }
 }
 
+// The options Linear and Conv2d share (mantra::nn::MatrixNormalOptions) keep their defaults on
+// both, and builder chains mix shared and own fields in either order.
+TEST(MatrixNormalOptions, SharedDefaultsAndMixedBuilderChains) {
+  auto expect_defaults = [](const auto& o, const char* what) {
+    EXPECT_TRUE(o.bias()) << what;
+    EXPECT_EQ(o.posterior(), "mn") << what;
+    EXPECT_EQ(o.prior(), "ard") << what;
+    EXPECT_EQ(o.sampling(), "local") << what;
+    EXPECT_EQ(o.covariance(), "cholesky") << what;
+    EXPECT_EQ(o.prior_variance(), 1.0) << what;
+    EXPECT_EQ(o.init_log_variance(), -10.0) << what;
+    EXPECT_EQ(o.eval_samples(), 0) << what;
+    EXPECT_FALSE(o.threshold().has_value()) << what;
+  };
+  expect_defaults(mantra::nn::MatrixNormalLinearOptions(3, 2), "linear");
+  expect_defaults(MatrixNormalConv2dOptions(2, 3, 3), "conv");
+  auto conv = MatrixNormalConv2dOptions(2, 3, 3).posterior("diag").stride(2).threshold(1.5).padding(1).bias(false);
+  EXPECT_EQ(conv.posterior(), "diag");
+  EXPECT_EQ(conv.stride(), 2);
+  EXPECT_EQ(conv.padding(), 1);
+  EXPECT_EQ(conv.dilation(), 1);
+  EXPECT_EQ(conv.threshold(), 1.5);
+  EXPECT_FALSE(conv.bias());
+  auto lin = mantra::nn::MatrixNormalLinearOptions(3, 2).eval_samples(4).out_features(5).prior("group_ard");
+  EXPECT_EQ(lin.eval_samples(), 4);
+  EXPECT_EQ(lin.in_features(), 3);
+  EXPECT_EQ(lin.out_features(), 5);
+  EXPECT_EQ(lin.prior(), "group_ard");
+  mantra::nn::MatrixNormalLinear layer(lin);
+  EXPECT_EQ(layer->mean.sizes(), (std::vector<int64_t>{3, 5}));
+}
+
 }  // namespace

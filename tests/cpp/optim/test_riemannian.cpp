@@ -255,3 +255,45 @@ TEST(RiemannianOptimizers, BadArgumentsAreClearErrors) {
   expect_error([&] { RiemannianAdam({off}, RiemannianAdamOptions(-1.0)); }, "argument 'lr'");
   expect_error([&] { RiemannianAdam({off}, RiemannianAdamOptions().betas({0.9, 1.0})); }, "argument 'betas'");
 }
+
+// Every option of a group, the shared ones (RiemannianGroupOptions) and each optimizer's own,
+// survives save and load; builder chains mix the two kinds in either order.
+TEST(RiemannianOptimizers, OptionsSurviveSaveAndLoad) {
+  auto st = std::make_shared<Stiefel>();
+  torch::manual_seed(7);
+  torch::Tensor X = st->random({5, 2}, torch::kFloat64).requires_grad_(true);
+  RiemannianSGD sgd({X}, RiemannianSGDOptions(0.02).weight_decay(0.1).momentum(0.5).dampening(0.25).manifold(st)
+                             .retraction(Retraction::QR).stabilize(7));
+  RiemannianAdam adam({X}, RiemannianAdamOptions(0.03).stabilize(9).betas({0.8, 0.99}).weight_decay(0.2).eps(1e-6)
+                               .amsgrad(true).manifold(st).retraction(Retraction::Cayley));
+  std::stringstream sgd_buffer, adam_buffer;
+  torch::save(sgd, sgd_buffer);
+  torch::save(adam, adam_buffer);
+  RiemannianSGD sgd2({X}, RiemannianSGDOptions(1.0).manifold(st));
+  RiemannianAdam adam2({X}, RiemannianAdamOptions().manifold(st));
+  torch::load(sgd2, sgd_buffer);
+  torch::load(adam2, adam_buffer);
+  const auto& s = static_cast<const RiemannianSGDOptions&>(sgd2.param_groups()[0].options());
+  EXPECT_EQ(s.lr(), 0.02);
+  EXPECT_EQ(s.weight_decay(), 0.1);
+  EXPECT_EQ(s.momentum(), 0.5);
+  EXPECT_EQ(s.dampening(), 0.25);
+  EXPECT_FALSE(s.nesterov());
+  EXPECT_EQ(s.retraction(), Retraction::QR);
+  EXPECT_EQ(s.stabilize(), 7);
+  EXPECT_EQ(s.manifold(), st);
+  EXPECT_EQ(sgd2.param_groups()[0].options().get_lr(), 0.02);
+  const auto& a = static_cast<const RiemannianAdamOptions&>(adam2.param_groups()[0].options());
+  EXPECT_EQ(a.lr(), 0.03);
+  EXPECT_EQ(a.weight_decay(), 0.2);
+  EXPECT_EQ(std::get<0>(a.betas()), 0.8);
+  EXPECT_EQ(std::get<1>(a.betas()), 0.99);
+  EXPECT_EQ(a.eps(), 1e-6);
+  EXPECT_TRUE(a.amsgrad());
+  EXPECT_EQ(a.retraction(), Retraction::Cayley);
+  EXPECT_EQ(a.stabilize(), 9);
+  EXPECT_EQ(a.manifold(), st);
+  // set_lr (as torch's schedulers call it) goes through the shared base.
+  adam2.param_groups()[0].options().set_lr(0.5);
+  EXPECT_EQ(a.lr(), 0.5);
+}
