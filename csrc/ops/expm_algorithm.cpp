@@ -521,6 +521,14 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_generic(const at::Te
   return {from_batch(E, A.sizes(), A.scalar_type()), std::move(trace)};
 }
 
+at::Tensor expm_forward_generic(const at::Tensor& A) { return expm_forward_generic(A, false); }
+at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A) {
+  return expm_backward_generic(grad, A, false);
+}
+std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_generic(const at::Tensor& A) {
+  return expm_traced_generic(A, false);
+}
+
 at::Tensor expm_traced_backward_generic(const at::Tensor& grad, const at::Tensor& A, at::TensorList trace) {
   check_expm_backward_arguments(grad, A, "mantra::_expm_traced_backward");
   if (A.numel() == 0) return at::zeros(A.sizes(), A.options());

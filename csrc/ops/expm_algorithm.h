@@ -82,10 +82,14 @@ at::Tensor from_batch(const at::Tensor& X3, at::IntArrayRef shape, at::ScalarTyp
 //   _expm_traced: exp(A) and its trace [plan, intermediates...] for _expm_traced_backward,
 //   so that forward + backward under autograd cost about three forwards, not four.
 // skew_route: choose the eigendecomposition route for exactly skew matrices where its rule
-// says so (expm_skew.h); only the CPU kernels pass true (on CUDA it never ran).
-at::Tensor expm_forward_generic(const at::Tensor& A, bool skew_route = false);
-at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A, bool skew_route = false);
-std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_generic(const at::Tensor& A, bool skew_route = false);
+// says so (expm_skew.h); only the CPU kernels pass true (on CUDA it never ran). The overloads
+// without it are scaling and squaring throughout.
+at::Tensor expm_forward_generic(const at::Tensor& A, bool skew_route);
+at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A, bool skew_route);
+std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_generic(const at::Tensor& A, bool skew_route);
+at::Tensor expm_forward_generic(const at::Tensor& A);
+at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A);
+std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_generic(const at::Tensor& A);
 at::Tensor expm_traced_backward_generic(const at::Tensor& grad, const at::Tensor& A, at::TensorList trace);
 
 // C++ entries of the private operators mantra::_expm_traced and mantra::_expm_traced_backward
