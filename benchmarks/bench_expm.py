@@ -13,7 +13,7 @@ trace), the measured time of one n×n GEMM (torch.mm) and mantra's forward time 
 the forward cannot beat that product count by more than its non-GEMM work. Where the autograd
 forward takes the eigendecomposition route for skew input (route "eig", csrc/ops/expm_skew.h;
 "sq" is scaling and squaring), the same cases are also timed with that route switched off
-(the old route: "sq fwd ms", "sq f+b ms"); the plain forward follows its own rule (n >= 400).
+(the old route: "sq fwd ms", "sq f+b ms"); the plain forward follows its own rule (n >= 320).
 
     python benchmarks/bench_expm.py [--cases 10000x2 1024x8 224 ...] [--repeats 7]
         [--kinds general skew unit] [--dtypes float32 float64] [--threads N] [--clock wall|cpu]

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 
 #include "manifolds/linalg.h"
 #include "ops/kernel_calls.h"
@@ -15,19 +16,22 @@
 namespace mantra::detail {
 namespace {
 
-// The route rule, measured at 1 thread (CPU time; README, issue-14 section), eigh of AᵀA
-// against one n×n GEMM: 10–18 GEMM-times for n ≤ 224, 4.5–5.3 for n = 425 and 1024. The
-// route's forward is then 8–12 GEMM-times against 5 + s products, its forward+backward
-// 15–27 against about 3(5 + s):
-//   value only (expm):           n ≥ 400 and s ≥ 5 (at n = 224 the forward does not pay);
-//   with a gradient (traced op,  n ≥ 128 and s ≥ 3 (at n = 128, s = 5 in float32: 36 against
-//   expm_backward):              48 GEMM-times; at n = 64 the route is slower in float32).
+// The route rule, measured at 1 thread (CPU time; README, issue-14 section). eigh of AᵀA takes
+// 10–18 n×n GEMM-times for n ≤ 224 and 4.5–5.3 at n = 425 and 1024, so the route's forward is
+// 8–12 GEMM-times against 5 + s products, its forward+backward 15–27 against about 3(5 + s).
+// Route time / squaring time on dense skew inputs scaled to s squarings:
+//   value only:    n = 224: 1.4–1.6 (float32), 0.9–1.2 (float64) for s = 3…6; n = 320 and
+//                  425, s = 5: 0.66–0.79; n = 425, s = 4: 0.86–0.96;
+//   with gradient: n = 128, 160 in float32: 0.87–1.22 for s = 3…6; n = 224, s ≥ 3: 0.54–0.82;
+//                  float64 n = 160, s ≥ 3: 0.56–0.81.
+// Hence: value only (expm) n ≥ 320 and s ≥ 5; with a gradient (the traced op, expm_backward)
+// n ≥ 192 and s ≥ 3.
 struct Thresholds {
   int64_t min_n;
   int64_t min_squarings;
 };
-constexpr Thresholds kValueThresholds{400, 5};
-constexpr Thresholds kGradientThresholds{128, 3};
+constexpr Thresholds kValueThresholds{320, 5};
+constexpr Thresholds kGradientThresholds{192, 3};
 // Accuracy: the route's error ~ c·u·λ_max/2 against scaling and squaring's ~ c·u·2^s; taken
 // where λ_max/2 ≤ kSkewMargin·2^s. On dense random skew inputs (n = 224…1024, entries of
 // variance 1/2) λ_max/2 is 1.6–4× 2^s and the measured errors of the two routes are within 2×

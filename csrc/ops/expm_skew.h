@@ -4,7 +4,7 @@
 // f(s) = cos√s and g(s) = sin√s/√s (both entire in s). When A is skew, S = AᵀA is symmetric
 // positive semidefinite, S = V diag(λ) Vᵀ, and with P = A·V
 //   exp(A) = (V diag(f(λ)) + P diag(g(λ))) Vᵀ:
-// one GEMM for S, one symmetric eigh (linalg::eigh), two GEMMs: about 8 GEMM-times at n ≥ 400
+// one GEMM for S, one symmetric eigh (linalg::eigh), two GEMMs: about 8 GEMM-times at n ≥ 425
 // against 5 + s products for scaling and squaring with s squarings (s = 6–10 on large-norm
 // inputs). The reverse mode is the adjoint of that map for a general direction dA (the op's
 // input is a general matrix, so the gradient is the full adjoint, not its skew part):
