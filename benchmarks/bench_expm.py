@@ -8,9 +8,12 @@ a standard normal matrix scaled to 1-norm 1 (unit: the dynamic-trivialization re
 no squarings are needed); the gradient that of sum(exp(A) * W) with W standard normal.
 
 For single matrices it also prints the products × GEMM bound of the forward: the number of
-n×n products mantra's plan does (Taylor scheme + squarings, read from its trace), the measured
-time of one n×n GEMM (torch.mm) and mantra's forward time in GEMM-times; the forward cannot
-beat that product count by more than its non-GEMM work.
+n×n products mantra's scaling-and-squaring plan does (Taylor scheme + squarings, read from its
+trace), the measured time of one n×n GEMM (torch.mm) and mantra's forward time in GEMM-times;
+the forward cannot beat that product count by more than its non-GEMM work. Where the autograd
+forward takes the eigendecomposition route for skew input (route "eig", csrc/ops/expm_skew.h;
+"sq" is scaling and squaring), the same cases are also timed with that route switched off
+(the old route: "sq fwd ms", "sq f+b ms"); the plain forward follows its own rule (n >= 320).
 
     python benchmarks/bench_expm.py [--cases 10000x2 1024x8 224 ...] [--repeats 7]
         [--kinds general skew unit] [--dtypes float32 float64] [--threads N] [--clock wall|cpu]
@@ -44,9 +47,22 @@ def parse_case(case):
 
 
 def products(A):
-    """Matrix products of mantra's forward for the single matrix A (plan: degree, squarings)."""
+    """Matrix products of mantra's scaling-and-squaring forward for the single matrix A (plan:
+    degree, squarings), and whether the autograd forward takes the skew route (plan row 3)."""
     plan = torch.ops.mantra._expm_traced(A)[1][0]
-    return PRODUCTS_PER_DEGREE[int(plan[0, 0])] + int(plan[1, 0])
+    return PRODUCTS_PER_DEGREE[int(plan[0, 0])] + int(plan[1, 0]), plan.shape[0] == 3 and bool(plan[2, 0])
+
+
+def time_mantra(A, W, repeats):
+    with torch.no_grad():
+        fwd = median_time(lambda: mantra.expm(A), repeats)
+    leaf = A.clone().requires_grad_(True)
+
+    def fwd_bwd():
+        (mantra.expm(leaf) * W).sum().backward()
+        leaf.grad = None
+
+    return fwd, median_time(fwd_bwd, repeats)
 
 
 def main():
@@ -71,7 +87,7 @@ def main():
           f"({args.big_repeats} for n >= 400), {args.clock} clock, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}")
     header = f"{'case':>9} {'kind':>7} {'dtype':>7} | {'torch fwd ms':>12} {'mantra fwd ms':>13} {'ratio':>6} | " \
              f"{'torch f+b ms':>12} {'mantra f+b ms':>13} {'ratio':>6} | {'products':>8} {'GEMM ms':>8} " \
-             f"{'fwd/GEMM':>8}"
+             f"{'fwd/GEMM':>8} | {'route':>5} {'sq fwd ms':>9} {'sq f+b ms':>9} {'f+b ratio':>9}"
     print(header)
     print("-" * len(header))
     for dtype_name in args.dtypes:
@@ -98,7 +114,15 @@ def main():
                 if batch == 0:
                     B = torch.randn(n, n, dtype=dtype, generator=gen)
                     gemm = median_time(lambda: torch.mm(A, B), max(repeats, 5))
-                    bound = f"{products(A):>8} {gemm * 1e3:>8.2f} {mf / gemm:>8.1f}"
+                    prods, eig = products(A)
+                    bound = f"{prods:>8} {gemm * 1e3:>8.2f} {mf / gemm:>8.1f} | {'eig' if eig else 'sq':>5}"
+                    if eig:  # the old route: scaling and squaring for the same input
+                        old = torch.ops.mantra._expm_skew_route(-1)
+                        try:
+                            sf, sb = time_mantra(A, W, repeats)
+                        finally:
+                            torch.ops.mantra._expm_skew_route(old)
+                        bound += f" {sf * 1e3:>9.2f} {sb * 1e3:>9.2f} {tb / sb:>9.2f}"
                 print(f"{case:>9} {kind:>7} {dtype_name:>7} | {tf * 1e3:>12.2f} {mf * 1e3:>13.2f} {tf / mf:>6.2f} | "
                       f"{tb * 1e3:>12.2f} {mb * 1e3:>13.2f} {tb / mb:>6.2f} | {bound}", flush=True)
 

@@ -1,5 +1,7 @@
 #include "ops/expm_algorithm.h"
 
+#include "ops/expm_skew.h"
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
@@ -329,7 +331,10 @@ ExpmPlan expm_plan(const at::Tensor& A3, const char* op, const char* arg) {
   return plan;
 }
 
-at::Tensor expm_run(const at::Tensor& A3, const ExpmPlan& plan, std::vector<at::Tensor>* trace) {
+namespace {
+
+// Scaling and squaring for every matrix of the plan (no skew route).
+at::Tensor run_squaring(const at::Tensor& A3, const ExpmPlan& plan, std::vector<at::Tensor>* trace) {
   at::Tensor out;
   const auto groups = make_groups(plan);
   if (groups.size() != 1 || !groups[0].whole_batch) out = at::empty_like(A3);
@@ -367,8 +372,8 @@ at::Tensor expm_run(const at::Tensor& A3, const ExpmPlan& plan, std::vector<at::
   return out;
 }
 
-at::Tensor expm_reverse(const at::Tensor& G3, const at::Tensor& A3, const ExpmPlan& plan,
-                        at::TensorList trace) {
+at::Tensor reverse_squaring(const at::Tensor& G3, const at::Tensor& A3, const ExpmPlan& plan,
+                            at::TensorList trace) {
   at::Tensor grad;
   const auto groups = make_groups(plan);
   if (groups.size() != 1 || !groups[0].whole_batch) grad = at::zeros_like(G3);
@@ -414,6 +419,64 @@ at::Tensor expm_reverse(const at::Tensor& G3, const at::Tensor& A3, const ExpmPl
   return grad;
 }
 
+// The matrices of each route, and the plan of the scaling-and-squaring ones.
+struct RouteSplit {
+  std::vector<int64_t> squaring, skew;
+  ExpmPlan squaring_plan;
+};
+
+RouteSplit split_routes(const ExpmPlan& plan) {
+  RouteSplit r;
+  for (size_t i = 0; i < plan.skew.size(); ++i) {
+    if (plan.skew[i]) {
+      r.skew.push_back(static_cast<int64_t>(i));
+    } else {
+      r.squaring.push_back(static_cast<int64_t>(i));
+      r.squaring_plan.degree_index.push_back(plan.degree_index[i]);
+      r.squaring_plan.squarings.push_back(plan.squarings[i]);
+    }
+  }
+  return r;
+}
+
+at::Tensor indices(const std::vector<int64_t>& idx, const at::Tensor& like) {
+  const at::Tensor t = at::tensor(idx, at::TensorOptions().dtype(at::kLong));
+  return like.is_cpu() ? t : t.to(like.device());
+}
+
+}  // namespace
+
+bool plan_has_skew(const ExpmPlan& plan) {
+  return std::any_of(plan.skew.begin(), plan.skew.end(), [](bool b) { return b; });
+}
+
+at::Tensor expm_run(const at::Tensor& A3, const ExpmPlan& plan, std::vector<at::Tensor>* trace) {
+  if (!plan_has_skew(plan)) return run_squaring(A3, plan, trace);
+  const RouteSplit r = split_routes(plan);
+  if (r.squaring.empty()) return expm_skew_run(A3, trace);
+  // Scaling and squaring's trace first, the skew route's (V, λ, P) last.
+  const at::Tensor idx_sq = indices(r.squaring, A3), idx_sk = indices(r.skew, A3);
+  at::Tensor out = at::empty_like(A3);
+  out.index_copy_(0, idx_sq, run_squaring(A3.index_select(0, idx_sq), r.squaring_plan, trace));
+  out.index_copy_(0, idx_sk, expm_skew_run(A3.index_select(0, idx_sk), trace));
+  return out;
+}
+
+at::Tensor expm_reverse(const at::Tensor& G3, const at::Tensor& A3, const ExpmPlan& plan,
+                        at::TensorList trace) {
+  if (!plan_has_skew(plan)) return reverse_squaring(G3, A3, plan, trace);
+  TORCH_INTERNAL_ASSERT(trace.size() >= kSkewTraceSize, "expm trace does not match its plan");
+  const at::TensorList skew_trace = trace.slice(trace.size() - kSkewTraceSize);
+  const RouteSplit r = split_routes(plan);
+  if (r.squaring.empty()) return expm_skew_reverse(G3, A3, skew_trace);
+  const at::Tensor idx_sq = indices(r.squaring, A3), idx_sk = indices(r.skew, A3);
+  at::Tensor grad = at::empty_like(G3);
+  grad.index_copy_(0, idx_sq, reverse_squaring(G3.index_select(0, idx_sq), A3.index_select(0, idx_sq),
+                                               r.squaring_plan, trace.slice(0, trace.size() - kSkewTraceSize)));
+  grad.index_copy_(0, idx_sk, expm_skew_reverse(G3.index_select(0, idx_sk), A3.index_select(0, idx_sk), skew_trace));
+  return grad;
+}
+
 at::Tensor to_batch(const at::Tensor& X) {
   const auto n = X.size(-1);
   const auto compute = expm_compute_dtype(X.scalar_type());
@@ -426,33 +489,44 @@ at::Tensor from_batch(const at::Tensor& X3, at::IntArrayRef shape, at::ScalarTyp
   return X.scalar_type() == dtype ? X : X.to(dtype);
 }
 
-at::Tensor expm_forward_generic(const at::Tensor& A) {
+at::Tensor expm_forward_generic(const at::Tensor& A, bool skew_route) {
   check_expm_argument(A, "mantra::expm", "A");
   if (A.numel() == 0) return at::empty(A.sizes(), A.options());
   at::Tensor A3 = to_batch(A);
-  const ExpmPlan plan = expm_plan(A3, "mantra::expm", "A");
+  ExpmPlan plan = expm_plan(A3, "mantra::expm", "A");
+  if (skew_route) expm_choose_routes(A3, plan, ExpmPurpose::Value);
   return from_batch(expm_run(A3, plan, nullptr), A.sizes(), A.scalar_type());
 }
 
-at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A) {
+at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A, bool skew_route) {
   check_expm_backward_arguments(grad, A, "mantra::expm_backward");
   if (A.numel() == 0) return at::zeros(A.sizes(), A.options());
   at::Tensor A3 = to_batch(A);
-  const ExpmPlan plan = expm_plan(A3, "mantra::expm_backward", "A");
+  ExpmPlan plan = expm_plan(A3, "mantra::expm_backward", "A");
+  if (skew_route) expm_choose_routes(A3, plan, ExpmPurpose::Gradient);
   std::vector<at::Tensor> trace;
   expm_run(A3, plan, &trace);
   return from_batch(expm_reverse(to_batch(grad), A3, plan, trace), A.sizes(), A.scalar_type());
 }
 
-std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_generic(const at::Tensor& A) {
+std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_generic(const at::Tensor& A, bool skew_route) {
   // The forward of mantra::expm under autograd: its errors name the public op.
   check_expm_argument(A, "mantra::expm", "A");
   if (A.numel() == 0) return {at::empty(A.sizes(), A.options()), {}};
   at::Tensor A3 = to_batch(A);
-  const ExpmPlan plan = expm_plan(A3, "mantra::expm", "A");
+  ExpmPlan plan = expm_plan(A3, "mantra::expm", "A");
+  if (skew_route) expm_choose_routes(A3, plan, ExpmPurpose::Gradient);
   std::vector<at::Tensor> trace = {pack_plan(plan)};
   at::Tensor E = expm_run(A3, plan, &trace);
   return {from_batch(E, A.sizes(), A.scalar_type()), std::move(trace)};
+}
+
+at::Tensor expm_forward_generic(const at::Tensor& A) { return expm_forward_generic(A, false); }
+at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A) {
+  return expm_backward_generic(grad, A, false);
+}
+std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_generic(const at::Tensor& A) {
+  return expm_traced_generic(A, false);
 }
 
 at::Tensor expm_traced_backward_generic(const at::Tensor& grad, const at::Tensor& A, at::TensorList trace) {
@@ -468,20 +542,29 @@ at::Tensor expm_traced_backward_generic(const at::Tensor& grad, const at::Tensor
 at::Tensor pack_plan(const ExpmPlan& plan) {
   std::vector<int64_t> packed(plan.degree_index);
   packed.insert(packed.end(), plan.squarings.begin(), plan.squarings.end());
-  return at::tensor(packed, at::TensorOptions().dtype(at::kLong)).view({2, -1});
+  const bool skew = plan_has_skew(plan);
+  if (skew) packed.insert(packed.end(), plan.skew.begin(), plan.skew.end());
+  return at::tensor(packed, at::TensorOptions().dtype(at::kLong)).view({skew ? 3 : 2, -1});
 }
 
 ExpmPlan unpack_plan(const at::Tensor& packed, int64_t batch) {
   TORCH_CHECK_VALUE(packed.is_cpu() && packed.scalar_type() == at::kLong && packed.dim() == 2 &&
-                        packed.size(0) == 2 && packed.size(1) == batch,
+                        (packed.size(0) == 2 || packed.size(0) == 3) && packed.size(1) == batch,
                     "mantra::_expm_traced_backward: argument 'trace' must start with the plan of 'A' (an int64 "
-                    "CPU tensor of shape [2, ", batch, "]), got a ", packed.scalar_type(), " tensor of shape ",
-                    packed.sizes(), " on ", packed.device());
+                    "CPU tensor of shape [2, ", batch, "] or [3, ", batch, "]), got a ", packed.scalar_type(),
+                    " tensor of shape ", packed.sizes(), " on ", packed.device());
   const at::Tensor p = packed.contiguous();
   const int64_t* d = p.const_data_ptr<int64_t>();
   ExpmPlan plan;
   plan.degree_index.assign(d, d + batch);
   plan.squarings.assign(d + batch, d + 2 * batch);
+  if (packed.size(0) == 3) {
+    for (int64_t i = 0; i < batch; ++i) {
+      TORCH_CHECK_VALUE(d[2 * batch + i] == 0 || d[2 * batch + i] == 1,
+                        "mantra::_expm_traced_backward: argument 'trace' holds an invalid plan (matrix ", i, ")");
+      plan.skew.push_back(d[2 * batch + i] == 1);
+    }
+  }
   for (int64_t i = 0; i < batch; ++i) {
     TORCH_CHECK_VALUE(plan.degree_index[i] >= 0 && plan.degree_index[i] < kNumDegrees && plan.squarings[i] >= 0,
                       "mantra::_expm_traced_backward: argument 'trace' holds an invalid plan (matrix ", i, ")");

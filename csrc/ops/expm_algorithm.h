@@ -42,11 +42,15 @@ const std::array<ExpmScheme, kNumDegrees>& expm_schemes();
 // Which registers the reverse sweep reads: the operands of products.
 std::vector<bool> expm_registers_to_keep(const ExpmScheme& scheme);
 
-// Per matrix of the flattened batch: which Taylor degree and how many squarings.
+// Per matrix of the flattened batch: which Taylor degree and how many squarings, and whether
+// it takes the eigendecomposition route for skew input instead (expm_skew.h; empty: none does).
 struct ExpmPlan {
   std::vector<int64_t> degree_index;  // into the degree table (1, 2, 4, 8, 12, 18)
   std::vector<int64_t> squarings;
+  std::vector<bool> skew;
 };
+// True when some matrix of the plan takes the skew route.
+bool plan_has_skew(const ExpmPlan& plan);
 
 // Validates the argument of expm (name it `arg`), throwing with the expected and actual value.
 void check_expm_argument(const at::Tensor& A, const char* op, const char* arg);
@@ -62,7 +66,8 @@ ExpmPlan expm_plan(const at::Tensor& A3, const char* op, const char* arg);
 
 // exp of every matrix of A3 (B, n, n). When `trace` is given, the intermediates the reverse
 // sweep needs are appended to it (at most 6 + squarings matrices per matrix of the batch); the
-// (scaled) input itself is not among them, so the trace never aliases A3.
+// (scaled) input itself is not among them, so the trace never aliases A3. Matrices on the skew
+// route (plan.skew) run as one sub-batch after the others; their (V, λ, P) end the trace.
 at::Tensor expm_run(const at::Tensor& A3, const ExpmPlan& plan, std::vector<at::Tensor>* trace);
 
 // Gradient with respect to A3 of <G3, exp(A3)>, from A3 and the trace of expm_run.
@@ -76,6 +81,12 @@ at::Tensor from_batch(const at::Tensor& X3, at::IntArrayRef shape, at::ScalarTyp
 //   expm, expm_backward (which recomputes the forward's trace);
 //   _expm_traced: exp(A) and its trace [plan, intermediates...] for _expm_traced_backward,
 //   so that forward + backward under autograd cost about three forwards, not four.
+// skew_route: choose the eigendecomposition route for exactly skew matrices where its rule
+// says so (expm_skew.h); only the CPU kernels pass true (on CUDA it never ran). The overloads
+// without it are scaling and squaring throughout.
+at::Tensor expm_forward_generic(const at::Tensor& A, bool skew_route);
+at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A, bool skew_route);
+std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_generic(const at::Tensor& A, bool skew_route);
 at::Tensor expm_forward_generic(const at::Tensor& A);
 at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A);
 std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_generic(const at::Tensor& A);
@@ -86,7 +97,8 @@ at::Tensor expm_traced_backward_generic(const at::Tensor& grad, const at::Tensor
 std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced(const at::Tensor& A);
 at::Tensor expm_traced_backward(const at::Tensor& grad, const at::Tensor& A, at::TensorList trace);
 
-// The plan as the first tensor of a trace (int64 on the CPU, shape (2, B)) and back.
+// The plan as the first tensor of a trace (int64 on the CPU, shape (2, B): degree, squarings;
+// (3, B) with a row of 0/1 for the skew route when some matrix takes it) and back.
 at::Tensor pack_plan(const ExpmPlan& plan);
 ExpmPlan unpack_plan(const at::Tensor& packed, int64_t batch);
 

@@ -307,3 +307,251 @@ def test_tiny_batch_matches_torch_matrix_exp(n, dtype, u):
     (torch.linalg.matrix_exp(leaf) * G.double()).sum().backward()
     gerr = ((grad.double() - leaf.grad).flatten(1).norm(dim=1) / leaf.grad.flatten(1).norm(dim=1)).max().item()
     assert gerr < 40 * n * u * max(1.0, norm)
+
+
+# The eigendecomposition route for exactly skew input on the CPU (csrc/ops/expm_skew.h):
+# exp(A) = (V diag(cos√λ) + A V diag(sin√λ/√λ)) Vᵀ with AᵀA = V diag(λ) Vᵀ. The private op
+# mantra::_expm_skew_route(mode) forces it (1) or switches it off (-1) so that small matrices
+# (n > 32: the tiny path serves n <= 32) exercise it; 0 is the rule. The counters
+# "expm_skew.CPU" / "expm_skew_reverse.CPU" count matrices (not calls) on the route.
+SKEW_COUNTERS = ["expm_skew.CPU", "expm_skew_reverse.CPU"]
+
+
+class skew_route:
+    def __init__(self, mode):
+        self.mode = mode
+
+    def __enter__(self):
+        self.old = torch.ops.mantra._expm_skew_route(self.mode)
+
+    def __exit__(self, *exc):
+        torch.ops.mantra._expm_skew_route(self.old)
+
+
+def skew_calls():
+    return kernel_calls(*SKEW_COUNTERS)
+
+
+def calls_since(before):
+    return [a - b for a, b in zip(skew_calls(), before)]
+
+
+def rotation_blocks(n, angles, generator):
+    """Exactly skew, with the given angles on 2x2 blocks (cycled), rows/columns permuted."""
+    A = torch.zeros(n, n, dtype=torch.float64)
+    for k in range(n // 2):
+        t = angles[k % len(angles)]
+        A[2 * k, 2 * k + 1], A[2 * k + 1, 2 * k] = t, -t
+    p = torch.randperm(n, generator=generator)
+    return A[p][:, p]
+
+
+def skew_cases(n, seed=0):
+    """Exactly skew inputs (B - Bᵀ)/2: dense, exactly repeated angles, rank-deficient (zero
+    angles; odd n adds one), near-equal angles (relative gaps 1e-7), and a tiny norm."""
+    g = torch.Generator().manual_seed(seed)
+    cases = {}
+    G = torch.randn(n, n, dtype=torch.float64, generator=g)
+    cases["dense"] = (G - G.T) * 1.5
+    cases["repeated"] = rotation_blocks(n, [2.0, 2.0, 2.0, 7.5, 7.5, 0.5, 11.0], g)
+    X, Y = torch.randn(n, 3, dtype=torch.float64, generator=g), torch.randn(n, 3, dtype=torch.float64, generator=g)
+    B = 2 * X @ Y.T
+    cases["rank6"] = (B - B.T) / 2
+    Q = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64, generator=g))[0]
+    B = Q @ rotation_blocks(n, [5.0, 5.0 * (1 + 1e-7), 5.0 * (1 + 2e-7)], g) @ Q.T
+    cases["near_equal"] = (B - B.T) / 2
+    G = torch.randn(n, n, dtype=torch.float64, generator=g)
+    cases["tiny"] = (G - G.T) * 1e-4
+    for A in cases.values():
+        assert torch.equal(A, -A.T)
+    return cases
+
+
+@pytest.mark.parametrize("n", [40, 41])
+@pytest.mark.parametrize("dtype, u", [(torch.float32, U32), (torch.float64, U64)])
+def test_skew_route_forward_matches_long_double(n, dtype, u):
+    for name, A in skew_cases(n).items():
+        ref = longdouble_expm(A)
+        lam_max = torch.linalg.eigvalsh(A.T @ A)[-1].item()
+        before = skew_calls()
+        with skew_route(1):
+            E = mantra.expm(A.to(dtype))
+        assert calls_since(before) == [1, 0], name
+        # Eigenvalues of AᵀA carry an absolute error of about u·λ_max; the eigenvectors (and
+        # V f(λ) Vᵀ) about n·u. Measured at most 1.05 u·max(n, λ_max) on these cases.
+        assert rel_error(E, ref) < 4 * u * max(n, lam_max), name
+        assert E.dtype == dtype
+        with skew_route(-1):
+            before = skew_calls()
+            E_sq = mantra.expm(A.to(dtype))
+            assert calls_since(before) == [0, 0]
+        assert rel_error(E_sq, ref) < 64 * n * u, name  # scaling and squaring: measured <= 16 n u
+        # exp of a skew matrix is orthogonal (Frobenius norms: ‖I‖_F = √n).
+        Ed = E.double()
+        assert (Ed.T @ Ed - torch.eye(n, dtype=torch.float64)).norm().item() < 8 * u * max(n, lam_max) * n ** 0.5, name
+
+
+@pytest.mark.parametrize("name", ["dense", "repeated", "rank6", "near_equal"])
+def test_skew_route_gradcheck(name):
+    # n = 35 (odd: a zero angle). The finite differences perturb A off the skew matrices, so
+    # they are taken on scaling and squaring: they check the general-direction adjoint.
+    A = skew_cases(35, seed=1)[name].clone()
+    if name == "dense":
+        A = A / 4
+    A.requires_grad_(True)
+    before = skew_calls()
+    with skew_route(1):
+        assert torch.autograd.gradcheck(torch.ops.mantra.expm, (A,), eps=1e-6, atol=1e-6, rtol=1e-6)
+    assert calls_since(before)[1] >= 1  # the analytical Jacobian came from the route's reverse
+
+
+@pytest.mark.parametrize("n", [40, 41])
+@pytest.mark.parametrize("dtype, u", [(torch.float32, U32), (torch.float64, U64)])
+def test_skew_route_gradient_of_a_general_cotangent_matches_squaring(n, dtype, u):
+    g = torch.Generator().manual_seed(n)
+    for name, A in skew_cases(n, seed=2).items():
+        G = torch.randn(n, n, dtype=torch.float64, generator=g).to(dtype)  # not skew
+        grads = {}
+        for mode in (1, -1):
+            leaf = A.to(dtype).clone().requires_grad_(True)
+            before = skew_calls()
+            with skew_route(mode):
+                (mantra.expm(leaf) * G).sum().backward()
+                assert calls_since(before) == ([1, 1] if mode == 1 else [0, 0]), name
+                # expm_backward (which recomputes the forward) takes the same route.
+                assert torch.allclose(mantra.expm_backward(G, A.to(dtype)), leaf.grad, rtol=0,
+                                      atol=(1e-12 if dtype == torch.float64 else 1e-5) * leaf.grad.abs().max().item())
+            grads[mode] = leaf.grad.double()
+        A64 = A.clone().requires_grad_(True)
+        (torch.linalg.matrix_exp(A64) * G.double()).sum().backward()
+        lam_max = torch.linalg.eigvalsh(A.T @ A)[-1].item()
+        tol = 8 * u * max(n, lam_max)  # measured at most 2.5 u·max(n, λ_max)
+        assert rel_error(grads[1], A64.grad) < tol, name
+        assert rel_error(grads[1], grads[-1]) < tol, name
+        assert rel_error(grads[-1], A64.grad) < 64 * n * u, name
+
+
+def test_skew_route_is_never_taken_by_a_non_skew_input():
+    g = torch.Generator().manual_seed(5)
+    G = torch.randn(40, 40, dtype=torch.float64, generator=g)
+    A = (G - G.T) / 2
+    almost = A.clone()
+    almost[3, 7] += 1e-15  # off by one ulp-scale entry: not exactly skew
+    diag = A.clone()
+    diag[4, 4] = 1e-300
+    before = skew_calls()
+    with skew_route(1):
+        for M in (G, almost, diag):
+            mantra.expm(M)
+            leaf = M.clone().requires_grad_(True)
+            mantra.expm(leaf).sum().backward()
+            mantra.expm_backward(torch.ones_like(M), M)
+    assert calls_since(before) == [0, 0]
+
+
+def test_skew_route_mixed_batch_is_split_per_matrix():
+    g = torch.Generator().manual_seed(6)
+    mats = []
+    for i in range(5):
+        G = torch.randn(36, 36, dtype=torch.float64, generator=g) * 2
+        mats.append(G - G.T if i % 2 == 0 else G)  # skew, general, skew, general, skew
+    A = torch.stack(mats).view(5, 36, 36)
+    W = torch.randn(5, 36, 36, dtype=torch.float64, generator=g)
+    leaf = A.clone().requires_grad_(True)
+    before = skew_calls()
+    with skew_route(1):
+        E, trace = torch.ops.mantra._expm_traced(A)
+        assert trace[0].shape == (3, 5) and trace[0][2].tolist() == [1, 0, 1, 0, 1]
+        assert calls_since(before) == [3, 0]
+        (mantra.expm(leaf) * W).sum().backward()
+        torch.testing.assert_close(torch.ops.mantra._expm_traced_backward(W, A, trace), leaf.grad,
+                                   rtol=1e-13, atol=1e-13)
+        for i in range(5):
+            one = A[i].clone().requires_grad_(True)
+            (mantra.expm(one) * W[i]).sum().backward()
+            torch.testing.assert_close(leaf.grad[i], one.grad, rtol=1e-13, atol=1e-13)
+    assert calls_since(before) == [3 + 3 + 3, 3 + 3 + 3]
+    for i in range(5):
+        ref = longdouble_expm(A[i])
+        assert rel_error(E[i], ref) < 1e-12
+
+
+THETA18 = {torch.float32: 3.010066362817634, torch.float64: 1.090863719290036}
+
+
+def scaled_to_squarings(A, s, dtype=torch.float64):
+    """A scaled so that its plan in `dtype` (1-norm / θ18) has exactly s squarings."""
+    return A * (0.75 * THETA18[dtype] * 2 ** s / A.abs().sum(0).max())
+
+
+def test_skew_route_rule():
+    # The rule (expm_skew.cpp): exactly skew; with a gradient n >= 192 and s >= 3, for the value
+    # alone n >= 320 and s >= 5; and λ_max/2 <= 8·2^s (λ_max estimated by power iteration).
+    g = torch.Generator().manual_seed(7)
+    G = torch.randn(200, 200, dtype=torch.float64, generator=g)
+    dense = G - G.T
+
+    def routes(A):
+        before = skew_calls()
+        leaf = A.clone().requires_grad_(True)
+        mantra.expm(leaf).sum().backward()
+        traced = calls_since(before)
+        before = skew_calls()
+        with torch.no_grad():
+            mantra.expm(A)
+        return traced, calls_since(before)
+
+    with skew_route(0):
+        assert routes(scaled_to_squarings(dense, 3)) == ([1, 1], [0, 0])  # n < 320: value by squaring
+        assert routes(scaled_to_squarings(dense, 2)) == ([0, 0], [0, 0])  # s < 3
+        assert routes(scaled_to_squarings(dense, 6)[:190, :190].contiguous()) == ([0, 0], [0, 0])  # n < 192
+        assert routes(scaled_to_squarings(G, 6)) == ([0, 0], [0, 0])  # not skew
+        # All angles equal to ω: λ_max = ω² = ‖A‖₁²: ω = 10 (s = 4) passes 50 <= 8·16, ω = 200
+        # (s = 8) fails 20000 <= 8·256.
+        assert routes(rotation_blocks(200, [10.0], g)) == ([1, 1], [0, 0])
+        assert routes(rotation_blocks(200, [200.0], g)) == ([0, 0], [0, 0])
+        G3 = torch.randn(320, 320, dtype=torch.float64, generator=g)
+        assert routes(scaled_to_squarings(G3 - G3.T, 5)) == ([1, 1], [1, 0])
+        assert routes(scaled_to_squarings(G3 - G3.T, 4)) == ([1, 1], [0, 0])
+    with skew_route(-1):
+        assert routes(scaled_to_squarings(dense, 6)) == ([0, 0], [0, 0])
+
+
+def test_skew_route_edge_of_the_rule_is_accurate():
+    # Just above the thresholds (s = 3 at n = 192 with a gradient), both dtypes: the route's
+    # value and gradient against torch in float64.
+    n = 192
+    g = torch.Generator().manual_seed(8)
+    G = torch.randn(n, n, dtype=torch.float64, generator=g)
+    W = torch.randn(n, n, dtype=torch.float64, generator=g)
+    for dtype, u in [(torch.float32, U32), (torch.float64, U64)]:
+        A = scaled_to_squarings(G - G.T, 3, dtype).to(dtype).double()
+        ref = A.clone().requires_grad_(True)
+        E_ref = torch.linalg.matrix_exp(ref)
+        (E_ref * W).sum().backward()
+        lam_max = torch.linalg.eigvalsh(A.T @ A)[-1].item()
+        leaf = A.to(dtype).clone().requires_grad_(True)
+        before = skew_calls()
+        E = mantra.expm(leaf)
+        (E * W.to(dtype)).sum().backward()
+        assert calls_since(before) == [1, 1]
+        assert rel_error(E, E_ref.detach()) < 4 * u * max(n, lam_max)
+        assert rel_error(leaf.grad, ref.grad) < 8 * u * max(n, lam_max)
+
+
+def test_skew_route_opcheck_and_half_input():
+    A = skew_cases(34, seed=9)["dense"].view(1, 34, 34).expand(2, 34, 34).clone()
+    with skew_route(1):
+        torch.library.opcheck(torch.ops.mantra.expm, (A.requires_grad_(True),))
+        torch.library.opcheck(torch.ops.mantra._expm_traced.default, (A.detach(),), test_utils=("test_schema",))
+        before = skew_calls()
+        H = mantra.expm(A.detach().to(torch.bfloat16))
+        assert calls_since(before) == [2, 0] and H.dtype == torch.bfloat16
+        torch.testing.assert_close(H, mantra.expm(A.detach().to(torch.bfloat16).float()).to(torch.bfloat16),
+                                   rtol=0, atol=0)
+
+
+def test_skew_route_mode_argument():
+    with pytest.raises(ValueError, match="argument 'mode' must be -1 \\(never\\), 0 \\(the rule\\) or 1.*got 2"):
+        torch.ops.mantra._expm_skew_route(2)
+    assert torch.ops.mantra._expm_skew_route(0) == 0

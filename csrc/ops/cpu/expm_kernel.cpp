@@ -1,6 +1,7 @@
 // CPU kernels of the matrix exponential operators: the scaling-and-squaring algorithm
-// (expm_algorithm.h) on ATen's BLAS, and for n <= 32 its per-matrix form in cache
-// (cpu/tiny_expm.h).
+// (expm_algorithm.h) on ATen's BLAS, for exactly skew matrices where it pays the
+// eigendecomposition route (expm_skew.h, chosen per matrix), and for n <= 32 the per-matrix
+// form of scaling and squaring in cache (cpu/tiny_expm.h).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
@@ -20,17 +21,17 @@ bool tiny(const at::Tensor& A) {
 
 at::Tensor expm_cpu(const at::Tensor& A) {
   MANTRA_COUNT_KERNEL_CALL("expm.CPU");
-  return tiny(A) ? detail::tiny_expm_forward(A) : detail::expm_forward_generic(A);
+  return tiny(A) ? detail::tiny_expm_forward(A) : detail::expm_forward_generic(A, /*skew_route=*/true);
 }
 
 at::Tensor expm_backward_cpu(const at::Tensor& grad, const at::Tensor& A) {
   MANTRA_COUNT_KERNEL_CALL("expm_backward.CPU");
-  return tiny(A) ? detail::tiny_expm_backward(grad, A) : detail::expm_backward_generic(grad, A);
+  return tiny(A) ? detail::tiny_expm_backward(grad, A) : detail::expm_backward_generic(grad, A, /*skew_route=*/true);
 }
 
 std::tuple<at::Tensor, std::vector<at::Tensor>> expm_traced_cpu(const at::Tensor& A) {
   MANTRA_COUNT_KERNEL_CALL("_expm_traced.CPU");
-  return tiny(A) ? detail::tiny_expm_traced(A) : detail::expm_traced_generic(A);
+  return tiny(A) ? detail::tiny_expm_traced(A) : detail::expm_traced_generic(A, /*skew_route=*/true);
 }
 
 at::Tensor expm_traced_backward_cpu(const at::Tensor& grad, const at::Tensor& A, at::TensorList trace) {

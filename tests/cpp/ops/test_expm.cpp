@@ -295,3 +295,49 @@ TEST(ExpmBackward, AutogradRedispatchesToTheCpuKernels) {
   EXPECT_EQ(after[0] - before[0], 1);
   EXPECT_EQ(after[2] - before[2], 0);
 }
+
+namespace {
+// mantra::_expm_skew_route(mode): 1 forces the eigendecomposition route for exactly skew CPU
+// input of the general path (n > 32), -1 switches it off, 0 is the rule; returns the old mode.
+int64_t set_skew_route(int64_t mode) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("mantra::_expm_skew_route", "")
+                       .typed<int64_t(int64_t)>();
+  return op.call(mode);
+}
+}  // namespace
+
+TEST(ExpmSkewRoute, ForcedRouteMatchesLongDoubleAndTheSquaringGradient) {
+  torch::manual_seed(21);
+  for (int64_t n : {40, 41}) {
+    const torch::Tensor A = random_matrix(n, 60.0, /*skew=*/true);
+    ASSERT_TRUE(torch::equal(A, -A.t()));
+    const torch::Tensor ref = reference_expm(A);
+    const double lam_max = torch::linalg_eigvalsh(A.t().mm(A)).max().item<double>();
+    const torch::Tensor G = torch::randn({n, n}, torch::kFloat64);  // a general cotangent
+    for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
+      const double u = dtype == torch::kFloat64 ? kU64 : kU32;
+      const torch::Tensor Ad = A.to(dtype), Gd = G.to(dtype);
+      const int64_t old = set_skew_route(1);
+      const int64_t before = kernel_calls("expm_skew.CPU"), before_rev = kernel_calls("expm_skew_reverse.CPU");
+      const torch::Tensor E = mantra::expm(Ad);
+      torch::Tensor leaf = Ad.clone().requires_grad_(true);
+      (mantra::expm(leaf) * Gd).sum().backward();
+      EXPECT_EQ(kernel_calls("expm_skew.CPU") - before, 2);
+      EXPECT_EQ(kernel_calls("expm_skew_reverse.CPU") - before_rev, 1);
+      set_skew_route(-1);
+      const torch::Tensor grad_sq = mantra::expm_backward(Gd, Ad);
+      EXPECT_EQ(kernel_calls("expm_skew_reverse.CPU") - before_rev, 1);
+      set_skew_route(old);
+      // Error model of the route: about u·max(n, λ_max) (expm_skew.h).
+      EXPECT_LT(rel_error(E, ref), 4 * u * std::max<double>(n, lam_max)) << n << " " << dtype;
+      EXPECT_LT(rel_error(leaf.grad(), grad_sq.to(torch::kFloat64)), 8 * u * std::max<double>(n, lam_max))
+          << n << " " << dtype;
+    }
+  }
+}
+
+TEST(ExpmSkewRoute, ModeArgumentIsChecked) {
+  EXPECT_THROW(set_skew_route(5), c10::ValueError);
+  EXPECT_EQ(set_skew_route(0), 0);
+}
