@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "ops/cpu/tiny_kernels.h"
+#include "ops/qr_retraction_rule.h"  // plain C++: the CholeskyQR branch rule and thresholds
 
 namespace mantra::detail::tiny {
 namespace {
@@ -347,19 +348,27 @@ void solve_right_upper_t(T* Yt, const T* Xt, const T* __restrict R, const T* __r
   }
 }
 
-// CholeskyQR2 of one matrix; false when the Householder branch must take it (the test of
-// qr_retraction_algorithm.h: both factorizations succeed and ‖Q₁ᵀQ₁ − I‖_F <= max_loss).
+// CholeskyQR of one matrix (the rule of qr_retraction_rule.h: one pass where the Gram matrix
+// certifies it, else two while ‖Q₁ᵀQ₁ − I‖_F <= kCholeskyQR2MaxLoss); returns kQrOnePass,
+// kQrTwoPass, or kQrHouseholder where the Householder branch must take it.
 template <int N, int K, typename T>
-bool cholesky_qr2_one(const T* X, T* Q, T* R, T* w, int n_rt, int k_rt, double max_loss) {
+uint8_t cholesky_qr_one(const T* X, T* Q, T* R, T* w, int n_rt, int k_rt) {
   const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
   T* Qt = w;           // k×n: Xᵀ, then Q₁ᵀ, then Qᵀ
   T* G = Qt + k * n;   // k×k
   T* R1 = G + k * k;   // k×k
   T* R2 = R1 + k * k;  // k×k
   T* inv = R2 + k * k; // k
+  T* rule = inv + k;   // 2k
   transpose<N, K>(Qt, X, n, k);
   matmul<K, N, K>(G, Qt, X, k, n, k, false);
-  if (!cholesky_upper<K>(R1, inv, G, k)) return false;
+  const bool one_pass = cholesky_qr_one_pass_suffices(G, k, rule);
+  if (!cholesky_upper<K>(one_pass ? R : R1, inv, G, k)) return kQrHouseholder;
+  if (one_pass) {
+    solve_right_upper_t<N, K>(Qt, Qt, R, inv, n, k);
+    transpose<K, N>(Q, Qt, k, n);
+    return kQrOnePass;
+  }
   solve_right_upper_t<N, K>(Qt, Qt, R1, inv, n, k);  // Q₁ᵀ
   transpose<K, N>(Q, Qt, k, n);                        // Q₁ (in the output)
   matmul<K, N, K>(G, Qt, Q, k, n, k, false);
@@ -369,12 +378,12 @@ bool cholesky_qr2_one(const T* X, T* Q, T* R, T* w, int n_rt, int k_rt, double m
       const T e = G[i * k + j] - (i == j ? T(1) : T(0));
       loss += e * e;
     }
-  if (!(std::sqrt(loss) <= static_cast<T>(max_loss))) return false;  // NaN: Householder
-  if (!cholesky_upper<K>(R2, inv, G, k)) return false;
+  if (!(std::sqrt(loss) <= static_cast<T>(kCholeskyQR2MaxLoss))) return kQrHouseholder;  // NaN: Householder
+  if (!cholesky_upper<K>(R2, inv, G, k)) return kQrHouseholder;
   solve_right_upper_t<N, K>(Qt, Qt, R2, inv, n, k);
   transpose<K, N>(Q, Qt, k, n);
   matmul<K, K, K>(R, R2, R1, k, k, k, false);
-  return true;
+  return kQrTwoPass;
 }
 
 // ∇X = [G + Q (tril₋₁(B − Bᵀ) − B)] R⁻ᵀ with B = QᵀG.
@@ -421,13 +430,12 @@ void dispatch_shape(int64_t n, int64_t k, F&& f) {
 }
 
 template <typename T>
-void qr_range(const T* X, T* Q, T* R, uint8_t* ok, int64_t n, int64_t k, int64_t begin, int64_t end, T* scratch,
-              double max_loss) {
+void qr_range(const T* X, T* Q, T* R, uint8_t* ok, int64_t n, int64_t k, int64_t begin, int64_t end, T* scratch) {
   dispatch_shape(n, k, [&](auto ns, auto ks) {
     constexpr int N = decltype(ns)::value, K = decltype(ks)::value;
     for (int64_t i = begin; i < end; ++i)
-      ok[i] = cholesky_qr2_one<N, K>(X + i * n * k, Q + i * n * k, R + i * k * k, scratch, static_cast<int>(n),
-                                     static_cast<int>(k), max_loss);
+      ok[i] = cholesky_qr_one<N, K>(X + i * n * k, Q + i * n * k, R + i * k * k, scratch, static_cast<int>(n),
+                                    static_cast<int>(k));
   });
 }
 
@@ -445,20 +453,11 @@ void qr_backward_range(const T* G, const T* Q, const T* R, T* out, int64_t n, in
 }  // namespace
 }  // namespace mantra::detail::tiny
 
-// Defines `const Kernels& NAME()` returning this build's entries (MAX_LOSS: the CholeskyQR2
-// threshold, passed in so this header needs no ATen).
-#define MANTRA_TINY_DEFINE_KERNELS(NAME, LABEL, MAX_LOSS)                                                       \
+// Defines `const Kernels& NAME()` returning this build's entries.
+#define MANTRA_TINY_DEFINE_KERNELS(NAME, LABEL)                                                                 \
   namespace mantra::detail::tiny {                                                                           \
   namespace {                                                                                                \
-  void qr_f_entry(const float* X, float* Q, float* R, uint8_t* ok, int64_t n, int64_t k, int64_t b, int64_t e, \
-                  float* s) {                                                                                \
-    qr_range<float>(X, Q, R, ok, n, k, b, e, s, MAX_LOSS);                                                   \
-  }                                                                                                          \
-  void qr_d_entry(const double* X, double* Q, double* R, uint8_t* ok, int64_t n, int64_t k, int64_t b,        \
-                  int64_t e, double* s) {                                                                    \
-    qr_range<double>(X, Q, R, ok, n, k, b, e, s, MAX_LOSS);                                                  \
-  }                                                                                                          \
-  const Kernels table = {&expm_range<float>,        &expm_range<double>, &qr_f_entry, &qr_d_entry,          \
+  const Kernels table = {&expm_range<float>,        &expm_range<double>, &qr_range<float>, &qr_range<double>, \
                          &qr_backward_range<float>, &qr_backward_range<double>, LABEL};                     \
   }                                                                                                          \
   const Kernels& NAME() { return table; }                                                                    \
