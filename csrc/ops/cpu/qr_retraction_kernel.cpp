@@ -53,68 +53,47 @@ namespace {
 // Column-major BLAS on row-major buffers: a row-major n×k matrix A is the column-major k×n Aᵀ
 // (leading dimension k); a row-major upper triangular R is the column-major lower Rᵀ.
 
-// C (m×n) = op(A) op(B) + beta C, column-major.
-inline void gemm(char ta, char tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta,
-                 float* c, int ldc) {
+// C (m×n) = alpha op(A) op(B) + beta C, column-major.
+inline void blas_gemm(char ta, char tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
+                      int ldb, float beta, float* c, int ldc) {
+  sgemm_(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
+}
+inline void blas_gemm(char ta, char tb, int m, int n, int k, double alpha, const double* a, int lda, const double* b,
+                      int ldb, double beta, double* c, int ldc) {
+  dgemm_(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc);
+}
+template <typename T>
+void gemm(char ta, char tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
+          T beta, T* c, int64_t ldc) {
+  blas_gemm(ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b,
+            static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+// B (m×n, leading dimension ldb) ← op(A)⁻¹ B for the lower triangular column-major A (m×m).
+inline void blas_trsm(char ta, int m, int n, const float* a, int lda, float* b, int ldb) {
   const float one = 1;
-  sgemm_(&ta, &tb, &m, &n, &k, &one, a, &lda, b, &ldb, &beta, c, &ldc);
+  strsm_("L", "L", &ta, "N", &m, &n, &one, a, &lda, b, &ldb);
 }
-inline void gemm(char ta, char tb, int m, int n, int k, const double* a, int lda, const double* b, int ldb,
-                 double beta, double* c, int ldc) {
+inline void blas_trsm(char ta, int m, int n, const double* a, int lda, double* b, int ldb) {
   const double one = 1;
-  dgemm_(&ta, &tb, &m, &n, &k, &one, a, &lda, b, &ldb, &beta, c, &ldc);
+  dtrsm_("L", "L", &ta, "N", &m, &n, &one, a, &lda, b, &ldb);
 }
-// B (m×n) ← op(A)⁻¹ B for the lower triangular column-major A (m×m).
-inline void trsm_left_lower(char ta, int m, int n, const float* a, float* b) {
-  const float one = 1;
-  strsm_("L", "L", &ta, "N", &m, &n, &one, a, &m, b, &m);
+template <typename T>
+void trsm_left_lower(char ta, int64_t m, int64_t n, const T* a, int64_t lda, T* b, int64_t ldb) {
+  blas_trsm(ta, static_cast<int>(m), static_cast<int>(n), a, static_cast<int>(lda), b, static_cast<int>(ldb));
 }
-inline void trsm_left_lower(char ta, int m, int n, const double* a, double* b) {
-  const double one = 1;
-  dtrsm_("L", "L", &ta, "N", &m, &n, &one, a, &m, b, &m);
+inline void potrf_lower(int n, float* a, int64_t lda, int* info) {
+  const int ld = static_cast<int>(lda);
+  spotrf_("L", &n, a, &ld, info);
 }
-inline void potrf_lower(int n, float* a, int* info) { spotrf_("L", &n, a, &n, info); }
-inline void potrf_lower(int n, double* a, int* info) { dpotrf_("L", &n, a, &n, info); }
+inline void potrf_lower(int n, double* a, int64_t lda, int* info) {
+  const int ld = static_cast<int>(lda);
+  dpotrf_("L", &n, a, &ld, info);
+}
 
 // G (k×k) = XᵀX for row-major X (n×k): column-major Xᵀ·(Xᵀ)ᵀ.
 template <typename T>
 void gram(const T* X, T* G, int64_t n, int64_t k) {
-  gemm('N', 'T', k, k, n, X, k, X, k, T(0), G, k);
-}
-
-// R (row-major upper, strictly lower part zeroed) with RᵀR = G; false where potrf fails.
-template <typename T>
-bool cholesky(const T* G, T* R, int64_t k) {
-  std::memcpy(R, G, sizeof(T) * k * k);
-  int info = 0;
-  potrf_lower(static_cast<int>(k), R, &info);
-  if (info != 0) return false;
-  for (int64_t i = 1; i < k; ++i) std::fill(R + i * k, R + i * k + i, T(0));
-  return true;
-}
-
-// Y ← Y R⁻¹ (trans = 'N') or Y ← Y R⁻ᵀ (trans = 'T') in place, Y row-major n×k, R upper k×k:
-// on the column-major Yᵀ these are Yᵀ ← R⁻ᵀ Yᵀ and Yᵀ ← R⁻¹ Yᵀ, one TRSM on the left with the
-// column-major lower Rᵀ.
-template <typename T>
-void solve_right_upper(T* Y, const T* R, int64_t n, int64_t k, char trans) {
-  trsm_left_lower(trans, static_cast<int>(k), static_cast<int>(n), R, Y);
-}
-
-// Tall matrices (n >= kInverseMinRatio·k) apply a well-conditioned R⁻¹ as one GEMM with its
-// explicit inverse: the BLAS's TRSM runs at a fraction of GEMM speed on these shapes (measured:
-// 30000×50 float32, TRSM 11 ms against GEMM 3 ms), and the inverse costs k³ against nk².
-// Well conditioned: certified by the one-pass rule in the forward (κ(XD) <= 2); in the backward
-// ‖R‖_F‖R⁻¹‖_F <= kInverseMaxCondition·k (κ₂(R) is at least this product over k), else TRSM.
-constexpr int64_t kInverseMinRatio = 4;
-constexpr double kInverseMaxCondition = 4;
-
-// Z (row-major upper k×k) = R⁻¹: the column-major Zᵀ = (Rᵀ)⁻¹ I, one TRSM.
-template <typename T>
-void invert_upper(const T* R, T* Z, int64_t k) {
-  std::fill(Z, Z + k * k, T(0));
-  for (int64_t i = 0; i < k; ++i) Z[i * k + i] = T(1);
-  trsm_left_lower('N', static_cast<int>(k), static_cast<int>(k), R, Z);
+  gemm('N', 'T', k, k, n, T(1), X, k, X, k, T(0), G, k);
 }
 
 template <typename T>
@@ -124,26 +103,150 @@ T frobenius(const T* A, int64_t count) {
   return std::sqrt(s);
 }
 
+// Explicit inverses are applied only where they are well conditioned: ‖A‖_F‖A⁻¹‖_F <=
+// kInverseMaxCondition·m for an m×m triangle A (κ₂(A) is at least this product over m).
+constexpr double kInverseMaxCondition = 4;
+// The blocked solve: diagonal blocks of kSolveBlock columns, right-hand sides in slabs of kSolveSlab rows.
+constexpr int64_t kSolveBlock = 32;
+constexpr int64_t kSolveSlab = 256;
+inline int64_t solve_scratch(int64_t k) { return std::min(kSolveBlock, k) * (k + kSolveSlab); }
+
+// Z (bj×bj column-major) = A⁻¹ for the lower triangle A (bj×bj, leading dimension lda); true
+// where it passes the kInverseMaxCondition test.
+template <typename T>
+bool invert_lower_block(const T* A, int64_t lda, T* Z, int64_t bj) {
+  std::fill(Z, Z + bj * bj, T(0));
+  for (int64_t i = 0; i < bj; ++i) Z[i * bj + i] = T(1);
+  trsm_left_lower('N', bj, bj, A, lda, Z, bj);
+  T l = 0;
+  for (int64_t c = 0; c < bj; ++c)
+    for (int64_t r = c; r < bj; ++r) l += A[c * lda + r] * A[c * lda + r];
+  return std::sqrt(l) * frobenius(Z, bj * bj) <= static_cast<T>(kInverseMaxCondition * bj);  // NaN: false
+}
+
+// R (row-major upper, strictly lower part zeroed) with RᵀR = G; false where the factorization
+// fails (a non-positive pivot: LAPACK potrf's info > 0). On the column-major L = Rᵀ, LLᵀ = G:
+// for k > kSolveBlock right-looking by blocks of kSolveBlock, whose panel solve uses the explicit
+// inverse of the diagonal block and whose trailing update is one GEMM (LAPACK's potrf takes 2×
+// the time of a k³ GEMM at k = 128 here, for a sixth of its flops); potrf on a diagonal block
+// that fails the kInverseMaxCondition test, or for small k. Scratch: solve_scratch(k).
+template <typename T>
+bool cholesky(const T* G, T* R, int64_t k, T* w) {
+  std::memcpy(R, G, sizeof(T) * k * k);
+  const auto finish = [&] {
+    for (int64_t i = 1; i < k; ++i) std::fill(R + i * k, R + i * k + i, T(0));
+    return true;
+  };
+  int info = 0;
+  const int64_t b = kSolveBlock;
+  bool blocked = k > b;
+  for (int64_t j0 = 0; j0 < k && blocked; j0 += b) {
+    const int64_t bj = std::min(b, k - j0), j1 = j0 + bj, m = k - j1;
+    T* A11 = R + j0 * k + j0;
+    potrf_lower(static_cast<int>(bj), A11, k, &info);
+    if (info != 0) return false;
+    if (m == 0) break;
+    T* Z = w;            // L11⁻¹
+    T* tmp = w + b * b;  // m × bj
+    if (!(blocked = invert_lower_block(A11, k, Z, bj))) break;
+    T* A21 = R + j0 * k + j1;  // m × bj
+    gemm('N', 'T', m, bj, bj, T(1), A21, k, Z, bj, T(0), tmp, m);  // L21 = A21 L11⁻ᵀ
+    for (int64_t c = 0; c < bj; ++c) std::copy(tmp + c * m, tmp + (c + 1) * m, A21 + c * k);
+    gemm('N', 'T', m, m, bj, T(-1), A21, k, A21, k, T(1), R + j1 * k + j1, k);  // A22 −= L21 L21ᵀ
+  }
+  if (blocked) return finish();
+  std::memcpy(R, G, sizeof(T) * k * k);
+  potrf_lower(static_cast<int>(k), R, k, &info);
+  return info == 0 && finish();
+}
+
+// Y ← Y R⁻¹ (trans = 'N') or Y ← Y R⁻ᵀ (trans = 'T') in place, Y row-major n×k, R upper k×k:
+// on the column-major Yᵀ these are Yᵀ ← L⁻¹ Yᵀ and Yᵀ ← L⁻ᵀ Yᵀ with L = Rᵀ (R's buffer read
+// column-major). The BLAS's TRSM runs at a fraction of GEMM speed on these shapes (measured:
+// 30000×50 float32, TRSM 11 ms against 3 ms for the GEMM of twice its flops; 64×128×128, 8.5
+// against 4), so the solve goes by blocks of kSolveBlock with the explicit inverses of L's
+// diagonal blocks: all its work is GEMM. That is backward stable to a factor of the blocks'
+// condition numbers (Higham, Accuracy and Stability, §13.3), so it is taken only where every
+// diagonal block passes the kInverseMaxCondition test; TRSM otherwise. Scratch: solve_scratch(k).
+template <typename T>
+void solve_right_upper(T* Y, const T* R, int64_t n, int64_t k, char trans, T* w) {
+  const int64_t b = std::min(kSolveBlock, k);
+  T* inv = w;         // the inverse of L's diagonal block at j0: bj×bj (leading dimension bj) at inv + j0·b
+  T* tmp = w + k * b;  // bj × slab
+  bool blocked = true;
+  for (int64_t j0 = 0; j0 < k && blocked; j0 += b) {
+    const int64_t bj = std::min(b, k - j0);
+    T* Z = inv + j0 * b;
+    std::fill(Z, Z + bj * bj, T(0));
+    for (int64_t i = 0; i < bj; ++i) Z[i * bj + i] = T(1);
+    trsm_left_lower('N', bj, bj, R + j0 * k + j0, k, Z, bj);
+    T l = 0;
+    for (int64_t c = 0; c < bj; ++c)
+      for (int64_t r = c; r < bj; ++r) l += R[(j0 + c) * k + j0 + r] * R[(j0 + c) * k + j0 + r];
+    blocked = std::sqrt(l) * frobenius(Z, bj * bj) <= static_cast<T>(kInverseMaxCondition * bj);  // NaN: false
+  }
+  if (!blocked) {
+    trsm_left_lower(trans, k, n, R, k, Y, k);
+    return;
+  }
+  for (int64_t s0 = 0; s0 < n; s0 += kSolveSlab) {
+    const int64_t sn = std::min(kSolveSlab, n - s0);
+    T* Ys = Y + s0 * k;  // column-major k × sn
+    const auto diagonal = [&](int64_t j0, int64_t bj, char t) {  // Ys[j0 : j0+bj] ← op(L_jj⁻¹) Ys[j0 : j0+bj]
+      gemm(t, 'N', bj, sn, bj, T(1), inv + j0 * b, bj, Ys + j0, k, T(0), tmp, bj);
+      for (int64_t c = 0; c < sn; ++c) std::copy(tmp + c * bj, tmp + (c + 1) * bj, Ys + c * k + j0);
+    };
+    if (trans == 'N') {  // forward substitution by blocks: B_j −= L_j,<j Y_<j, Y_j = L_jj⁻¹ B_j
+      for (int64_t j0 = 0; j0 < k; j0 += b) {
+        const int64_t bj = std::min(b, k - j0);
+        if (j0 > 0) gemm('N', 'N', bj, sn, j0, T(-1), R + j0, k, Ys, k, T(1), Ys + j0, k);
+        diagonal(j0, bj, 'N');
+      }
+    } else {  // back substitution with Lᵀ: B_j −= (L_>j,j)ᵀ Y_>j, Y_j = L_jj⁻ᵀ B_j
+      for (int64_t j0 = ((k - 1) / b) * b; j0 >= 0; j0 -= b) {
+        const int64_t bj = std::min(b, k - j0), j1 = j0 + bj;
+        if (j1 < k) gemm('T', 'N', bj, sn, k - j1, T(-1), R + j0 * k + j1, k, Ys + j1, k, T(1), Ys + j0, k);
+        diagonal(j0, bj, 'T');
+      }
+    }
+  }
+}
+
+// Tall matrices (n >= kInverseMinRatio·k) apply a well-conditioned R⁻¹ as one GEMM with its
+// explicit inverse (k³ against nk², and out of place: no copy of X). Well conditioned:
+// certified by the one-pass rule in the forward (κ(XD) <= 2); in the backward the
+// kInverseMaxCondition test on R, else the blocked solve.
+constexpr int64_t kInverseMinRatio = 4;
+
+// Z (row-major upper k×k) = R⁻¹: the column-major Zᵀ = (Rᵀ)⁻¹ I, one TRSM.
+template <typename T>
+void invert_upper(const T* R, T* Z, int64_t k) {
+  std::fill(Z, Z + k * k, T(0));
+  for (int64_t i = 0; i < k; ++i) Z[i * k + i] = T(1);
+  trsm_left_lower('N', k, k, R, k, Z, k);
+}
+
 enum class Branch : uint8_t { kOnePass, kTwoPass, kHouseholder };
 
 // The CholeskyQR (one or two passes) of one matrix into Q, R; kHouseholder where it must fall
-// back (Q, R then undefined). Scratch: 2k² + 2k.
+// back (Q, R then undefined). Scratch: 2k² + 2k + solve_scratch(k).
 template <typename T>
 Branch cholesky_qr_one(const T* X, T* Q, T* R, T* w, int64_t n, int64_t k) {
   T* G = w;
   T* R2 = G + k * k;
   T* rule = R2 + k * k;
+  T* sw = rule + 2 * k;
   gram(X, G, n, k);
-  if (!cholesky(G, R, k)) return Branch::kHouseholder;
+  if (!cholesky(G, R, k, sw)) return Branch::kHouseholder;
   const bool one_pass = cholesky_qr_one_pass_suffices(G, k, rule);
   if (one_pass && n >= kInverseMinRatio * k) {
     T* Z = R2;
     invert_upper(R, Z, k);
-    gemm('N', 'N', k, n, k, Z, k, X, k, T(0), Q, k);  // Q = X R⁻¹: column-major Qᵀ = Zᵀ Xᵀ
+    gemm('N', 'N', k, n, k, T(1), Z, k, X, k, T(0), Q, k);  // Q = X R⁻¹: column-major Qᵀ = Zᵀ Xᵀ
     return Branch::kOnePass;
   }
   std::memcpy(Q, X, sizeof(T) * n * k);
-  solve_right_upper(Q, R, n, k, 'N');  // Q₁ = X R₁⁻¹
+  solve_right_upper(Q, R, n, k, 'N', sw);  // Q₁ = X R₁⁻¹
   if (one_pass) return Branch::kOnePass;
   gram(Q, G, n, k);
   T loss = 0;
@@ -153,8 +256,8 @@ Branch cholesky_qr_one(const T* X, T* Q, T* R, T* w, int64_t n, int64_t k) {
       loss += e * e;
     }
   if (!(std::sqrt(loss) <= static_cast<T>(kCholeskyQR2MaxLoss))) return Branch::kHouseholder;  // NaN too
-  if (!cholesky(G, R2, k)) return Branch::kHouseholder;
-  solve_right_upper(Q, R2, n, k, 'N');
+  if (!cholesky(G, R2, k, sw)) return Branch::kHouseholder;
+  solve_right_upper(Q, R2, n, k, 'N', sw);
   // R ← R₂R₁ (both upper): row i of the product is Σ_{p >= i} R₂[i][p] R₁[p][·], computed top down in place.
   for (int64_t i = 0; i < k; ++i) {
     T* ri = R + i * k;
@@ -169,7 +272,7 @@ Branch cholesky_qr_one(const T* X, T* Q, T* R, T* w, int64_t n, int64_t k) {
   return Branch::kTwoPass;
 }
 
-// ∇X = [G + Q (tril₋₁(B − Bᵀ) − B)] R⁻ᵀ with B = QᵀG, for one matrix. Scratch: 4k².
+// ∇X = [G + Q (tril₋₁(B − Bᵀ) − B)] R⁻ᵀ with B = QᵀG, for one matrix. Scratch: 4k² + solve_scratch(k).
 // Returns true where it applied R⁻ᵀ by the explicit inverse.
 template <typename T>
 bool qr_backward_one(const T* Gr, const T* Q, const T* R, T* out, T* w, int64_t n, int64_t k) {
@@ -178,7 +281,7 @@ bool qr_backward_one(const T* Gr, const T* Q, const T* R, T* out, T* w, int64_t 
   T* Z = N + k * k;
   T* W = Z + k * k;
   // Row-major B = QᵀG is the column-major Bᵀ = GᵀQ = (column-major Gᵀ)·(column-major Qᵀ)ᵀ.
-  gemm('N', 'T', k, k, n, Gr, k, Q, k, T(0), B, k);
+  gemm('N', 'T', k, k, n, T(1), Gr, k, Q, k, T(0), B, k);
   for (int64_t i = 0; i < k; ++i)
     for (int64_t j = 0; j < k; ++j) N[i * k + j] = (i > j ? B[i * k + j] - B[j * k + i] : T(0)) - B[i * k + j];
   if (n >= kInverseMinRatio * k) {
@@ -186,16 +289,16 @@ bool qr_backward_one(const T* Gr, const T* Q, const T* R, T* out, T* w, int64_t 
     if (frobenius(R, k * k) * frobenius(Z, k * k) <= static_cast<T>(kInverseMaxCondition * k)) {
       // out = G Zᵀ + Q (N Zᵀ) with Z = R⁻¹, two GEMMs: column-major outᵀ = Z Gᵀ + (Z Nᵀ) Qᵀ
       // (the column-major Z is 'T' of its row-major buffer, and W holds Z Nᵀ column-major).
-      gemm('T', 'N', k, n, k, Z, k, Gr, k, T(0), out, k);
-      gemm('T', 'N', k, k, k, Z, k, N, k, T(0), W, k);
-      gemm('N', 'N', k, n, k, W, k, Q, k, T(1), out, k);
+      gemm('T', 'N', k, n, k, T(1), Z, k, Gr, k, T(0), out, k);
+      gemm('T', 'N', k, k, k, T(1), Z, k, N, k, T(0), W, k);
+      gemm('N', 'N', k, n, k, T(1), W, k, Q, k, T(1), out, k);
       return true;
     }
   }
   // out = G + Q N: column-major outᵀ = Gᵀ + Nᵀ Qᵀ.
   std::memcpy(out, Gr, sizeof(T) * n * k);
-  gemm('N', 'N', k, n, k, N, k, Q, k, T(1), out, k);
-  solve_right_upper(out, R, n, k, 'T');
+  gemm('N', 'N', k, n, k, T(1), N, k, Q, k, T(1), out, k);
+  solve_right_upper(out, R, n, k, 'T', W + k * k);
   return false;
 }
 
@@ -226,7 +329,7 @@ std::tuple<at::Tensor, at::Tensor> factors_blas(const at::Tensor& X, int64_t* ho
     const scalar_t* x = X3.const_data_ptr<scalar_t>();
     scalar_t* q = Q3.mutable_data_ptr<scalar_t>();
     scalar_t* r = R3.mutable_data_ptr<scalar_t>();
-    for_each_matrix<scalar_t>(batch, 2 * k * k + 2 * k, [&](int64_t i, scalar_t* w) {
+    for_each_matrix<scalar_t>(batch, 2 * k * k + 2 * k + solve_scratch(k), [&](int64_t i, scalar_t* w) {
       branch[i] = cholesky_qr_one(x + i * n * k, q + i * n * k, r + i * k * k, w, n, k);
     });
   });
@@ -254,7 +357,7 @@ at::Tensor backward_blas(const at::Tensor& grad, const at::Tensor& Q, const at::
     const scalar_t* q = Q3.const_data_ptr<scalar_t>();
     const scalar_t* r = R3.const_data_ptr<scalar_t>();
     scalar_t* o = out.mutable_data_ptr<scalar_t>();
-    for_each_matrix<scalar_t>(batch, 4 * k * k, [&](int64_t i, scalar_t* w) {
+    for_each_matrix<scalar_t>(batch, 4 * k * k + solve_scratch(k), [&](int64_t i, scalar_t* w) {
       inverse[i] = qr_backward_one(g + i * n * k, q + i * n * k, r + i * k * k, o + i * n * k, w, n, k);
     });
   });
