@@ -390,3 +390,22 @@ def test_blocked_solve_and_its_trsm_fallback_forward_and_backward(shape, cond):
     assert (Q - Qt).abs().max().item() < 1e-13 * cond
     assert orthogonality(Q.detach()) < 1e-13
     assert ((A.grad - B.grad).norm() / B.grad.norm()).item() < 1e-12 * cond
+
+
+@pytest.mark.parametrize("shape", [(100, 40), (3000, 40), (2, 48, 48)])
+def test_general_path_rank_deficient_and_non_finite_inputs(shape):
+    # The BLAS path (n > 32; tall and square): a rank-deficient matrix fails the Cholesky or loss
+    # test and takes Householder (orthonormal Q, X = QQᵀX); NaN or Inf gives a non-finite Q.
+    X = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(22))
+    batch = X.numel() // (X.shape[-1] * X.shape[-2])
+    Y = X.clone()
+    Y[..., 3] = Y[..., 0] + Y[..., 1]
+    before = householder_count()
+    Q = qr_retraction(Y)
+    assert householder_count() - before == batch
+    assert orthogonality(Q) < 1e-13
+    assert (Q @ (Q.mT @ Y) - Y).abs().max().item() < 1e-12
+    for bad in (float("nan"), float("inf")):
+        Z = X.clone()
+        Z[..., 2, 1] = bad
+        assert not torch.isfinite(qr_retraction(Z)).all()
