@@ -16,7 +16,8 @@
 // n <= 32) stop after the first pass where the Gram matrix certifies it accurate: scaled to unit
 // diagonal it is within δ <= kCholeskyQROnePassMaxDelta = 0.6 of I (a Gershgorin or Frobenius
 // bound, O(k²)), so κ(XD)² <= 4 and one pass is as orthogonal as two, within 4×
-// (qr_retraction_rule.h). At a retraction point this holds up to ‖V‖₂ of about 1. The
+// (qr_retraction_rule.h). At a retraction point X + V (V tangent at a frame) the off-diagonal
+// of C is at most that of VᵀV, so δ <= ‖V‖_F² and every step with ‖V‖_F <= 0.77 takes one pass. The
 // generic ATen composition below (the CUDA kernel, and the reference) always takes both passes.
 //
 // Rank-deficient (or non-finite) X fails the test and takes the Householder branch: Q is still
