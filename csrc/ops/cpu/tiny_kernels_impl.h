@@ -45,35 +45,48 @@ inline void copy(T* __restrict out, const T* __restrict in, int count) {
 }
 
 // out (r×c) = a (r×m) · b (m×c), or out += a·b when `accumulate` (the product summed first, then
-// added, as BLAS does for beta = 1). out must not alias a or b. R, M, C fixed when > 0. Each row
-// is accumulated in column blocks of 64 bytes (two AVX2 registers), which the k loop keeps in
-// registers.
+// added, as BLAS does for beta = 1). out must not alias a or b. R, M, C fixed when > 0. Rows are
+// taken four at a time (then one by one), each accumulated in column blocks of 64 bytes (two
+// AVX2 registers), which the k loop keeps in registers: eight independent accumulators hide the
+// FMA latency. Every element is summed over k ascending from zero, whatever the grouping.
+template <int RB, int M, int C, typename T>
+inline void matmul_rows(T* __restrict out, const T* __restrict a, const T* __restrict b, int m_rt, int c_rt,
+                        bool accumulate) {
+  const int m = M > 0 ? M : m_rt, c = C > 0 ? C : c_rt;
+  constexpr int kBlock = 64 / sizeof(T);
+  constexpr int BJ = (C > 0 && C < kBlock) ? C : (C > 0 && C % kBlock == 0 ? kBlock : kTinyMaxSize);
+  for (int j0 = 0; j0 < c; j0 += BJ) {
+    const int bj = (C > 0 && C % BJ == 0) ? BJ : (c - j0 < BJ ? c - j0 : BJ);
+    T acc[RB][BJ];
+    for (int ii = 0; ii < RB; ++ii)
+      for (int j = 0; j < bj; ++j) acc[ii][j] = T(0);
+    for (int k = 0; k < m; ++k) {
+      const T* brow = b + k * c + j0;
+      for (int ii = 0; ii < RB; ++ii) {
+        const T aik = a[ii * m + k];
+        // No early complete unrolling: GCC would then fail to vectorize the fixed sizes.
+#pragma GCC unroll 1
+        for (int j = 0; j < bj; ++j) acc[ii][j] += aik * brow[j];
+      }
+    }
+    for (int ii = 0; ii < RB; ++ii) {
+      T* orow = out + ii * c + j0;
+      if (accumulate) {
+        for (int j = 0; j < bj; ++j) orow[j] += acc[ii][j];
+      } else {
+        for (int j = 0; j < bj; ++j) orow[j] = acc[ii][j];
+      }
+    }
+  }
+}
+
 template <int R, int M, int C, typename T>
 inline void matmul(T* __restrict out, const T* __restrict a, const T* __restrict b, int r_rt, int m_rt, int c_rt,
                    bool accumulate) {
   const int r = R > 0 ? R : r_rt, m = M > 0 ? M : m_rt, c = C > 0 ? C : c_rt;
-  constexpr int kBlock = 64 / sizeof(T);
-  constexpr int BJ = (C > 0 && C < kBlock) ? C : (C > 0 && C % kBlock == 0 ? kBlock : kTinyMaxSize);
-  for (int i = 0; i < r; ++i) {
-    T* orow = out + i * c;
-    for (int j0 = 0; j0 < c; j0 += BJ) {
-      const int bj = (C > 0 && C % BJ == 0) ? BJ : (c - j0 < BJ ? c - j0 : BJ);
-      T acc[BJ];
-      for (int j = 0; j < bj; ++j) acc[j] = T(0);
-      for (int k = 0; k < m; ++k) {
-        const T aik = a[i * m + k];
-        const T* brow = b + k * c + j0;
-        // No early complete unrolling: GCC would then fail to vectorize the fixed sizes.
-#pragma GCC unroll 1
-        for (int j = 0; j < bj; ++j) acc[j] += aik * brow[j];
-      }
-      if (accumulate) {
-        for (int j = 0; j < bj; ++j) orow[j0 + j] += acc[j];
-      } else {
-        for (int j = 0; j < bj; ++j) orow[j0 + j] = acc[j];
-      }
-    }
-  }
+  int i = 0;
+  for (; i + 4 <= r; i += 4) matmul_rows<4, M, C>(out + i * c, a + i * m, b, m, c, accumulate);
+  for (; i < r; ++i) matmul_rows<1, M, C>(out + i * c, a + i * m, b, m, c, accumulate);
 }
 
 // out (c×r) = aᵀ for a (r×c).
