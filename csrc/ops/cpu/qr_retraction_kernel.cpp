@@ -128,8 +128,9 @@ bool invert_lower_block(const T* A, int64_t lda, T* Z, int64_t bj) {
 // fails (a non-positive pivot: LAPACK potrf's info > 0). On the column-major L = Rᵀ, LLᵀ = G:
 // for k > kSolveBlock right-looking by blocks of kSolveBlock, whose panel solve uses the explicit
 // inverse of the diagonal block and whose trailing update is one GEMM (LAPACK's potrf takes 2×
-// the time of a k³ GEMM at k = 128 here, for a sixth of its flops); potrf on a diagonal block
-// that fails the kInverseMaxCondition test, or for small k. Scratch: solve_scratch(k).
+// the time of a k³ GEMM at k = 128 here, for a sixth of its flops); LAPACK's potrf for small k,
+// and for the whole matrix again where a diagonal block fails the kInverseMaxCondition test.
+// Scratch: solve_scratch(k).
 template <typename T>
 bool cholesky(const T* G, T* R, int64_t k, T* w) {
   std::memcpy(R, G, sizeof(T) * k * k);
@@ -165,8 +166,8 @@ bool cholesky(const T* G, T* R, int64_t k, T* w) {
 // column-major). The BLAS's TRSM runs at a fraction of GEMM speed on these shapes (measured:
 // 30000×50 float32, TRSM 11 ms against 3 ms for the GEMM of twice its flops; 64×128×128, 8.5
 // against 4), so the solve goes by blocks of kSolveBlock with the explicit inverses of L's
-// diagonal blocks: all its work is GEMM. That is backward stable to a factor of the blocks'
-// condition numbers (Higham, Accuracy and Stability, §13.3), so it is taken only where every
+// diagonal blocks: all its work is GEMM. Its error bound is TRSM's times the diagonal blocks'
+// condition numbers (block substitution with explicit inverses), so it is taken only where every
 // diagonal block passes the kInverseMaxCondition test; TRSM otherwise. Scratch: solve_scratch(k).
 template <typename T>
 void solve_right_upper(T* Y, const T* R, int64_t n, int64_t k, char trans, T* w) {
@@ -174,17 +175,8 @@ void solve_right_upper(T* Y, const T* R, int64_t n, int64_t k, char trans, T* w)
   T* inv = w;         // the inverse of L's diagonal block at j0: bj×bj (leading dimension bj) at inv + j0·b
   T* tmp = w + k * b;  // bj × slab
   bool blocked = true;
-  for (int64_t j0 = 0; j0 < k && blocked; j0 += b) {
-    const int64_t bj = std::min(b, k - j0);
-    T* Z = inv + j0 * b;
-    std::fill(Z, Z + bj * bj, T(0));
-    for (int64_t i = 0; i < bj; ++i) Z[i * bj + i] = T(1);
-    trsm_left_lower('N', bj, bj, R + j0 * k + j0, k, Z, bj);
-    T l = 0;
-    for (int64_t c = 0; c < bj; ++c)
-      for (int64_t r = c; r < bj; ++r) l += R[(j0 + c) * k + j0 + r] * R[(j0 + c) * k + j0 + r];
-    blocked = std::sqrt(l) * frobenius(Z, bj * bj) <= static_cast<T>(kInverseMaxCondition * bj);  // NaN: false
-  }
+  for (int64_t j0 = 0; j0 < k && blocked; j0 += b)
+    blocked = invert_lower_block(R + j0 * k + j0, k, inv + j0 * b, std::min(b, k - j0));
   if (!blocked) {
     trsm_left_lower(trans, k, n, R, k, Y, k);
     return;
