@@ -4,7 +4,10 @@ The peer is what a user writes for the Q factor with positive diag(R):
 ``Q, R = torch.linalg.qr(X); Q * sign(diag(R))``. Inputs are retraction points X + V (X a
 random frame, V a tangent step of norm 0.5 per matrix), the gradient that of sum(Q * W).
 Prints the median time of the forward and of forward+backward and the ratio torch/mantra
-(above 1: mantra is faster), float32 and float64, in one process.
+(above 1: mantra is faster), float32 and float64, in one process; and the GEMM-time G (one
+n×k by k×k product, 2nk² flops, over the batch) with both forward+backward times in G, the
+unit of the bound (mantra's forward+backward needs at least about 4 G, 5 G on tall matrices:
+the Gram matrix, Cholesky and the solve, and the backward's two products and solve).
 
     python benchmarks/bench_qr_retraction.py [--repeats 7] [--threads N] [--dtypes float32 float64] [--clock wall|cpu]
 """
@@ -51,7 +54,7 @@ def main():
     print(f"qr_retraction on CPU ({torch.get_num_threads()} threads), median of {args.repeats} runs, "
           f"{args.clock} clock, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}")
     header = f"{'shape':>16} {'dtype':>8} | {'torch fwd ms':>12} {'mantra fwd ms':>13} {'ratio':>6} | " \
-             f"{'torch f+b ms':>12} {'mantra f+b ms':>13} {'ratio':>6}"
+             f"{'torch f+b ms':>12} {'mantra f+b ms':>13} {'ratio':>6} | {'G ms':>7} {'torch G':>7} {'mantra G':>8}"
     print(header)
     print("-" * len(header))
     for dtype_name in args.dtypes:
@@ -71,9 +74,12 @@ def main():
 
                 results[name] = (fwd, median_time(fwd_bwd, args.repeats))
             (tf, tb), (mf, mb) = results["torch"], results["mantra"]
+            K = torch.randn(shape[0], shape[2], shape[2], dtype=dtype, generator=gen)
+            gemm = median_time(lambda: torch.matmul(X, K), args.repeats)
             label = "×".join(str(s) for s in (shape[1:] if shape[0] == 1 else shape))
             print(f"{label:>16} {dtype_name:>8} | {tf * 1e3:>12.3f} {mf * 1e3:>13.3f} {tf / mf:>6.2f} | "
-                  f"{tb * 1e3:>12.3f} {mb * 1e3:>13.3f} {tb / mb:>6.2f}", flush=True)
+                  f"{tb * 1e3:>12.3f} {mb * 1e3:>13.3f} {tb / mb:>6.2f} | {gemm * 1e3:>7.3f} {tb / gemm:>7.1f} "
+                  f"{mb / gemm:>8.1f}", flush=True)
 
 
 if __name__ == "__main__":

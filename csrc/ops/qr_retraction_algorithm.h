@@ -12,6 +12,14 @@
 // condition number <= 1.05 and ends orthogonal to rounding. At a retraction point X + V with V
 // tangent the Gram matrix is I + VᵀV, so the fast branch serves every ‖V‖ <= 30 (float32).
 //
+// The CPU kernels (cpu/qr_retraction_kernel.cpp on BLAS/LAPACK, cpu/tiny_qr_retraction.h for
+// n <= 32) stop after the first pass where the Gram matrix certifies it accurate: scaled to unit
+// diagonal it is within δ <= kCholeskyQROnePassMaxDelta = 0.6 of I (a Gershgorin or Frobenius
+// bound, O(k²)), so κ(XD)² <= 4 and one pass is as orthogonal as two, within 4×
+// (qr_retraction_rule.h). At a retraction point X + V (V tangent at a frame) the off-diagonal
+// of C is at most that of VᵀV, so δ <= ‖V‖_F² and every step with ‖V‖_F <= 0.77 takes one pass. The
+// generic ATen composition below (the CUDA kernel, and the reference) always takes both passes.
+//
 // Rank-deficient (or non-finite) X fails the test and takes the Householder branch: Q is still
 // orthonormal (its columns past the rank complete the frame, not unique), R has (near-)zero
 // diagonal entries, and the backward, which solves with R, returns non-finite values there.
@@ -20,6 +28,7 @@
 #include <ATen/ATen.h>
 
 #include "mantra/ops.h"  // qr_retraction, qr_retraction_backward (the C++ entries)
+#include "ops/qr_retraction_rule.h"  // the thresholds
 
 #include <tuple>
 #include <vector>
@@ -27,8 +36,6 @@
 namespace mantra {
 
 namespace detail {
-
-constexpr double kCholeskyQR2MaxLoss = 0.1;
 
 // Private operator mantra::_qr_retraction_factors: (Q, R) with X = QR, diag(R) > 0 (the forward
 // of qr_retraction under autograd, which keeps R for the backward).
@@ -43,6 +50,13 @@ void check_qr_retraction_backward_arguments(const at::Tensor& grad, const at::Te
 // `householder_count`, when given, receives the number of matrices that took the fallback.
 std::tuple<at::Tensor, at::Tensor> qr_retraction_factors_generic(const at::Tensor& X, int64_t* householder_count);
 at::Tensor qr_retraction_backward_generic(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R);
+
+// The CPU kernels for the matrices the tiny path does not serve (cpu/qr_retraction_kernel.cpp):
+// per matrix on BLAS/LAPACK, with the one-pass rule; `one_pass_count`, when given, receives the
+// number of matrices done in one CholeskyQR pass. (The generic kernels where ATen has no BLAS.)
+std::tuple<at::Tensor, at::Tensor> qr_retraction_factors_cpu_general(const at::Tensor& X, int64_t* householder_count,
+                                                                     int64_t* one_pass_count);
+at::Tensor qr_retraction_backward_cpu_general(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R);
 
 // Pieces shared with the tiny-matrix CPU path (cpu/tiny_qr_retraction.h):
 // (..., n, k) in any floating dtype <-> contiguous (B, n, k) in the compute dtype; the shape of R.

@@ -252,3 +252,161 @@ def test_users_of_the_qr_retraction_run_the_operator():
 def test_tiny_batch_gradcheck(shape):
     X = with_condition(shape, 3.0, seed=11).requires_grad_(True)
     assert torch.autograd.gradcheck(qr_retraction, (X,), eps=1e-6, atol=1e-7)
+
+
+# The one-pass rule of the CPU kernels (csrc/ops/qr_retraction_rule.h): one CholeskyQR pass when
+# the Gram matrix scaled to unit diagonal, C, has δ = min(Gershgorin radius, ‖C − I‖_F) <= 0.6
+# (then κ(XD)² <= 4), two passes (or Householder) otherwise. Shapes: the tiny path (n <= 32), the
+# general path on square-ish (TRSM) and tall (n >= 4k: explicit inverse) matrices.
+ONE_PASS_SHAPES = [(16, 8, 8), (5, 20, 6), (3, 48, 48), (2, 40, 16), (2, 200, 16), (1, 3000, 40)]
+
+
+def one_pass_count():
+    return torch.ops.mantra._kernel_calls("qr_retraction.one_pass")
+
+
+def with_correlation(shape, rho, scales=None, dtype=torch.float64, seed=0):
+    """U M D⁻¹ with U orthonormal and MᵀM = C the identity but for C[0,1] = C[1,0] = rho, so that
+    δ(C) = rho exactly (Gershgorin radius rho, ‖C − I‖_F = √2·rho); D⁻¹ scales the columns."""
+    g = torch.Generator().manual_seed(seed)
+    *batch, n, k = shape
+    U = torch.linalg.qr(torch.randn(*batch, n, k, dtype=torch.float64, generator=g))[0]
+    C = torch.eye(k, dtype=torch.float64)
+    C[0, 1] = C[1, 0] = rho
+    X = U @ torch.linalg.cholesky(C, upper=True)
+    if scales is not None:
+        X = X * torch.logspace(-scales, scales, k, dtype=torch.float64)
+    return X.to(dtype)
+
+
+def check_qr(X, Q, dtype):
+    """Q orthonormal and X = QR (R = QᵀX upper, positive diagonal), stated tolerances: orthogonality
+    4·√n·u (float32: also <= 1e-5, the issue's bound), ‖X − QR‖_F <= 4·k·u·‖X‖_F, Q equal to
+    torch's Householder Q (signs fixed) within 1e-5 (float32) / 1e-12 (float64)."""
+    u = torch.finfo(dtype).eps / 2
+    n, k = X.shape[-2:]
+    assert orthogonality(Q) <= min(4 * n ** 0.5 * u, 1e-5)
+    Xd, Qd = X.double(), Q.double()
+    R = Qd.mT @ Xd
+    assert ((Qd @ R.triu() - Xd).norm(dim=(-2, -1)) <= 4 * k * u * Xd.norm(dim=(-2, -1))).all()
+    assert (R.diagonal(dim1=-2, dim2=-1) > 0).all()
+    assert (Qd - torch_qr_positive(Xd)).abs().max().item() < (1e-5 if dtype == torch.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("shape", ONE_PASS_SHAPES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("rho, one_pass", [(0.0, True), (0.55, True), (0.65, False), (0.9, False)])
+@pytest.mark.parametrize("scales", [None, 3.0])
+def test_one_pass_rule_both_sides_of_the_threshold(shape, dtype, rho, one_pass, scales):
+    # scales: columns scaled from 1e-3 to 1e3 (CholeskyQR and the rule are scaling invariant).
+    X = with_correlation(shape, rho, scales, dtype, seed=15)
+    batch = X.numel() // (X.shape[-1] * X.shape[-2])
+    before, before_h = one_pass_count(), householder_count()
+    Q = qr_retraction(X)
+    assert one_pass_count() - before == (batch if one_pass else 0)
+    assert householder_count() - before_h == 0
+    check_qr(X, Q, dtype)
+
+
+def rule_delta(X):
+    """δ of the one-pass rule per matrix, in float64: min(Gershgorin radius, ‖C − I‖_F)."""
+    G = X.double().mT @ X.double()
+    d = G.diagonal(dim1=-2, dim2=-1).rsqrt()
+    C = G * d.unsqueeze(-1) * d.unsqueeze(-2) - torch.eye(G.shape[-1], dtype=torch.float64)
+    return torch.minimum(C.abs().sum(-1).amax(-1), C.norm(dim=(-2, -1))).reshape(-1)
+
+
+@pytest.mark.parametrize("shape", ONE_PASS_SHAPES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("step", [0.01, 0.5, 0.75, 1.0, 3.0, 10.0])
+def test_retraction_points_slightly_and_far_off_the_manifold(shape, dtype, step):
+    # X + V, V tangent of norm ‖V‖_F = `step` per matrix: the Gram matrix is I + VᵀV, so
+    # δ <= ‖VᵀV‖_F <= step² and every step <= 0.77 takes one pass; beyond, each matrix takes it
+    # exactly when its δ (recomputed here) is <= 0.6.
+    g = torch.Generator().manual_seed(16)
+    X0 = torch.linalg.qr(torch.randn(shape, dtype=torch.float64, generator=g))[0]
+    G = torch.randn(shape, dtype=torch.float64, generator=g)
+    V = G - X0 @ ((X0.mT @ G + G.mT @ X0) / 2)
+    X = (X0 + step * V / V.norm(dim=(-2, -1), keepdim=True)).to(dtype)
+    delta = rule_delta(X)
+    assert (delta - 0.6).abs().min() > 1e-3  # no matrix at the threshold's rounding edge
+    before = one_pass_count()
+    Q = qr_retraction(X)
+    taken = one_pass_count() - before
+    assert taken == int((delta <= 0.6).sum())
+    if step <= 0.77:
+        assert taken == delta.numel()
+    check_qr(X, Q, dtype)
+
+
+@pytest.mark.parametrize("shape", ONE_PASS_SHAPES)
+@pytest.mark.parametrize("dtype, cond", [(torch.float32, 1e2), (torch.float32, 1e6), (torch.float64, 1e2),
+                                         (torch.float64, 1e9)])
+def test_ill_conditioned_inputs_never_take_one_pass(shape, dtype, cond):
+    # κ(X) >= 1e2 gives κ(XD) >= κ(X)/√k (van der Sluis) > 2 for these k: never one pass.
+    X = with_condition(shape, cond, dtype, seed=17)
+    before = one_pass_count()
+    Q = qr_retraction(X)
+    assert one_pass_count() - before == 0
+    assert orthogonality(Q) < (1e-5 if dtype == torch.float32 else 1e-13)
+
+
+def backward_inverse_count():
+    return torch.ops.mantra._kernel_calls("qr_retraction_backward.inverse")
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-11), (torch.float32, 1e-4)])
+@pytest.mark.parametrize("cond, inverse", [(1.0, True), (1.5, True), (30.0, False), (1e6, False)])
+def test_backward_on_tall_matrices_both_sides_of_the_inverse_threshold(dtype, tol, cond, inverse):
+    # Tall matrices (n >= 4k) apply R⁻ᵀ by the explicit inverse when ‖R‖_F‖R⁻¹‖_F <= 4k, by TRSM
+    # beyond; either way the gradient equals torch's autograd of linalg.qr (in float64) to
+    # tol·κ(X) relative.
+    shape = (2, 300, 12)
+    X = with_condition(shape, cond, dtype, seed=18)
+    W = torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(19))
+    A = X.clone().requires_grad_(True)
+    before = backward_inverse_count()
+    (qr_retraction(A) * W).sum().backward()
+    assert backward_inverse_count() - before == (2 if inverse else 0)
+    B = X.double().clone().requires_grad_(True)
+    (torch_qr_positive(B) * W.double()).sum().backward()
+    rel = ((A.grad.double() - B.grad).norm() / B.grad.norm()).item()
+    assert rel < tol * cond
+
+
+@pytest.mark.parametrize("shape", [(2, 48, 48), (2, 100, 40), (1, 70, 66)])
+@pytest.mark.parametrize("cond", [1.5, 1e6])
+def test_blocked_solve_and_its_trsm_fallback_forward_and_backward(shape, cond):
+    # The general path's triangular solves go by blocks of 32 columns with the explicit inverses of
+    # R's diagonal blocks where each is well conditioned (κ 1.5), by TRSM otherwise (κ 1e6, through
+    # the CholeskyQR2 branch): both equal torch's Householder Q and its autograd gradient.
+    X = with_condition(shape, cond, seed=20)
+    W = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(21))
+    A = X.clone().requires_grad_(True)
+    Q = qr_retraction(A)
+    (Q * W).sum().backward()
+    B = X.clone().requires_grad_(True)
+    Qt = torch_qr_positive(B)
+    (Qt * W).sum().backward()
+    assert (Q - Qt).abs().max().item() < 1e-13 * cond
+    assert orthogonality(Q.detach()) < 1e-13
+    assert ((A.grad - B.grad).norm() / B.grad.norm()).item() < 1e-12 * cond
+
+
+@pytest.mark.parametrize("shape", [(100, 40), (3000, 40), (2, 48, 48)])
+def test_general_path_rank_deficient_and_non_finite_inputs(shape):
+    # The BLAS path (n > 32; tall and square): a rank-deficient matrix fails the Cholesky or loss
+    # test and takes Householder (orthonormal Q, X = QQᵀX); NaN or Inf gives a non-finite Q.
+    X = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(22))
+    batch = X.numel() // (X.shape[-1] * X.shape[-2])
+    Y = X.clone()
+    Y[..., 3] = Y[..., 0] + Y[..., 1]
+    before = householder_count()
+    Q = qr_retraction(Y)
+    assert householder_count() - before == batch
+    assert orthogonality(Q) < 1e-13
+    assert (Q @ (Q.mT @ Y) - Y).abs().max().item() < 1e-12
+    for bad in (float("nan"), float("inf")):
+        Z = X.clone()
+        Z[..., 2, 1] = bad
+        assert not torch.isfinite(qr_retraction(Z)).all()

@@ -31,7 +31,10 @@ struct FlatScheme {
 inline int64_t expm_scratch_size(int64_t n, int64_t max_squarings) {
   return (2 * kMaxRegisters + 3 + max_squarings + 1) * n * n * (n <= 8 ? 8 : 1);
 }
-inline int64_t qr_scratch_size(int64_t n, int64_t k) { return k * n + 3 * k * k + k; }
+inline int64_t qr_scratch_size(int64_t n, int64_t k) { return k * n + 3 * k * k + 3 * k; }
+
+// The branch qr_f/qr_d took for a matrix (their `ok` output).
+constexpr uint8_t kQrHouseholder = 0, kQrTwoPass = 1, kQrOnePass = 2;
 
 // Kernel entries, one set per build; `kernels()` picks the build for this CPU.
 struct Kernels {
@@ -44,7 +47,8 @@ struct Kernels {
   void (*expm_d)(const double* A, const double* G, double* out, int64_t n, int64_t begin, int64_t end,
                  const int64_t* order, const int64_t* degree, const int64_t* squarings, const FlatScheme* schemes,
                  double* scratch);
-  // CholeskyQR2 of X_i (n×k) into Q_i, R_i; ok[i] = 0 where the Householder branch must take it.
+  // CholeskyQR (one or two passes) of X_i (n×k) into Q_i, R_i; ok[i] the branch (kQr*), kQrHouseholder
+  // where the Householder branch must take it.
   void (*qr_f)(const float* X, float* Q, float* R, uint8_t* ok, int64_t n, int64_t k, int64_t begin, int64_t end,
                float* scratch);
   void (*qr_d)(const double* X, double* Q, double* R, uint8_t* ok, int64_t n, int64_t k, int64_t begin,

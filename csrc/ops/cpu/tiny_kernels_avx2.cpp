@@ -18,9 +18,7 @@
 
 #include "ops/cpu/tiny_kernels_impl.h"
 
-// The CholeskyQR2 threshold, kCholeskyQR2MaxLoss of qr_retraction_algorithm.h (which needs
-// ATen, kept out of this unit); the baseline unit checks the two agree.
-MANTRA_TINY_DEFINE_KERNELS(kernels_avx2_build, "avx2+fma", 0.1)
+MANTRA_TINY_DEFINE_KERNELS(kernels_avx2_build, "avx2+fma")
 
 #if defined(__clang__)
 #pragma clang attribute pop

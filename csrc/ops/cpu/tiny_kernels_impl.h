@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "ops/cpu/tiny_kernels.h"
+#include "ops/qr_retraction_rule.h"  // plain C++: the CholeskyQR branch rule and thresholds
 
 namespace mantra::detail::tiny {
 namespace {
@@ -44,35 +45,48 @@ inline void copy(T* __restrict out, const T* __restrict in, int count) {
 }
 
 // out (r×c) = a (r×m) · b (m×c), or out += a·b when `accumulate` (the product summed first, then
-// added, as BLAS does for beta = 1). out must not alias a or b. R, M, C fixed when > 0. Each row
-// is accumulated in column blocks of 64 bytes (two AVX2 registers), which the k loop keeps in
-// registers.
+// added, as BLAS does for beta = 1). out must not alias a or b. R, M, C fixed when > 0. Rows are
+// taken four at a time (then one by one), each accumulated in column blocks of 64 bytes (two
+// AVX2 registers), which the k loop keeps in registers: eight independent accumulators hide the
+// FMA latency. Every element is summed over k ascending from zero, whatever the grouping.
+template <int RB, int M, int C, typename T>
+inline void matmul_rows(T* __restrict out, const T* __restrict a, const T* __restrict b, int m_rt, int c_rt,
+                        bool accumulate) {
+  const int m = M > 0 ? M : m_rt, c = C > 0 ? C : c_rt;
+  constexpr int kBlock = 64 / sizeof(T);
+  constexpr int BJ = (C > 0 && C < kBlock) ? C : (C > 0 && C % kBlock == 0 ? kBlock : kTinyMaxSize);
+  for (int j0 = 0; j0 < c; j0 += BJ) {
+    const int bj = (C > 0 && C % BJ == 0) ? BJ : (c - j0 < BJ ? c - j0 : BJ);
+    T acc[RB][BJ];
+    for (int ii = 0; ii < RB; ++ii)
+      for (int j = 0; j < bj; ++j) acc[ii][j] = T(0);
+    for (int k = 0; k < m; ++k) {
+      const T* brow = b + k * c + j0;
+      for (int ii = 0; ii < RB; ++ii) {
+        const T aik = a[ii * m + k];
+        // No early complete unrolling: GCC would then fail to vectorize the fixed sizes.
+#pragma GCC unroll 1
+        for (int j = 0; j < bj; ++j) acc[ii][j] += aik * brow[j];
+      }
+    }
+    for (int ii = 0; ii < RB; ++ii) {
+      T* orow = out + ii * c + j0;
+      if (accumulate) {
+        for (int j = 0; j < bj; ++j) orow[j] += acc[ii][j];
+      } else {
+        for (int j = 0; j < bj; ++j) orow[j] = acc[ii][j];
+      }
+    }
+  }
+}
+
 template <int R, int M, int C, typename T>
 inline void matmul(T* __restrict out, const T* __restrict a, const T* __restrict b, int r_rt, int m_rt, int c_rt,
                    bool accumulate) {
   const int r = R > 0 ? R : r_rt, m = M > 0 ? M : m_rt, c = C > 0 ? C : c_rt;
-  constexpr int kBlock = 64 / sizeof(T);
-  constexpr int BJ = (C > 0 && C < kBlock) ? C : (C > 0 && C % kBlock == 0 ? kBlock : kTinyMaxSize);
-  for (int i = 0; i < r; ++i) {
-    T* orow = out + i * c;
-    for (int j0 = 0; j0 < c; j0 += BJ) {
-      const int bj = (C > 0 && C % BJ == 0) ? BJ : (c - j0 < BJ ? c - j0 : BJ);
-      T acc[BJ];
-      for (int j = 0; j < bj; ++j) acc[j] = T(0);
-      for (int k = 0; k < m; ++k) {
-        const T aik = a[i * m + k];
-        const T* brow = b + k * c + j0;
-        // No early complete unrolling: GCC would then fail to vectorize the fixed sizes.
-#pragma GCC unroll 1
-        for (int j = 0; j < bj; ++j) acc[j] += aik * brow[j];
-      }
-      if (accumulate) {
-        for (int j = 0; j < bj; ++j) orow[j0 + j] += acc[j];
-      } else {
-        for (int j = 0; j < bj; ++j) orow[j0 + j] = acc[j];
-      }
-    }
-  }
+  int i = 0;
+  for (; i + 4 <= r; i += 4) matmul_rows<4, M, C>(out + i * c, a + i * m, b, m, c, accumulate);
+  for (; i < r; ++i) matmul_rows<1, M, C>(out + i * c, a + i * m, b, m, c, accumulate);
 }
 
 // out (c×r) = aᵀ for a (r×c).
@@ -347,19 +361,27 @@ void solve_right_upper_t(T* Yt, const T* Xt, const T* __restrict R, const T* __r
   }
 }
 
-// CholeskyQR2 of one matrix; false when the Householder branch must take it (the test of
-// qr_retraction_algorithm.h: both factorizations succeed and ‖Q₁ᵀQ₁ − I‖_F <= max_loss).
+// CholeskyQR of one matrix (the rule of qr_retraction_rule.h: one pass where the Gram matrix
+// certifies it, else two while ‖Q₁ᵀQ₁ − I‖_F <= kCholeskyQR2MaxLoss); returns kQrOnePass,
+// kQrTwoPass, or kQrHouseholder where the Householder branch must take it.
 template <int N, int K, typename T>
-bool cholesky_qr2_one(const T* X, T* Q, T* R, T* w, int n_rt, int k_rt, double max_loss) {
+uint8_t cholesky_qr_one(const T* X, T* Q, T* R, T* w, int n_rt, int k_rt) {
   const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
   T* Qt = w;           // k×n: Xᵀ, then Q₁ᵀ, then Qᵀ
   T* G = Qt + k * n;   // k×k
   T* R1 = G + k * k;   // k×k
   T* R2 = R1 + k * k;  // k×k
   T* inv = R2 + k * k; // k
+  T* rule = inv + k;   // 2k
   transpose<N, K>(Qt, X, n, k);
   matmul<K, N, K>(G, Qt, X, k, n, k, false);
-  if (!cholesky_upper<K>(R1, inv, G, k)) return false;
+  const bool one_pass = cholesky_qr_one_pass_suffices(G, k, rule);
+  if (!cholesky_upper<K>(one_pass ? R : R1, inv, G, k)) return kQrHouseholder;
+  if (one_pass) {
+    solve_right_upper_t<N, K>(Qt, Qt, R, inv, n, k);
+    transpose<K, N>(Q, Qt, k, n);
+    return kQrOnePass;
+  }
   solve_right_upper_t<N, K>(Qt, Qt, R1, inv, n, k);  // Q₁ᵀ
   transpose<K, N>(Q, Qt, k, n);                        // Q₁ (in the output)
   matmul<K, N, K>(G, Qt, Q, k, n, k, false);
@@ -369,12 +391,12 @@ bool cholesky_qr2_one(const T* X, T* Q, T* R, T* w, int n_rt, int k_rt, double m
       const T e = G[i * k + j] - (i == j ? T(1) : T(0));
       loss += e * e;
     }
-  if (!(std::sqrt(loss) <= static_cast<T>(max_loss))) return false;  // NaN: Householder
-  if (!cholesky_upper<K>(R2, inv, G, k)) return false;
+  if (!(std::sqrt(loss) <= static_cast<T>(kCholeskyQR2MaxLoss))) return kQrHouseholder;  // NaN: Householder
+  if (!cholesky_upper<K>(R2, inv, G, k)) return kQrHouseholder;
   solve_right_upper_t<N, K>(Qt, Qt, R2, inv, n, k);
   transpose<K, N>(Q, Qt, k, n);
   matmul<K, K, K>(R, R2, R1, k, k, k, false);
-  return true;
+  return kQrTwoPass;
 }
 
 // ∇X = [G + Q (tril₋₁(B − Bᵀ) − B)] R⁻ᵀ with B = QᵀG.
@@ -421,13 +443,12 @@ void dispatch_shape(int64_t n, int64_t k, F&& f) {
 }
 
 template <typename T>
-void qr_range(const T* X, T* Q, T* R, uint8_t* ok, int64_t n, int64_t k, int64_t begin, int64_t end, T* scratch,
-              double max_loss) {
+void qr_range(const T* X, T* Q, T* R, uint8_t* ok, int64_t n, int64_t k, int64_t begin, int64_t end, T* scratch) {
   dispatch_shape(n, k, [&](auto ns, auto ks) {
     constexpr int N = decltype(ns)::value, K = decltype(ks)::value;
     for (int64_t i = begin; i < end; ++i)
-      ok[i] = cholesky_qr2_one<N, K>(X + i * n * k, Q + i * n * k, R + i * k * k, scratch, static_cast<int>(n),
-                                     static_cast<int>(k), max_loss);
+      ok[i] = cholesky_qr_one<N, K>(X + i * n * k, Q + i * n * k, R + i * k * k, scratch, static_cast<int>(n),
+                                    static_cast<int>(k));
   });
 }
 
@@ -445,20 +466,11 @@ void qr_backward_range(const T* G, const T* Q, const T* R, T* out, int64_t n, in
 }  // namespace
 }  // namespace mantra::detail::tiny
 
-// Defines `const Kernels& NAME()` returning this build's entries (MAX_LOSS: the CholeskyQR2
-// threshold, passed in so this header needs no ATen).
-#define MANTRA_TINY_DEFINE_KERNELS(NAME, LABEL, MAX_LOSS)                                                       \
+// Defines `const Kernels& NAME()` returning this build's entries.
+#define MANTRA_TINY_DEFINE_KERNELS(NAME, LABEL)                                                                 \
   namespace mantra::detail::tiny {                                                                           \
   namespace {                                                                                                \
-  void qr_f_entry(const float* X, float* Q, float* R, uint8_t* ok, int64_t n, int64_t k, int64_t b, int64_t e, \
-                  float* s) {                                                                                \
-    qr_range<float>(X, Q, R, ok, n, k, b, e, s, MAX_LOSS);                                                   \
-  }                                                                                                          \
-  void qr_d_entry(const double* X, double* Q, double* R, uint8_t* ok, int64_t n, int64_t k, int64_t b,        \
-                  int64_t e, double* s) {                                                                    \
-    qr_range<double>(X, Q, R, ok, n, k, b, e, s, MAX_LOSS);                                                  \
-  }                                                                                                          \
-  const Kernels table = {&expm_range<float>,        &expm_range<double>, &qr_f_entry, &qr_d_entry,          \
+  const Kernels table = {&expm_range<float>,        &expm_range<double>, &qr_range<float>, &qr_range<double>, \
                          &qr_backward_range<float>, &qr_backward_range<double>, LABEL};                     \
   }                                                                                                          \
   const Kernels& NAME() { return table; }                                                                    \

@@ -24,16 +24,18 @@ bool tiny_qr_retraction_serves(const at::Tensor& X) {
          X.size(-2) <= kTinyMaxSize;
 }
 
-std::tuple<at::Tensor, at::Tensor> tiny_qr_retraction_factors(const at::Tensor& X, int64_t* householder_count) {
+std::tuple<at::Tensor, at::Tensor> tiny_qr_retraction_factors(const at::Tensor& X, int64_t* householder_count,
+                                                              int64_t* one_pass_count) {
   check_qr_retraction_argument(X, "mantra::qr_retraction", "X");
   if (householder_count) *householder_count = 0;
+  if (one_pass_count) *one_pass_count = 0;
   const std::vector<int64_t> rs = qr_r_shape(X.sizes());
   if (X.numel() == 0) return {at::empty(X.sizes(), X.options()), at::zeros(rs, X.options())};
   const at::Tensor X3 = to_batch3(X);
   const int64_t batch = X3.size(0), n = X3.size(1), k = X3.size(2);
   at::Tensor Q3 = at::empty_like(X3);
   at::Tensor R3 = at::empty({batch, k, k}, X3.options());
-  std::vector<uint8_t> ok(batch, 0);
+  std::vector<uint8_t> ok(batch, tiny::kQrHouseholder);
   const tiny::Kernels& kern = tiny::kernels();
   const auto run = [&](auto kernel, auto* x, auto* q, auto* r) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
@@ -49,8 +51,12 @@ std::tuple<at::Tensor, at::Tensor> tiny_qr_retraction_factors(const at::Tensor& 
     run(kern.qr_d, X3.const_data_ptr<double>(), Q3.mutable_data_ptr<double>(), R3.mutable_data_ptr<double>());
   }
   std::vector<int64_t> fallback;
-  for (int64_t i = 0; i < batch; ++i)
-    if (!ok[i]) fallback.push_back(i);
+  int64_t one_pass = 0;
+  for (int64_t i = 0; i < batch; ++i) {
+    if (ok[i] == tiny::kQrHouseholder) fallback.push_back(i);
+    one_pass += ok[i] == tiny::kQrOnePass;
+  }
+  if (one_pass_count) *one_pass_count = one_pass;
   if (!fallback.empty()) {
     qr_householder_into(X3, at::tensor(fallback, at::TensorOptions().dtype(at::kLong)), Q3, R3);
     if (householder_count) *householder_count = static_cast<int64_t>(fallback.size());

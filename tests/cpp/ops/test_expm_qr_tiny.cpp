@@ -29,6 +29,10 @@ at::Tensor expm_backward_generic(const at::Tensor& grad, const at::Tensor& A);
 std::tuple<at::Tensor, at::Tensor> qr_retraction_factors(const at::Tensor& X);
 std::tuple<at::Tensor, at::Tensor> qr_retraction_factors_generic(const at::Tensor& X, int64_t* householder_count);
 at::Tensor qr_retraction_backward_generic(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R);
+// The CPU kernel's BLAS path for n > 32 (the same one-pass rule as the tiny path).
+std::tuple<at::Tensor, at::Tensor> qr_retraction_factors_cpu_general(const at::Tensor& X, int64_t* householder_count,
+                                                                     int64_t* one_pass_count);
+at::Tensor qr_retraction_backward_cpu_general(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R);
 }  // namespace mantra::detail
 
 namespace {
@@ -249,6 +253,43 @@ TEST(QrRetractionTiny, AtTheCholeskyQr2ThresholdBothPathsAreOrthonormalAndAgree)
         EXPECT_LE(orthogonality(Qg), 8 * n * u) << "n=" << n << " cond=" << cond << " " << dtype;
         for (double e : rel_errors(Q, Qg))
           EXPECT_LE(e, 8 * n * u * cond) << "n=" << n << " cond=" << cond << " " << dtype;
+      }
+    }
+  }
+}
+
+TEST(QrRetractionTiny, EqualsTheCpuBlasPathUnderTheSameOnePassRule) {
+  // The tiny path and the BLAS path serve different n but share the one-pass rule
+  // (qr_retraction_rule.h): on the tiny shapes both take one pass at retraction points of step
+  // 0.5 (δ <= 0.6) and agree to c·n·u·κ(X), c = 8 (κ <= 1.5); at step 3 (κ <= 3.2) a matrix near
+  // δ = 0.6 may take one pass in one path and two in the other, which stays within the bound.
+  torch::manual_seed(9);
+  for (torch::Dtype dtype : {torch::kFloat64, torch::kFloat32}) {
+    const double u = unit_roundoff(dtype);
+    for (auto [n, k] : kQrShapes) {
+      for (double step : {0.5, 3.0}) {
+        const torch::Tensor X = retraction_points(64, n, k, step, dtype);
+        const int64_t before = kernel_calls("qr_retraction.one_pass");
+        auto [Q, R] = mantra::detail::qr_retraction_factors(X);  // CPU kernel: tiny path
+        const int64_t tiny_one_pass = kernel_calls("qr_retraction.one_pass") - before;
+        int64_t householder = -1, one_pass = -1;
+        auto [Qb, Rb] = mantra::detail::qr_retraction_factors_cpu_general(X, &householder, &one_pass);
+        EXPECT_EQ(householder, 0);
+        if (step <= 0.5) {
+          EXPECT_EQ(tiny_one_pass, 64) << n << "x" << k << " " << dtype;
+          EXPECT_EQ(one_pass, 64) << n << "x" << k << " " << dtype;
+        }
+        const double tol = 8 * n * u * (1 + step);
+        for (double e : rel_errors(Q, Qb)) EXPECT_LE(e, tol) << "Q n=" << n << " k=" << k << " step=" << step;
+        for (double e : rel_errors(R, Rb)) EXPECT_LE(e, tol) << "R n=" << n << " k=" << k << " step=" << step;
+        EXPECT_LE(orthogonality(Qb), 4 * n * u * (1 + step)) << n << "x" << k << " " << dtype;
+        const torch::Tensor G = torch::randn(X.sizes(), torch::TensorOptions().dtype(dtype));
+        const torch::Tensor gX = mantra::qr_retraction_backward(G, Q, R);
+        const torch::Tensor gXb = mantra::detail::qr_retraction_backward_cpu_general(G, Q, R);
+        const torch::Tensor scale = G.to(torch::kFloat64).flatten(1).norm(2, 1) *
+                                    torch::linalg_matrix_norm(torch::linalg_inv(R.to(torch::kFloat64)), 2);
+        const torch::Tensor gerr = (gX.to(torch::kFloat64) - gXb.to(torch::kFloat64)).flatten(1).norm(2, 1) / scale;
+        EXPECT_LE(gerr.max().item<double>(), tol) << "grad n=" << n << " k=" << k << " " << dtype;
       }
     }
   }
