@@ -67,5 +67,25 @@ std::vector<int64_t> qr_r_shape(at::IntArrayRef x_shape);
 // (diag(R) >= 0) written into Q3 and R3.
 void qr_householder_into(const at::Tensor& X3, const at::Tensor& rows, at::Tensor& Q3, at::Tensor& R3);
 
+// The end of a per-matrix CPU kernel: the Householder branch for the matrices whose code in
+// `branch` is `householder`, the counts (fallbacks, and codes equal to `one_pass`) and (Q, R)
+// in the shape and dtype of X.
+template <typename Code>
+std::tuple<at::Tensor, at::Tensor> finish_qr_branches(const at::Tensor& X, const at::Tensor& X3, at::Tensor& Q3,
+                                                      at::Tensor& R3, const std::vector<Code>& branch,
+                                                      Code householder, Code one_pass, int64_t* householder_count,
+                                                      int64_t* one_pass_count) {
+  std::vector<int64_t> fallback;
+  int64_t ones = 0;
+  for (size_t i = 0; i < branch.size(); ++i) {
+    if (branch[i] == householder) fallback.push_back(static_cast<int64_t>(i));
+    ones += branch[i] == one_pass;
+  }
+  if (one_pass_count) *one_pass_count = ones;
+  if (householder_count) *householder_count = static_cast<int64_t>(fallback.size());
+  if (!fallback.empty()) qr_householder_into(X3, at::tensor(fallback, at::TensorOptions().dtype(at::kLong)), Q3, R3);
+  return {from_batch3(Q3, X.sizes(), X.scalar_type()), from_batch3(R3, qr_r_shape(X.sizes()), X.scalar_type())};
+}
+
 }  // namespace detail
 }  // namespace mantra

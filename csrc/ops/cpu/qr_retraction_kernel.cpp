@@ -325,16 +325,8 @@ std::tuple<at::Tensor, at::Tensor> factors_blas(const at::Tensor& X, int64_t* ho
       branch[i] = cholesky_qr_one(x + i * n * k, q + i * n * k, r + i * k * k, w, n, k);
     });
   });
-  std::vector<int64_t> fallback;
-  for (int64_t i = 0; i < batch; ++i) {
-    if (branch[i] == Branch::kHouseholder) fallback.push_back(i);
-    if (branch[i] == Branch::kOnePass) ++*one_pass_count;
-  }
-  if (!fallback.empty()) {
-    qr_householder_into(X3, at::tensor(fallback, at::TensorOptions().dtype(at::kLong)), Q3, R3);
-    *householder_count = static_cast<int64_t>(fallback.size());
-  }
-  return {from_batch3(Q3, X.sizes(), X.scalar_type()), from_batch3(R3, rs, X.scalar_type())};
+  return finish_qr_branches(X, X3, Q3, R3, branch, Branch::kHouseholder, Branch::kOnePass, householder_count,
+                            one_pass_count);
 }
 
 at::Tensor backward_blas(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R) {

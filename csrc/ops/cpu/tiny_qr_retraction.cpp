@@ -50,18 +50,8 @@ std::tuple<at::Tensor, at::Tensor> tiny_qr_retraction_factors(const at::Tensor& 
     TORCH_INTERNAL_ASSERT(X3.scalar_type() == at::kDouble);
     run(kern.qr_d, X3.const_data_ptr<double>(), Q3.mutable_data_ptr<double>(), R3.mutable_data_ptr<double>());
   }
-  std::vector<int64_t> fallback;
-  int64_t one_pass = 0;
-  for (int64_t i = 0; i < batch; ++i) {
-    if (ok[i] == tiny::kQrHouseholder) fallback.push_back(i);
-    one_pass += ok[i] == tiny::kQrOnePass;
-  }
-  if (one_pass_count) *one_pass_count = one_pass;
-  if (!fallback.empty()) {
-    qr_householder_into(X3, at::tensor(fallback, at::TensorOptions().dtype(at::kLong)), Q3, R3);
-    if (householder_count) *householder_count = static_cast<int64_t>(fallback.size());
-  }
-  return {from_batch3(Q3, X.sizes(), X.scalar_type()), from_batch3(R3, rs, X.scalar_type())};
+  return finish_qr_branches(X, X3, Q3, R3, ok, tiny::kQrHouseholder, tiny::kQrOnePass, householder_count,
+                            one_pass_count);
 }
 
 at::Tensor tiny_qr_retraction_backward(const at::Tensor& grad, const at::Tensor& Q, const at::Tensor& R) {
