@@ -625,6 +625,15 @@ std::string fixed(double v, int digits) {
   return s.str();
 }
 
+// A loss for the results table: 4 decimals, or 3 significant digits below 0.01 (a solved copying
+// task ends near 1e-5 nats, which 4 decimals print as 0.0000).
+std::string loss_text(double v) {
+  if (!std::isfinite(v) || v == 0 || std::abs(v) >= 0.01) return fixed(v, 4);
+  std::ostringstream s;
+  s << std::scientific << std::setprecision(2) << v;
+  return s.str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -656,8 +665,8 @@ int main(int argc, char** argv) {
                                       std::to_string(r.hidden),
                                       std::to_string(r.dof),
                                       std::to_string(r.epochs) + " (best " + std::to_string(r.best_epoch) + ")",
-                                      fixed(r.best_valid, 4),
-                                      fixed(r.test, 4)};
+                                      loss_text(r.best_valid),
+                                      loss_text(r.test)};
       if (acc) row.push_back(fixed(100 * r.test_accuracy, 1) + "%");
       row.insert(row.end(), {fixed(r.ms_per_step, 1), ex::format_duration(r.seconds)});
       rows.push_back(row);
