@@ -11,6 +11,7 @@ This module only collects arguments: every computation is the C++ one.
 import torch
 
 from ._C import diagnostics as _dg
+from ._C import functional as _fn
 
 JacobianSpectrum = _dg.JacobianSpectrum
 FisherEigen = _dg.FisherEigen
@@ -20,7 +21,27 @@ CriticalPoint = _dg.CriticalPoint
 __all__ = ["jacobian_spectrum", "jacobian", "fisher_max_eigenvalue", "fisher_vector_product", "fisher_matrix",
            "fisher_block_bound", "gauss_hermite", "q_map", "chi", "fixed_point_q", "critical_point",
            "orthogonal_init_", "gaussian_init_", "bias_init_", "JacobianSpectrum", "FisherEigen",
-           "FisherBlockBound", "CriticalPoint"]
+           "FisherBlockBound", "CriticalPoint", "spectral_abscissa"]
+
+
+def spectral_abscissa(X):
+    r"""The largest real part of the eigenvalues of each square matrix of ``X`` (the C++
+    ``mantra::parametrize::functional::spectral_abscissa``): solutions of dx/dt = Xx decay at
+    least like :math:`e^{-a t}` for every :math:`a < -\text{spectral\_abscissa}(X)`, and
+    ``mantra.alpha_stable`` keeps it below −α.
+
+    Args:
+        X (Tensor): real matrices (..., n, n).
+
+    Returns:
+        Tensor: float64, of shape (...).
+
+    Example::
+
+        >>> float(mantra.diagnostics.spectral_abscissa(torch.tensor([[-1.0, 5.0], [0.0, -2.0]])))
+        -1.0
+    """
+    return _fn.spectral_abscissa(X)
 
 
 def _parameters(model, parameters):

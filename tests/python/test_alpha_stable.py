@@ -149,3 +149,15 @@ def test_state_dict_round_trip_and_a_state_of_another_alpha_is_refused():
     c = mantra.alpha_stable(nn.Linear(4, 4), "weight", alpha=0.3)
     with pytest.raises(RuntimeError, match="the state was saved from"):
         c.load_state_dict(a.state_dict())
+
+
+def test_spectral_abscissa_binding_matches_eigenvalues():
+    """mantra.diagnostics.spectral_abscissa (the C++ one alpha_stable checks with) against torch's
+    eigenvalues, batched, in float64; a Jordan-like non-normal matrix too."""
+    g = torch.Generator().manual_seed(5)
+    X = torch.randn(3, 4, 5, 5, generator=g, dtype=torch.float64)
+    a = mantra.diagnostics.spectral_abscissa(X)
+    assert a.shape == (3, 4) and a.dtype == torch.float64
+    torch.testing.assert_close(a, torch.linalg.eigvals(X).real.amax(-1), rtol=0, atol=1e-12)
+    J = torch.tensor([[-0.5, 100.0], [0.0, -0.5]])
+    assert abs(float(mantra.diagnostics.spectral_abscissa(J)) + 0.5) < 1e-12

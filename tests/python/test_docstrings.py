@@ -86,7 +86,7 @@ EXACT = [mantra.expm, mantra.expm_backward, mantra.manifolds.Manifold, mantra.ma
          mantra.parametrize.HurwitzParametrization, mantra.alpha_stable,
          mantra.manifolds.SPD.distance, mantra.manifolds.SPD.log, mantra.manifolds.Hyperbolic.distance,
          mantra.nn.Linear.effective_weight, mantra.nn.Linear.penalty, mantra.nn.Conv2d, mantra.nn.Conv2d.effective_weight, mantra.optim.DynamicTrivialization,
-         mantra.cuda_enabled] + [getattr(mantra.manifolds.Manifold, m) for m in MANIFOLD_METHODS]
+         mantra.cuda_enabled, mantra.diagnostics.spectral_abscissa] + [getattr(mantra.manifolds.Manifold, m) for m in MANIFOLD_METHODS]
 
 
 def example_id(obj):

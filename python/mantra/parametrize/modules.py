@@ -494,7 +494,7 @@ class HurwitzParametrization(MantraParametrization):
     Example::
 
         >>> layer = mantra.alpha_stable(nn.Linear(5, 5), "weight", alpha=0.5)
-        >>> bool(torch.linalg.eigvals(layer.weight.detach()).real.max() < -0.5)
+        >>> bool(mantra.diagnostics.spectral_abscissa(layer.weight.detach()) < -0.5)
         True
     """
 
