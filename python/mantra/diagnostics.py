@@ -30,6 +30,8 @@ def spectral_abscissa(X):
     least like :math:`e^{-a t}` for every :math:`a < -\text{spectral\_abscissa}(X)`, and
     ``mantra.alpha_stable`` keeps it below −α.
 
+    .. math:: \operatorname{sa}(X) = \max_i \operatorname{Re} \lambda_i(X)
+
     Args:
         X (Tensor): real matrices (..., n, n).
 
