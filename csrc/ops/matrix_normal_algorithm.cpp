@@ -1,6 +1,10 @@
 #include "ops/matrix_normal_algorithm.h"
 
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 namespace mantra::detail {
@@ -48,7 +52,12 @@ at::Tensor up(const at::Tensor& t) { return is_reduced(t) ? t.to(at::kFloat) : t
 // quarter of the dense work (large, so efficient), two recursive calls, and dense GEMMs on
 // tril'ed diagonal leaves of kLeaf rows, so the whole costs about half of the dense product and
 // never reads an upper triangle (no tril copy of the whole factor either).
+// A factor is also a leaf when the product is small: a level saves k²·cols/2 multiply-adds
+// (about 5 µs at 2^18) and costs three more ATen calls and views (a few µs), so below 2^18 one
+// tril copy and one GEMM are cheaper (e.g. the 100×100 factor of a 100→10 layer).
 constexpr int64_t kLeaf = 64;
+constexpr int64_t kMinRecursiveWork = int64_t{1} << 18;
+bool is_leaf(int64_t k, int64_t cols) { return k <= kLeaf || k * k * cols < kMinRecursiveWork; }
 int64_t half_of(int64_t k) { return (k / 2 + 31) / 32 * 32; }
 
 // out = a·b, or out += a·b.
@@ -63,7 +72,7 @@ void gemm_into(at::Tensor out, const at::Tensor& a, const at::Tensor& b, bool ac
 // out (=|+=) tril(L)·X
 void tril_mm_into(at::Tensor out, const at::Tensor& L, const at::Tensor& X, bool acc) {
   const int64_t k = L.size(0);
-  if (k <= kLeaf) return gemm_into(out, L.tril(), X, acc);
+  if (is_leaf(k, X.size(1))) return gemm_into(out, L.tril(), X, acc);
   const int64_t h = half_of(k);
   tril_mm_into(out.narrow(0, 0, h), L.narrow(0, 0, h).narrow(1, 0, h), X.narrow(0, 0, h), acc);
   tril_mm_into(out.narrow(0, h, k - h), L.narrow(0, h, k - h).narrow(1, h, k - h), X.narrow(0, h, k - h), acc);
@@ -73,7 +82,7 @@ void tril_mm_into(at::Tensor out, const at::Tensor& L, const at::Tensor& X, bool
 // out (=|+=) X·tril(L)
 void mm_tril_into(at::Tensor out, const at::Tensor& X, const at::Tensor& L, bool acc) {
   const int64_t k = L.size(0);
-  if (k <= kLeaf) return gemm_into(out, X, L.tril(), acc);
+  if (is_leaf(k, X.size(0))) return gemm_into(out, X, L.tril(), acc);
   const int64_t h = half_of(k);
   mm_tril_into(out.narrow(1, 0, h), X.narrow(1, 0, h), L.narrow(0, 0, h).narrow(1, 0, h), acc);
   mm_tril_into(out.narrow(1, h, k - h), X.narrow(1, h, k - h), L.narrow(0, h, k - h).narrow(1, h, k - h), acc);
@@ -83,7 +92,7 @@ void mm_tril_into(at::Tensor out, const at::Tensor& X, const at::Tensor& L, bool
 // out (=|+=) X·tril(L)ᵀ
 void mm_tril_t_into(at::Tensor out, const at::Tensor& X, const at::Tensor& L, bool acc) {
   const int64_t k = L.size(0);
-  if (k <= kLeaf) return gemm_into(out, X, L.tril().t(), acc);
+  if (is_leaf(k, X.size(0))) return gemm_into(out, X, L.tril().t(), acc);
   const int64_t h = half_of(k);
   mm_tril_t_into(out.narrow(1, 0, h), X.narrow(1, 0, h), L.narrow(0, 0, h).narrow(1, 0, h), acc);
   mm_tril_t_into(out.narrow(1, h, k - h), X.narrow(1, h, k - h), L.narrow(0, h, k - h).narrow(1, h, k - h), acc);
@@ -93,7 +102,7 @@ void mm_tril_t_into(at::Tensor out, const at::Tensor& X, const at::Tensor& L, bo
 // out (=|+=) tril(L)ᵀ·X
 void tril_t_mm_into(at::Tensor out, const at::Tensor& L, const at::Tensor& X, bool acc) {
   const int64_t k = L.size(0);
-  if (k <= kLeaf) return gemm_into(out, L.tril().t(), X, acc);
+  if (is_leaf(k, X.size(1))) return gemm_into(out, L.tril().t(), X, acc);
   const int64_t h = half_of(k);
   tril_t_mm_into(out.narrow(0, 0, h), L.narrow(0, 0, h).narrow(1, 0, h), X.narrow(0, 0, h), acc);
   tril_t_mm_into(out.narrow(0, h, k - h), L.narrow(0, h, k - h).narrow(1, h, k - h), X.narrow(0, h, k - h), acc);
@@ -110,7 +119,7 @@ void tril_of_mm_into(at::Tensor out, const at::Tensor& X, const at::Tensor& Y, b
   };
   auto op = [&](const at::Tensor& T) { return nt ? T : T.t(); };  // the left factor
   auto opr = [&](const at::Tensor& T) { return nt ? T.t() : T; };  // the right factor
-  if (k <= kLeaf) {
+  if (is_leaf(k, nt ? X.size(1) : X.size(0))) {
     gemm_into(out, op(X), opr(Y), false);
     out.tril_();
     return;
@@ -145,15 +154,56 @@ void check_matrix_normal_linear_arguments(const at::Tensor& X, const at::Tensor&
   }
 }
 
+namespace {
+// The value checks run on every call, so on CPU float32/float64 they are raw passes over the
+// data (no temporaries, no reductions through the dispatcher): at the layer sizes of a small
+// network those cost more than the products.
+bool raw_checkable(const at::Tensor& t) {
+  return t.is_cpu() && (t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble);
+}
+
+template <typename T>
+bool has_nan(const T* p, int64_t count) {
+  std::atomic<bool> found{false};
+  at::parallel_for(0, count, int64_t{1} << 16, [&](int64_t b, int64_t e) {
+    bool bad = false;
+    for (int64_t i = b; i < e; ++i) bad |= p[i] != p[i];
+    if (bad) found = true;
+  });
+  return found;
+}
+}  // namespace
+
 void check_no_nan(const at::Tensor& t, const char* op, const char* arg) {
-  // One reduction: the sum is NaN when t holds a NaN (or both infinities, then look closer).
-  if (t.numel() == 0 || !std::isnan(t.sum().item<double>())) return;
-  TORCH_CHECK_VALUE(!t.isnan().any().item<bool>(), op, ": argument '", arg, "' contains NaN");
+  if (t.numel() == 0) return;
+  bool nan = false;
+  if (raw_checkable(t) && t.is_contiguous()) {
+    AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "mantra::check_no_nan",
+                               [&] { nan = has_nan(t.const_data_ptr<scalar_t>(), t.numel()); });
+  } else {
+    // One reduction: the sum is NaN when t holds a NaN (or both infinities, then look closer).
+    nan = std::isnan(t.sum().item<double>()) && t.isnan().any().item<bool>();
+  }
+  TORCH_CHECK_VALUE(!nan, op, ": argument '", arg, "' contains NaN");
 }
 
 void check_positive_diagonal(const at::Tensor& L, const char* op, const char* arg) {
   if (L.size(0) == 0) return;
-  const double lo = L.diagonal().min().item<double>();
+  double lo = 0;
+  if (raw_checkable(L)) {
+    AT_DISPATCH_FLOATING_TYPES(L.scalar_type(), "mantra::check_positive_diagonal", [&] {
+      const scalar_t* p = L.const_data_ptr<scalar_t>();
+      const int64_t step = L.stride(0) + L.stride(1);
+      scalar_t m = p[0];
+      for (int64_t i = 1; i < L.size(0) && !std::isnan(m); ++i) {
+        const scalar_t d = p[i * step];
+        m = std::isnan(d) || d < m ? d : m;  // NaN wins, as in torch's min
+      }
+      lo = static_cast<double>(m);
+    });
+  } else {
+    lo = L.diagonal().min().item<double>();
+  }
   TORCH_CHECK_VALUE(lo > 0, op, ": argument '", arg,
                     "' is a Cholesky factor and must have a positive diagonal, got a diagonal entry ", lo);
 }

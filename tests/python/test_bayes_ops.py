@@ -62,7 +62,9 @@ def test_local_reparameterization_matches_wtx():
     assert ((torch.cov(O.T) - cov_ref).abs() / se).max() < 5
 
 
-@pytest.mark.parametrize("N, n, m", [(4, 3, 2), (30, 70, 65)])
+# The triangular products recurse on factors over 64 rows whose product is at least 2^18
+# multiply-adds: (20, 100, 10) is all leaves, (30, 70, 65) mixed, (60, 200, 130) all recursive.
+@pytest.mark.parametrize("N, n, m", [(4, 3, 2), (20, 100, 10), (30, 70, 65), (60, 200, 130)])
 def test_values_and_gradients_equal_the_composition(N, n, m):
     M, A, B, E, X, E2, bias = [t.requires_grad_() for t in problem(N, n, m)]
     W = ops.matrix_normal_sample(M, A, B, E)
@@ -135,3 +137,27 @@ def test_bad_input_names_the_argument():
         with pytest.raises(ValueError, match=None) as err:
             fn()
         assert needle in str(err.value), (needle, str(err.value))
+
+
+def test_value_checks_find_one_bad_entry_in_any_layout():
+    # The checks are raw passes on contiguous float32/float64 data (in parallel chunks) and
+    # reductions otherwise: one NaN anywhere, in either layout, and the smallest diagonal entry.
+    M, A, B, E, X, E2, bias = problem(300, 400, 250, seed=8, junk_upper=False)
+    for dtype in (torch.float32, torch.float64):
+        Mf, Af, Bf, Ef = (t.to(dtype) for t in (M, A, B, E))
+        big = Ef.clone()
+        big[-1, -1] = float("nan")  # the last of 10⁵ entries: past the first parallel chunk
+        with pytest.raises(ValueError, match="argument 'E' contains NaN"):
+            ops.matrix_normal_sample(Mf, Af, Bf, big)
+        strided = Mf.T.contiguous().T  # not contiguous: the reduction path
+        strided[123, 45] = float("nan")
+        with pytest.raises(ValueError, match="argument 'M' contains NaN"):
+            ops.matrix_normal_sample(strided, Af, Bf, Ef)
+        with pytest.raises(ValueError, match="argument 'M' contains NaN"):
+            ops.matrix_normal_linear(X.to(dtype), strided, Af, Bf, E2.to(dtype))
+        bad = Af.T.contiguous().T  # a strided factor: the diagonal read with its strides
+        bad[200, 200], bad[300, 300] = -0.5, -2.0
+        with pytest.raises(ValueError, match="got a diagonal entry -2"):
+            ops.matrix_normal_sample(Mf, bad, Bf, Ef)
+        ok = Af.T.contiguous().T
+        torch.testing.assert_close(ops.matrix_normal_sample(Mf, ok, Bf, Ef), ops.matrix_normal_sample(Mf, Af, Bf, Ef))

@@ -87,7 +87,8 @@ TEST(MatrixNormalLinear, LocalReparameterizationHasTheDistributionOfWtx) {
   expect_within(O.mean(0), Owx.mean(0), se_mean * std::sqrt(2.0), 5.0, "local vs weights");
 }
 
-// Sizes over several blocks of the triangular products (blocks of 64).
+// Sizes where the triangular products recurse (factors over 64 rows, products of at least 2^18
+// multiply-adds) and where they are one dense leaf.
 TEST(MatrixNormalOps, EqualTheDenseCompositionWithGradients) {
   auto g = at::make_generator<at::CPUGeneratorImpl>(3);
   for (auto [N, n, m] : {std::tuple<int64_t, int64_t, int64_t>{5, 3, 2}, {37, 150, 200}, {130, 200, 71}}) {
