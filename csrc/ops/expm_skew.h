@@ -43,10 +43,6 @@ at::Tensor expm_skew_reverse(const at::Tensor& G3, const at::Tensor& A3, at::Ten
 // How many tensors expm_skew_run appends to a trace.
 constexpr size_t kSkewTraceSize = 3;
 
-// Divided differences F1 = f[λi, λj], G1 = g[λi, λj] of f(s) = cos√s, g(s) = sin√s/√s for
-// λ (B, n) ≥ 0 (CPU): f', g' on the diagonal; stable for equal, close and zero eigenvalues.
-std::pair<at::Tensor, at::Tensor> expm_skew_divided_differences(const at::Tensor& lambda);
-
 // Testing hook (also the private op mantra::_expm_skew_route): 0 the rule (default), 1 every
 // exactly skew CPU matrix of the general path (n > 32) takes the route, −1 none does. Returns
 // the previous mode.
