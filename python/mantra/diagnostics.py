@@ -83,7 +83,7 @@ def jacobian_spectrum(model, x, *, max_iterations=500, tolerance=1e-6, seed=0, c
 
     Example::
 
-        >>> W = torch.linalg.qr(torch.randn(6, 6, dtype=torch.float64))[0]
+        >>> W = mantra.manifolds.Stiefel().random(6, 6, dtype=torch.float64)  # orthogonal: an isometry
         >>> s = mantra.diagnostics.jacobian_spectrum(lambda x: x @ W.T @ W.T, torch.randn(3, 6, dtype=torch.float64))
         >>> bool(torch.allclose(s.s_max, torch.ones(3, dtype=torch.float64)))
         True
