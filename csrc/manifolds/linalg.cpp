@@ -1,5 +1,7 @@
 #include "manifolds/linalg.h"
 
+#include <mantra/ops.h>
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
@@ -413,12 +415,6 @@ at::Tensor polar_factor_near_frame(const at::Tensor& M) {
   return at::matmul(M, sym_funm(sym(at::matmul(M.mT(), M)), SymFunction::InvSqrt));
 }
 
-at::Tensor qr_positive(const at::Tensor& A) {
-  auto [Q, R] = at::linalg_qr(A, "reduced");
-  // sign(0) would zero a column; a zero diagonal entry only occurs for rank-deficient A.
-  at::Tensor d = R.diagonal(0, -2, -1);
-  at::Tensor sign = at::where(d < 0, -at::ones_like(d), at::ones_like(d));
-  return Q * sign.unsqueeze(-2);
-}
+at::Tensor qr_positive(const at::Tensor& A) { return mantra::qr_retraction(A); }
 
 }  // namespace mantra::linalg

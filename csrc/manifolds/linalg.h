@@ -55,8 +55,8 @@ at::Tensor truncate_rank(const at::Tensor& A, int64_t r);
 inline bool is_wide(const at::Tensor& X) { return X.size(-2) < X.size(-1); }
 inline at::Tensor tall(const at::Tensor& T, bool wide) { return wide ? T.mT() : T; }
 
-// Q factor of the reduced QR of A (..., n, k), n >= k, with diag(R) > 0 (unique; the Stiefel
-// QR retraction and Haar sampling rely on it).
+// Q factor of the reduced QR of A (..., n, k), n >= k, with diag(R) > 0 (unique; Haar sampling
+// relies on it): the qr_retraction operator, as the Stiefel QR retraction.
 at::Tensor qr_positive(const at::Tensor& A);
 
 // One Newton–Schulz step toward the closest frame, Y (3I − YᵀY)/2, for tall Y: a frame off by
