@@ -176,7 +176,7 @@ at::Tensor tiny_expm_traced_backward(const at::Tensor& grad, const at::Tensor& A
                     "mantra::_expm_traced_backward: argument 'trace' must hold the intermediates of 'A' (a "
                     "contiguous 1-D ", A3.scalar_type(), " CPU tensor of ", groups.trace_offset.back(),
                     " elements for its plan), got ",
-                    data.defined() ? c10::str(data.scalar_type(), " tensor of shape ", data.sizes(), " on ",
+                    data.defined() ? c10::str("a ", data.scalar_type(), " tensor of shape ", data.sizes(), " on ",
                                               data.device())
                                    : std::string("an undefined tensor"));
   return from_batch(run_tensor(A3, to_batch(grad), plan, groups, at::Tensor(), data), A.sizes(), A.scalar_type());

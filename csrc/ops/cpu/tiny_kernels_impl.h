@@ -86,7 +86,8 @@ inline void matmul(T* __restrict out, const T* __restrict a, const T* __restrict
   const int r = R > 0 ? R : r_rt, m = M > 0 ? M : m_rt, c = C > 0 ? C : c_rt;
   int i = 0;
   for (; i + 4 <= r; i += 4) matmul_rows<4, M, C>(out + i * c, a + i * m, b, m, c, accumulate);
-  for (; i < r; ++i) matmul_rows<1, M, C>(out + i * c, a + i * m, b, m, c, accumulate);
+  if (R <= 0 || R % 4 != 0)  // (a tail GCC would otherwise warn about at fixed multiples of 4)
+    for (; i < r; ++i) matmul_rows<1, M, C>(out + i * c, a + i * m, b, m, c, accumulate);
 }
 
 // out (c×r) = aᵀ for a (r×c).
@@ -109,8 +110,8 @@ constexpr int lanes_for_size(int N) {
   return N > 0 && N <= 8 ? L : 1;
 }
 
-// out = op(a)·b (or out += op(a)·b) on L interleaved n×n matrices; op(a) = aᵀ when TA.
-template <int N, int L, bool TA, typename T>
+// out = a·b (or out += a·b) on L interleaved n×n matrices.
+template <int N, int L, typename T>
 inline void lane_matmul(T* __restrict out, const T* __restrict a, const T* __restrict b, int n_rt, bool accumulate) {
   const int n = N > 0 ? N : n_rt;
   for (int i = 0; i < n; ++i)
@@ -118,7 +119,7 @@ inline void lane_matmul(T* __restrict out, const T* __restrict a, const T* __res
       T acc[L];
       for (int l = 0; l < L; ++l) acc[l] = T(0);
       for (int k = 0; k < n; ++k) {
-        const T* x = a + (TA ? k * n + i : i * n + k) * L;
+        const T* x = a + (i * n + k) * L;
         const T* y = b + (k * n + j) * L;
         for (int l = 0; l < L; ++l) acc[l] += x[l] * y[l];
       }
@@ -142,22 +143,22 @@ struct Vec32 {
 template <typename T>
 using vec32_t = typename Vec32<T>::type;
 
+// (By reference: a function returning a 32-byte vector would warn about its ABI in the
+// baseline build.)
 template <typename T>
-inline vec32_t<T> load32(const T* p) {
-  vec32_t<T> v;
+inline void load32(vec32_t<T>& v, const T* p) {
   __builtin_memcpy(&v, p, sizeof(v));
-  return v;
 }
 template <typename T>
 inline void store32(T* p, const vec32_t<T>& v) {
   __builtin_memcpy(p, &v, sizeof(v));
 }
 
-// out = op(a)·b (or out += op(a)·b) for N×N matrices, N a multiple of 4 and of two vectors
-// (16, 32): blocks of 4 rows × 2 vectors of columns whose 8 accumulators live in registers
-// across the k loop; op(a) = aᵀ when TA reads a by columns, with no transpose. Every element is
-// summed over k ascending from zero, as in matmul_rows, so the results are the same.
-template <int N, bool TA, typename T>
+// out = a·b (or out += a·b) for N×N matrices, N a multiple of 4 and of two vectors (16, 32):
+// blocks of 4 rows × 2 vectors of columns whose 8 accumulators live in registers across the k
+// loop (where GCC, given matmul_rows' arrays, kept some in memory). Every element is summed over
+// k ascending from zero, as in matmul_rows, so the results are the same.
+template <int N, typename T>
 inline void matmul_square_vec(T* __restrict out, const T* __restrict a, const T* __restrict b, bool accumulate) {
   using V = vec32_t<T>;
   constexpr int W = 32 / sizeof(T);
@@ -166,11 +167,13 @@ inline void matmul_square_vec(T* __restrict out, const T* __restrict a, const T*
     for (int j0 = 0; j0 < N; j0 += 2 * W) {
       V c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {};
       for (int k = 0; k < N; ++k) {
-        const V b0 = load32(b + k * N + j0), b1 = load32(b + k * N + j0 + W);
-        const T x0 = TA ? a[k * N + i0] : a[i0 * N + k];
-        const T x1 = TA ? a[k * N + i0 + 1] : a[(i0 + 1) * N + k];
-        const T x2 = TA ? a[k * N + i0 + 2] : a[(i0 + 2) * N + k];
-        const T x3 = TA ? a[k * N + i0 + 3] : a[(i0 + 3) * N + k];
+        V b0, b1;
+        load32(b0, b + k * N + j0);
+        load32(b1, b + k * N + j0 + W);
+        const T x0 = a[i0 * N + k];
+        const T x1 = a[(i0 + 1) * N + k];
+        const T x2 = a[(i0 + 2) * N + k];
+        const T x3 = a[(i0 + 3) * N + k];
         c00 += x0 * b0;
         c01 += x0 * b1;
         c10 += x1 * b0;
@@ -181,61 +184,48 @@ inline void matmul_square_vec(T* __restrict out, const T* __restrict a, const T*
         c31 += x3 * b1;
       }
       T* o = out + i0 * N + j0;
-      if (accumulate) {
-        store32(o, load32(o) + c00);
-        store32(o + W, load32(o + W) + c01);
-        store32(o + N, load32(o + N) + c10);
-        store32(o + N + W, load32(o + N + W) + c11);
-        store32(o + 2 * N, load32(o + 2 * N) + c20);
-        store32(o + 2 * N + W, load32(o + 2 * N + W) + c21);
-        store32(o + 3 * N, load32(o + 3 * N) + c30);
-        store32(o + 3 * N + W, load32(o + 3 * N + W) + c31);
-      } else {
-        store32(o, c00);
-        store32(o + W, c01);
-        store32(o + N, c10);
-        store32(o + N + W, c11);
-        store32(o + 2 * N, c20);
-        store32(o + 2 * N + W, c21);
-        store32(o + 3 * N, c30);
-        store32(o + 3 * N + W, c31);
-      }
+      const auto finish = [&](int offset, V& acc) {
+        if (accumulate) {  // out += a·b: the product summed first, then added
+          V v;
+          load32(v, o + offset);
+          acc = v + acc;
+        }
+        store32(o + offset, acc);
+      };
+      finish(0, c00);
+      finish(W, c01);
+      finish(N, c10);
+      finish(N + W, c11);
+      finish(2 * N, c20);
+      finish(2 * N + W, c21);
+      finish(3 * N, c30);
+      finish(3 * N + W, c31);
     }
 }
 #else
 #define MANTRA_TINY_VECTOR_PRODUCTS 0
 #endif
 
-// Whether mm takes op(a) = aᵀ without a transpose: the lanes and the vector kernel do.
-template <int N, int L, typename T>
-constexpr bool mm_transposes_a() {
-  return L > 1 || (MANTRA_TINY_VECTOR_PRODUCTS && N > 0 && N % 4 == 0 && N % (64 / sizeof(T)) == 0);
+// The vector kernel serves 16 and 32 (float and double); other n > 8 take matmul.
+template <int N, typename T>
+constexpr bool mm_vectorized() {
+  return MANTRA_TINY_VECTOR_PRODUCTS && N > 0 && N % 4 == 0 && N % (64 / sizeof(T)) == 0;
 }
 
-// out = op(a)·b (or +=) on the expm kernel's L interleaved n×n matrices; TA only where
-// mm_transposes_a.
-template <int N, int L, bool TA = false, typename T>
+// out = a·b (or +=) on the expm kernel's L interleaved n×n matrices.
+template <int N, int L, typename T>
 inline void mm(T* out, const T* a, const T* b, int n, bool accumulate) {
-  static_assert(!TA || mm_transposes_a<N, L, T>(), "mm: aᵀ needs the lane or vector kernel");
   if constexpr (L > 1) {
-    lane_matmul<N, L, TA>(out, a, b, n, accumulate);
+    lane_matmul<N, L>(out, a, b, n, accumulate);
   } else {
 #if MANTRA_TINY_VECTOR_PRODUCTS
-    if constexpr (mm_transposes_a<N, L, T>()) {
-      matmul_square_vec<N, TA>(out, a, b, accumulate);
+    if constexpr (mm_vectorized<N, T>()) {
+      matmul_square_vec<N>(out, a, b, accumulate);
       return;
     }
 #endif
-    if constexpr (!TA) matmul<N, N, N>(out, a, b, n, n, n, accumulate);
+    matmul<N, N, N>(out, a, b, n, n, n, accumulate);
   }
-}
-
-template <int N, int L, typename T>
-inline void tr(T* __restrict out, const T* __restrict a, int n_rt) {
-  const int n = N > 0 ? N : n_rt;
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j)
-      for (int l = 0; l < L; ++l) out[(j * n + i) * L + l] = a[(i * n + j) * L + l];
 }
 
 // Where one group's blocks (n·n·L elements each) live. The scratch holds, in blocks:
@@ -342,21 +332,21 @@ const T* expm_forward(const FlatScheme& scheme, int64_t s, const ExpmWork<T>& w,
   return w.last_square;
 }
 
-// Reverse sweep after expm_forward (or over its trace), from the adjoint of exp in tmp(0);
-// returns the adjoint of the scaled input (inside the work), or null where it is zero. It reads
-// only the products' operands and the powers 0 … s-1.
+// Reverse sweep after expm_forward (or over its trace), on the transposed adjoints H = Ḡᵀ, from
+// Hᵀ of exp in tmp(0); returns Hᵀ of the scaled input (inside the work), or null where it is
+// zero. Transposed, every adjoint of a product is a plain product (for Y = X·Z: X̄ᵀ = Z·Ȳᵀ,
+// Z̄ᵀ = Ȳᵀ·X), so no transposes are needed, and each element is the same sum, in the same
+// order, as that of Ḡ. It reads only the products' operands and the powers 0 … s-1.
 template <int N, int L, typename T>
 const T* expm_reverse(const FlatScheme& scheme, int64_t s, const ExpmWork<T>& w, int n_rt) {
   const int n = N > 0 ? N : n_rt;
   const int ne = n * n * L;
   T* g = w.tmp(0);
   T* next = w.tmp(1);
-  T* t = w.tmp(2);
-  // Squaring phase: Y = X² has adjoint Xᵀ·Ḡ + Ḡ·Xᵀ.
+  // Squaring phase: Y = X² has X̄ = Xᵀ·Ȳ + Ȳ·Xᵀ, so X̄ᵀ = Ȳᵀ·X + X·Ȳᵀ.
   for (int64_t step = s - 1; step >= 0; --step) {
-    tr<N, L>(t, w.power(step), n);
-    mm<N, L>(next, t, g, n, false);
-    mm<N, L>(next, g, t, n, true);
+    mm<N, L>(next, g, w.power(step), n, false);
+    mm<N, L>(next, w.power(step), g, n, true);
     T* swap = g;
     g = next;
     next = swap;
@@ -371,16 +361,10 @@ const T* expm_reverse(const FlatScheme& scheme, int64_t s, const ExpmWork<T>& w,
     live[st.out] = false;
     const T* go = w.adj(st.out);
     if (st.product) {
-      // adj[a] += Ḡ·R[b]ᵀ, adj[b] += R[a]ᵀ·Ḡ, adj[addend] += Ḡ.
-      tr<N, L>(t, w.reg(st.b), n);
-      mm<N, L>(w.adj(st.a), go, t, n, live[st.a]);
+      // adj[a] += Ḡ·R[b]ᵀ, adj[b] += R[a]ᵀ·Ḡ, adj[addend] += Ḡ, transposed.
+      mm<N, L>(w.adj(st.a), w.reg(st.b), go, n, live[st.a]);
       live[st.a] = true;
-      if constexpr (mm_transposes_a<N, L, T>()) {
-        mm<N, L, true>(w.adj(st.b), w.reg(st.a), go, n, live[st.b]);
-      } else {
-        tr<N, L>(t, w.reg(st.a), n);
-        mm<N, L>(w.adj(st.b), t, go, n, live[st.b]);
-      }
+      mm<N, L>(w.adj(st.b), go, w.reg(st.a), n, live[st.b]);
       live[st.b] = true;
       if (st.addend >= 0) {
         T* a = w.adj(st.addend);
@@ -431,15 +415,24 @@ void expm_group(const T* A, const T* G, T* out, const int64_t* idx, int c, const
       return;
     }
   }
-  T* g = w.tmp(0);
+  T* g = w.tmp(0);  // Gᵀ: the reverse sweep runs on transposed adjoints
   for (int l = 0; l < L; ++l) {
     const T* gi = G + idx[l < c ? l : 0] * nn;
-    for (int e = 0; e < nn; ++e) g[e * L + l] = gi[e];
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) g[(j * n + i) * L + l] = gi[i * n + j];
   }
   const T* d = expm_reverse<N, L, T>(scheme, s, w, n);
   for (int l = 0; l < c; ++l) {
     T* o = out + idx[l] * nn;
-    for (int e = 0; e < nn; ++e) o[e] = d == nullptr ? T(0) : (s > 0 ? d[e * L + l] * f : d[e * L + l]);
+    if (d == nullptr) {
+      for (int e = 0; e < nn; ++e) o[e] = T(0);
+      continue;
+    }
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) {
+        const T v = d[(j * n + i) * L + l];
+        o[i * n + j] = s > 0 ? v * f : v;
+      }
   }
 }
 
