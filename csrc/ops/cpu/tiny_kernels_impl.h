@@ -110,26 +110,38 @@ constexpr int lanes_for_size(int N) {
   return N > 0 && N <= 8 ? L : 1;
 }
 
-// out = a·b (or out += a·b) on L interleaved n×n matrices.
+// out = a·b (or out += a·b) on L interleaved n×n matrices. Up to JB = 4 output columns at a
+// time share each load of a's lane vector (a load per multiply-add instead of two).
+template <int JB, int N, int L, typename T>
+inline void lane_matmul_cols(T* __restrict out, const T* __restrict a, const T* __restrict b, int n, int i, int j0,
+                             bool accumulate) {
+  T acc[JB][L];
+  for (int jj = 0; jj < JB; ++jj)
+    for (int l = 0; l < L; ++l) acc[jj][l] = T(0);
+  for (int k = 0; k < n; ++k) {
+    const T* x = a + (i * n + k) * L;
+    const T* y = b + (k * n + j0) * L;
+    for (int jj = 0; jj < JB; ++jj)
+      for (int l = 0; l < L; ++l) acc[jj][l] += x[l] * y[jj * L + l];
+  }
+  T* o = out + (i * n + j0) * L;
+  if (accumulate) {
+    for (int jj = 0; jj < JB; ++jj)
+      for (int l = 0; l < L; ++l) o[jj * L + l] += acc[jj][l];
+  } else {
+    for (int jj = 0; jj < JB; ++jj)
+      for (int l = 0; l < L; ++l) o[jj * L + l] = acc[jj][l];
+  }
+}
+
 template <int N, int L, typename T>
 inline void lane_matmul(T* __restrict out, const T* __restrict a, const T* __restrict b, int n_rt, bool accumulate) {
   const int n = N > 0 ? N : n_rt;
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j) {
-      T acc[L];
-      for (int l = 0; l < L; ++l) acc[l] = T(0);
-      for (int k = 0; k < n; ++k) {
-        const T* x = a + (i * n + k) * L;
-        const T* y = b + (k * n + j) * L;
-        for (int l = 0; l < L; ++l) acc[l] += x[l] * y[l];
-      }
-      T* o = out + (i * n + j) * L;
-      if (accumulate) {
-        for (int l = 0; l < L; ++l) o[l] += acc[l];
-      } else {
-        for (int l = 0; l < L; ++l) o[l] = acc[l];
-      }
-    }
+  for (int i = 0; i < n; ++i) {
+    int j = 0;
+    for (; j + 4 <= n; j += 4) lane_matmul_cols<4, N, L>(out, a, b, n, i, j, accumulate);
+    for (; j < n; ++j) lane_matmul_cols<1, N, L>(out, a, b, n, i, j, accumulate);
+  }
 }
 
 #if defined(__GNUC__)
