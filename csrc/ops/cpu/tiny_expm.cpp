@@ -26,10 +26,26 @@ const std::array<tiny::FlatScheme, kNumDegrees>& flat_schemes() {
       TORCH_INTERNAL_ASSERT(s.registers <= tiny::kMaxRegisters && s.steps.size() <= 16);
       t[d].registers = s.registers;
       t[d].num_steps = static_cast<int>(s.steps.size());
-      const std::vector<bool> keep = expm_registers_to_keep(s);
+      // Needed: the operands of products, and (transitively) what the needed combines read.
+      std::vector<bool> needed = expm_registers_to_keep(s);
+      std::vector<bool> is_product(s.registers, false);
+      std::vector<bool> written(s.registers, false);
+      for (const ExpmStep& st : s.steps) {
+        TORCH_INTERNAL_ASSERT(!written[st.out] && st.out > 0);  // each register written once
+        written[st.out] = true;
+      }
+      for (auto it = s.steps.rbegin(); it != s.steps.rend(); ++it) {
+        is_product[it->out] = it->product;
+        if (!it->product && needed[it->out])
+          for (const ExpmTerm& term : it->terms)
+            if (term.coef != 0.0) needed[term.src] = true;
+      }
       t[d].kept = 0;
-      for (int r = 0; r < tiny::kMaxRegisters; ++r)
-        t[d].slot[r] = r < s.registers && keep[r] ? t[d].kept++ : -1;
+      for (int r = 0; r < tiny::kMaxRegisters; ++r) {
+        const bool in_range = r < s.registers;
+        t[d].slot[r] = in_range && r > 0 && needed[r] && is_product[r] ? t[d].kept++ : -1;
+        t[d].replay[r] = in_range && r > 0 && needed[r] && !is_product[r];
+      }
       // The kernels alias the last register to the first power (tiny_kernels_impl.h).
       TORCH_INTERNAL_ASSERT(t[d].slot[s.registers - 1] < 0);
       for (size_t i = 0; i < s.steps.size(); ++i) {

@@ -21,13 +21,16 @@ struct FlatStep {
   int src[kMaxTerms];
   double coef[kMaxTerms];
 };
-// kept: how many registers the reverse sweep reads (the operands of products, at most 7);
-// slot[r]: register r's place among them in a trace, or -1 (the last register never is one).
+// For a trace: the reverse sweep reads the operands of products. Those that are products
+// themselves, or products a needed combine reads, are kept (kept of them, at most 4; slot[r]:
+// register r's place in the trace, or -1; the last register never is one); the scaled input
+// and the needed combines (replay[r]) are recomputed from them, as cheap passes in cache.
 struct FlatScheme {
   int registers, num_steps;
   FlatStep steps[16];
   int kept;
   int slot[kMaxRegisters];
+  bool replay[kMaxRegisters];
 };
 
 // Matrices of one plan the expm kernel runs together, interleaved (element e of lane l at
@@ -43,8 +46,8 @@ inline int64_t expm_scratch_size(int64_t n, int64_t max_squarings) {
 // The trace of one group of the traced forward (what its reverse sweep reads): the kept
 // registers, then the powers 0 … s-1 the squarings square (the first is the polynomial), each a
 // block of n·n·expm_lanes(n) elements in the kernel's interleaved layout; groups follow each
-// other in the order the kernel walks them. Per matrix that is (kept + s)·n² elements, kept <= 7
-// (0, 1, 3, 5, 5, 7 for degrees 1 … 18): for 32×32 float64 with degree 18 and s = 3, 80 KiB.
+// other in the order the kernel walks them. Per matrix that is (kept + s)·n² elements, kept <= 4
+// (0, 0, 1, 2, 3, 4 for degrees 1 … 18): for 32×32 float64 with degree 18 and s = 5, 72 KiB.
 // A group of c < 8 matrices still takes 8 lanes, at most one such group per distinct plan.
 inline int64_t expm_trace_group_size(const FlatScheme& scheme, int64_t squarings, int64_t n) {
   return (scheme.kept + squarings) * n * n * expm_lanes(n);

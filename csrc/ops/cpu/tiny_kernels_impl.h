@@ -317,6 +317,18 @@ inline void combine_terms(T* out, const FlatStep& st, const ExpmWork<T>& w, int 
   }
 }
 
+// A combine step of the scheme: R[out] = identity·I + Σ coef·R[src].
+template <int L, typename T>
+inline void combine_step(const FlatStep& st, const ExpmWork<T>& w, int n) {
+  T* out = w.reg(st.out);
+  combine_terms(out, st, w, n * n * L);
+  if (st.identity != 0.0) {
+    const T id = static_cast<T>(st.identity);
+    for (int i = 0; i < n; ++i)
+      for (int l = 0; l < L; ++l) out[(i * n + i) * L + l] += id;
+  }
+}
+
 // Forward from the scaled input in reg(0); returns exp (inside the work), keeping the powers.
 template <int N, int L, typename T>
 const T* expm_forward(const FlatScheme& scheme, int64_t s, const ExpmWork<T>& w, int n_rt) {
@@ -329,12 +341,7 @@ const T* expm_forward(const FlatScheme& scheme, int64_t s, const ExpmWork<T>& w,
       if (st.addend >= 0) copy(out, w.reg(st.addend), ne);
       mm<N, L>(out, w.reg(st.a), w.reg(st.b), n, st.addend >= 0);
     } else {
-      combine_terms(out, st, w, ne);
-      if (st.identity != 0.0) {
-        const T id = static_cast<T>(st.identity);
-        for (int i = 0; i < n; ++i)
-          for (int l = 0; l < L; ++l) out[(i * n + i) * L + l] += id;
-      }
+      combine_step<L>(st, w, n);
     }
   }
   const T* P = w.reg(scheme.registers - 1);  // power(0) when s > 0 (expm_work)
@@ -412,12 +419,19 @@ void expm_group(const T* A, const T* G, T* out, const int64_t* idx, int c, const
   const int n = N > 0 ? N : n_rt;
   const int nn = n * n;
   const T f = static_cast<T>(std::ldexp(1.0, -static_cast<int>(s)));
-  if (!from_trace) {
-    T* R0 = w.reg(0);
-    for (int l = 0; l < L; ++l) {
-      const T* a = A + idx[l < c ? l : 0] * nn;
-      for (int e = 0; e < nn; ++e) R0[e * L + l] = s > 0 ? a[e] * f : a[e];
+  T* R0 = w.reg(0);
+  for (int l = 0; l < L; ++l) {
+    const T* a = A + idx[l < c ? l : 0] * nn;
+    for (int e = 0; e < nn; ++e) R0[e * L + l] = s > 0 ? a[e] * f : a[e];
+  }
+  if (from_trace) {
+    // The combines the reverse sweep reads, recomputed (the same bits) from the scaled input
+    // and the products in the trace.
+    for (int si = 0; si < scheme.num_steps; ++si) {
+      const FlatStep& st = scheme.steps[si];
+      if (!st.product && scheme.replay[st.out]) combine_step<L>(st, w, n);
     }
+  } else {
     const T* E = expm_forward<N, L, T>(scheme, s, w, n);
     if (G == nullptr) {
       for (int l = 0; l < c; ++l) {
