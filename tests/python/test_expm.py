@@ -555,3 +555,107 @@ def test_skew_route_mode_argument():
     with pytest.raises(ValueError, match="argument 'mode' must be -1 \\(never\\), 0 \\(the rule\\) or 1.*got 2"):
         torch.ops.mantra._expm_skew_route(2)
     assert torch.ops.mantra._expm_skew_route(0) == 0
+
+
+# The tiny path's trace (csrc/ops/cpu/tiny_expm.h): under autograd the forward keeps the
+# products and powers its reverse sweep reads, and the traced backward is that sweep alone. It
+# does exactly the arithmetic of the untraced expm_backward (which recomputes the forward), so
+# the two agree bit for bit, at every size, plan and batch composition.
+TINY_SIZES = [1, 2, 3, 4, 5, 6, 7, 8, 11, 16, 32]
+TINY_KEPT = [0, 0, 1, 2, 3, 4]  # products the trace keeps, per Taylor degree 1 … 18
+
+
+def tiny_mixed_batch(n, dtype, count=21, seed=0):
+    # 1-norms from 1e-9 to 60 (float32: 20): every Taylor degree and 0 … 5 squarings, with
+    # plans shared by a few matrices (groups of 8 lanes, partly filled) and a non-multiple of 8.
+    g = torch.Generator().manual_seed(seed)
+    top = 60.0 if dtype == torch.float64 else 20.0
+    norms = torch.logspace(-9, float(np.log10(top)), count, dtype=torch.float64)
+    G = torch.randn(count, n, n, dtype=torch.float64, generator=g)
+    G = G * (norms / G.abs().sum(-2).amax(-1)).view(-1, 1, 1)
+    return G.to(dtype)
+
+
+def tiny_trace_size(plan, n):
+    lanes = 8 if n <= 8 else 1
+    size = 0
+    for (d, s), c in zip(*torch.unique(plan.T, dim=0, return_counts=True)):
+        groups = -(-int(c) // lanes)
+        size += groups * (TINY_KEPT[int(d)] + int(s)) * n * n * lanes
+    return size
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n", TINY_SIZES)
+def test_tiny_traced_backward_equals_expm_backward_bit_for_bit(n, dtype):
+    A = tiny_mixed_batch(n, dtype, seed=n)
+    W = torch.randn(A.shape, dtype=dtype, generator=torch.Generator().manual_seed(100 + n))
+    E, trace = torch.ops.mantra._expm_traced(A)
+    plan = trace[0]
+    assert len(trace) == 2 and plan.shape == (2, A.shape[0])
+    # A mixed batch: at least four different plans (degree, squarings), some with squarings.
+    assert len(set(map(tuple, plan.T.tolist()))) >= 4 and plan[1].max() >= 2
+    # The intermediates: (kept + s)·n² per matrix, in groups of 8 lanes for n <= 8.
+    assert trace[1].dtype == dtype and trace[1].dim() == 1
+    assert trace[1].numel() == tiny_trace_size(plan, n)
+    assert torch.equal(E, mantra.expm(A))
+    untraced = mantra.expm_backward(W, A)
+    assert torch.equal(torch.ops.mantra._expm_traced_backward(W, A, trace), untraced)
+    # Through autograd (the traced pair), the same gradient.
+    leaf = A.clone().requires_grad_(True)
+    before = kernel_calls("_expm_traced_backward.CPU")[0]
+    (mantra.expm(leaf) * W).sum().backward()
+    assert kernel_calls("_expm_traced_backward.CPU")[0] == before + 1
+    assert torch.equal(leaf.grad, untraced)
+
+
+@pytest.mark.parametrize("n", [3, 16])
+def test_tiny_traced_backward_does_not_depend_on_the_batch(n):
+    # Each matrix alone (a group of one in 8 lanes for n <= 8) gives the bits it gets in the
+    # mixed batch, forward and traced backward.
+    A = tiny_mixed_batch(n, torch.float64, count=11, seed=3)
+    W = torch.randn(A.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    E, trace = torch.ops.mantra._expm_traced(A)
+    grad = torch.ops.mantra._expm_traced_backward(W, A, trace)
+    for i in range(A.shape[0]):
+        Ei, ti = torch.ops.mantra._expm_traced(A[i:i + 1])
+        assert torch.equal(Ei, E[i:i + 1])
+        assert torch.equal(torch.ops.mantra._expm_traced_backward(W[i:i + 1], A[i:i + 1], ti), grad[i:i + 1])
+
+
+def test_tiny_traced_backward_rejects_a_wrong_trace():
+    A = tiny_mixed_batch(4, torch.float64, count=5)
+    W = torch.ones_like(A)
+    E, trace = torch.ops.mantra._expm_traced(A)
+    with pytest.raises(ValueError, match="for 4x4 CPU matrices: \\[plan, intermediates\\]\\), got a list of 1"):
+        torch.ops.mantra._expm_traced_backward(W, A, trace[:1])
+    with pytest.raises(ValueError, match=f"1-D Double CPU tensor of {trace[1].numel()} elements for its plan"):
+        torch.ops.mantra._expm_traced_backward(W, A, [trace[0], trace[1][1:]])
+    with pytest.raises(ValueError, match="got a Float tensor"):
+        torch.ops.mantra._expm_traced_backward(W, A, [trace[0], trace[1].float()])
+    # Another matrix's plan: its trace has another size.
+    _, other = torch.ops.mantra._expm_traced(A * 100)
+    with pytest.raises(ValueError, match="argument 'trace' must hold the intermediates of 'A'"):
+        torch.ops.mantra._expm_traced_backward(W, A, [other[0], trace[1]])
+
+
+@pytest.mark.parametrize("n", [3, 16])
+def test_tiny_in_place_change_of_the_input_before_backward_raises(n):
+    A = tiny_mixed_batch(n, torch.float64, count=9).requires_grad_(True)
+    B = A * 1
+    E = mantra.expm(B)
+    B.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        E.sum().backward()
+
+
+@pytest.mark.parametrize("n", [1, 5, 11, 32])
+def test_tiny_gradcheck_through_the_traced_path(n):
+    # Mixed plans in one batch (norms 1e-3 … 20: degrees 4 … 18, 0 … 5 squarings).
+    A = tiny_mixed_batch(n, torch.float64, count=4, seed=7)
+    A = A * (torch.tensor([1e-3, 0.2, 2.0, 20.0], dtype=torch.float64) / A.abs().sum(-2).amax(-1)).view(-1, 1, 1)
+    A.requires_grad_(True)
+    before = kernel_calls("_expm_traced.CPU", "_expm_traced_backward.CPU")
+    assert torch.autograd.gradcheck(mantra.expm, (A,), eps=1e-6, atol=1e-6, rtol=1e-6)
+    after = kernel_calls("_expm_traced.CPU", "_expm_traced_backward.CPU")
+    assert after[0] > before[0] and after[1] > before[1]
