@@ -100,7 +100,8 @@ def test_matrix_normal_linear_and_checks_at_two_threads(two_threads):
     one, two = at_threads(1, run), at_threads(2, run)
     for a, c in zip(one, two):
         torch.testing.assert_close(a, c, rtol=1e-12, atol=1e-10)
-    # The NaN check splits 140,000 entries into chunks of 65,536: a NaN in the last one is found.
+    # The NaN check splits these 140,000 entries between the 2 threads (grain 65,536): a NaN in
+    # the second thread's part is found.
     bad = E.clone()
     bad[-1, -1] = float("nan")
     torch.set_num_threads(2)
