@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <numeric>
 
@@ -277,57 +278,91 @@ void check_expm_backward_arguments(const at::Tensor& grad, const at::Tensor& A, 
                     "), got ", grad.device());
 }
 
+namespace {
+
+// Degree index and squarings for one matrix of 1-norm v (finite): the smallest degree whose θ
+// bounds v, else the top degree after s halvings.
+void plan_one(double v, const std::array<double, kNumDegrees>& theta, int64_t& d, int64_t& s) {
+  d = 0;
+  while (d < kNumDegrees - 1 && v > theta[d]) ++d;
+  s = 0;
+  if (v > theta[kNumDegrees - 1]) {
+    s = std::max<int64_t>(0, static_cast<int64_t>(std::ceil(std::log2(v / theta[kNumDegrees - 1]))));
+    while (std::ldexp(v, -static_cast<int>(s)) > theta[kNumDegrees - 1]) ++s;
+  }
+}
+
+// 1-norm of the n×n row-major m: largest absolute column sum, summed down each column in
+// scalar_t; NaN propagates (as amax does) so that the finiteness check sees it. N > 0 fixes n
+// at compile time (the tiny matrices, where the loop overhead was most of the pass).
+template <int N, typename scalar_t>
+scalar_t one_norm(const scalar_t* m, int64_t n, scalar_t* col) {
+  if constexpr (N > 0) n = N;
+  for (int64_t j = 0; j < n; ++j) col[j] = std::abs(m[j]);
+  for (int64_t r = 1; r < n; ++r)
+    for (int64_t j = 0; j < n; ++j) col[j] += std::abs(m[r * n + j]);
+  scalar_t mx = col[0];
+  for (int64_t j = 1; j < n; ++j) mx = (col[j] > mx || std::isnan(col[j])) ? col[j] : mx;
+  return mx;
+}
+
+}  // namespace
+
 ExpmPlan expm_plan(const at::Tensor& A3, const char* op, const char* arg) {
   const auto B = A3.size(0);
   ExpmPlan plan;
   plan.degree_index.resize(B);
   plan.squarings.resize(B);
   if (B == 0 || A3.size(-1) == 0) return plan;
-  // 1-norm: largest absolute column sum, summed down each column in the input's dtype.
-  at::Tensor norms;
+  const auto& theta = A3.scalar_type() == at::kDouble ? kThetaDouble : kThetaFloat;
+  int64_t* degree = plan.degree_index.data();
+  int64_t* squarings = plan.squarings.data();
+  // The first matrix (of the flattened batch) that is not finite, B if none.
+  std::atomic<int64_t> first_bad{B};
+  const auto plan_range = [&](const double* norms, int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      if (!std::isfinite(norms[i - begin])) {
+        int64_t seen = first_bad.load();
+        while (i < seen && !first_bad.compare_exchange_weak(seen, i)) {
+        }
+        return;
+      }
+      plan_one(norms[i - begin], theta, degree[i], squarings[i]);
+    }
+  };
   if (A3.is_cpu() && A3.is_contiguous() && (A3.scalar_type() == at::kFloat || A3.scalar_type() == at::kDouble)) {
-    // One pass, no temporaries (the tiny-matrix path spends a third of its time here otherwise).
-    norms = at::empty({B}, A3.options().dtype(at::kDouble));
-    double* out = norms.data_ptr<double>();
+    // One parallel pass, norms and plan (the tiny-matrix path spent a third of its time in a
+    // pass with temporaries, then in the serial plan loop).
     const int64_t n = A3.size(-1);
     AT_DISPATCH_FLOATING_TYPES(A3.scalar_type(), "mantra::expm_plan", [&] {
       const scalar_t* a = A3.const_data_ptr<scalar_t>();
       at::parallel_for(0, B, std::max<int64_t>(1, 16384 / (n * n)), [&](int64_t begin, int64_t end) {
         std::vector<scalar_t> col(n);
-        for (int64_t i = begin; i < end; ++i) {
-          const scalar_t* m = a + i * n * n;
-          for (int64_t j = 0; j < n; ++j) col[j] = std::abs(m[j]);
-          for (int64_t r = 1; r < n; ++r)
-            for (int64_t j = 0; j < n; ++j) col[j] += std::abs(m[r * n + j]);
-          scalar_t mx = col[0];
-          // NaN propagates (as amax does) so that the finiteness check below sees it.
-          for (int64_t j = 1; j < n; ++j) mx = (col[j] > mx || std::isnan(col[j])) ? col[j] : mx;
-          out[i] = static_cast<double>(mx);
+        std::vector<double> norms(end - begin);
+        const auto norms_of = [&](auto fixed_n) {
+          for (int64_t i = begin; i < end; ++i)
+            norms[i - begin] = static_cast<double>(one_norm<decltype(fixed_n)::value>(a + i * n * n, n, col.data()));
+        };
+        switch (n) {
+          case 2: norms_of(std::integral_constant<int, 2>{}); break;
+          case 3: norms_of(std::integral_constant<int, 3>{}); break;
+          case 4: norms_of(std::integral_constant<int, 4>{}); break;
+          case 8: norms_of(std::integral_constant<int, 8>{}); break;
+          default: norms_of(std::integral_constant<int, 0>{});
         }
+        plan_range(norms.data(), begin, end);
       });
     });
   } else {
     // One host synchronization for the whole batch.
-    norms = A3.abs().sum(-2).amax(-1);
+    at::Tensor norms = A3.abs().sum(-2).amax(-1);
     if (!norms.is_cpu()) norms = norms.cpu();
     if (norms.scalar_type() != at::kDouble) norms = norms.to(at::kDouble);
+    plan_range(norms.contiguous().const_data_ptr<double>(), 0, B);
   }
-  const double* nrm = norms.data_ptr<double>();
-  const auto& theta = A3.scalar_type() == at::kDouble ? kThetaDouble : kThetaFloat;
-  for (int64_t i = 0; i < B; ++i) {
-    const double v = nrm[i];
-    TORCH_CHECK_VALUE(std::isfinite(v), op, ": argument '", arg, "' contains NaN or Inf (matrix ", i,
-                " of the flattened batch of ", B, ")");
-    int d = 0;
-    while (d < kNumDegrees - 1 && v > theta[d]) ++d;
-    int64_t s = 0;
-    if (v > theta[kNumDegrees - 1]) {
-      s = std::max<int64_t>(0, static_cast<int64_t>(std::ceil(std::log2(v / theta[kNumDegrees - 1]))));
-      while (std::ldexp(v, -static_cast<int>(s)) > theta[kNumDegrees - 1]) ++s;
-    }
-    plan.degree_index[i] = d;
-    plan.squarings[i] = s;
-  }
+  const int64_t bad = first_bad.load();
+  TORCH_CHECK_VALUE(bad == B, op, ": argument '", arg, "' contains NaN or Inf (matrix ", bad,
+                    " of the flattened batch of ", B, ")");
   return plan;
 }
 
@@ -566,7 +601,8 @@ ExpmPlan unpack_plan(const at::Tensor& packed, int64_t batch) {
     }
   }
   for (int64_t i = 0; i < batch; ++i) {
-    TORCH_CHECK_VALUE(plan.degree_index[i] >= 0 && plan.degree_index[i] < kNumDegrees && plan.squarings[i] >= 0,
+    TORCH_CHECK_VALUE(plan.degree_index[i] >= 0 && plan.degree_index[i] < kNumDegrees && plan.squarings[i] >= 0 &&
+                          plan.squarings[i] <= kMaxSquarings,
                       "mantra::_expm_traced_backward: argument 'trace' holds an invalid plan (matrix ", i, ")");
   }
   return plan;

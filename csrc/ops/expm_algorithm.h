@@ -42,6 +42,10 @@ const std::array<ExpmScheme, kNumDegrees>& expm_schemes();
 // Which registers the reverse sweep reads: the operands of products.
 std::vector<bool> expm_registers_to_keep(const ExpmScheme& scheme);
 
+// More squarings than any finite float64 norm needs (2^1024 / θ₁₈ < 2^1025); a plan read back
+// from a trace is checked against it.
+constexpr int64_t kMaxSquarings = 1100;
+
 // Per matrix of the flattened batch: which Taylor degree and how many squarings, and whether
 // it takes the eigendecomposition route for skew input instead (expm_skew.h; empty: none does).
 struct ExpmPlan {

@@ -637,6 +637,12 @@ def test_tiny_traced_backward_rejects_a_wrong_trace():
     _, other = torch.ops.mantra._expm_traced(A * 100)
     with pytest.raises(ValueError, match="argument 'trace' must hold the intermediates of 'A'"):
         torch.ops.mantra._expm_traced_backward(W, A, [other[0], trace[1]])
+    # A plan with more squarings than any finite input needs (2^1024 / θ₁₈), or negative ones.
+    for squarings in (1101, -1):
+        forged = trace[0].clone()
+        forged[1, 2] = squarings
+        with pytest.raises(ValueError, match="argument 'trace' holds an invalid plan \\(matrix 2\\)"):
+            torch.ops.mantra._expm_traced_backward(W, A, [forged, trace[1]])
 
 
 @pytest.mark.parametrize("n", [3, 16])

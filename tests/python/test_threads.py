@@ -111,3 +111,19 @@ def test_matrix_normal_linear_and_checks_at_two_threads(two_threads):
     torch.set_num_threads(2)
     with pytest.raises(ValueError, match="argument 'E' contains NaN"):
         ops.matrix_normal_linear(X, M, A, B, bad)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 40])
+def test_expm_names_the_first_non_finite_matrix_at_two_threads(two_threads, n):
+    # The plan pass is split across threads; the error names the first bad matrix of the
+    # flattened batch whichever thread meets it (here one in each half, and NaN and Inf).
+    batch = 6000 if n <= 5 else 40
+    A = torch.zeros(batch, n, n, dtype=torch.float64)
+    A[batch - 1, 0, 1] = float("nan")
+    A[batch // 2 + 1, 1, 0] = float("inf")
+    A[batch // 2 - 2, 0, 0] = float("nan")
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        with pytest.raises(ValueError, match=f"contains NaN or Inf \\(matrix {batch // 2 - 2} of the flattened "
+                                             f"batch of {batch}\\)"):
+            mantra.expm(A)

@@ -81,10 +81,15 @@ Groups make_groups(const ExpmPlan& plan, int64_t n) {
   const tiny::FlatScheme* schemes = flat_schemes().data();
   const int lanes = tiny::expm_lanes(n);
   Groups g;
+  // A stable counting sort by (degree, squarings): O(batch) serial work in front of the
+  // parallel kernels, where a comparison sort is O(batch log batch).
+  const int64_t max_s = batch ? *std::max_element(s.begin(), s.end()) : 0;
+  const auto key = [&](int64_t i) { return d[i] * (max_s + 1) + s[i]; };
+  std::vector<int64_t> next(static_cast<size_t>(kNumDegrees * (max_s + 1)) + 1, 0);
+  for (int64_t i = 0; i < batch; ++i) ++next[key(i) + 1];
+  std::partial_sum(next.begin(), next.end(), next.begin());
   g.order.resize(batch);
-  std::iota(g.order.begin(), g.order.end(), 0);
-  std::stable_sort(g.order.begin(), g.order.end(),
-                   [&](int64_t x, int64_t y) { return d[x] != d[y] ? d[x] < d[y] : s[x] < s[y]; });
+  for (int64_t i = 0; i < batch; ++i) g.order[next[key(i)]++] = i;
   g.trace_offset.push_back(0);
   for (int64_t p = 0; p < batch;) {
     const int64_t first = g.order[p];
