@@ -4,17 +4,10 @@
 // step's share of dL/db (both from modrelu_algorithm.h, so NaN propagates as in torch's ops).
 // No buffer is allocated inside the time loop. The gradient of the recurrent matrix is one
 // large GEMM over all T·N rows after the loop (plus the h0 term), not one per step. (ATen's raw cpublas::gemm is not exported by libtorch.)
-//
-// Threads: the recurrence never mixes batch rows, so with several threads and enough rows each
-// thread runs all T steps on its own block of rows (single-threaded GEMMs on its rows, which
-// stay in its core's cache; one fork for the whole loop) instead of a threaded GEMM and a
-// threaded pass, two forks and joins, per step.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <ATen/ThreadLocalState.h>
 #include <torch/library.h>
 
-#include <algorithm>
 #include <vector>
 
 #include "ops/cpu/modrelu_loops.h"
@@ -24,26 +17,6 @@
 namespace mantra {
 namespace {
 
-// Fewest rows a thread's block gets; below twice this the steps are threaded one by one.
-constexpr int64_t kMinBlockRows = 16;
-
-// Runs block(r0, r1) on one block of rows per thread, with the caller's dispatcher state (the
-// GEMMs inside must stay below autograd, as on the calling thread), and returns true; false
-// when the batch is too small to split or there is one thread, so that the caller threads
-// each step instead.
-template <typename F>
-bool for_row_blocks(int64_t N, const F& block) {
-  const int64_t threads = at::get_num_threads();
-  if (threads < 2 || N < 2 * kMinBlockRows || at::in_parallel_region()) return false;
-  const int64_t grain = std::max(kMinBlockRows, (N + threads - 1) / threads);
-  const at::ThreadLocalState state;
-  at::parallel_for(0, N, grain, [&](int64_t r0, int64_t r1) {
-    const at::ThreadLocalStateGuard guard(state);
-    block(r0, r1);
-  });
-  return true;
-}
-
 // hidden (T, N, H) ← the recurrence; all tensors contiguous in the compute dtype.
 template <typename scalar_t>
 void forward_kernel(const at::Tensor& u, const at::Tensor& h0, const at::Tensor& B, const at::Tensor& b,
@@ -52,19 +25,15 @@ void forward_kernel(const at::Tensor& u, const at::Tensor& h0, const at::Tensor&
   if (T * N * H == 0) return;
   const at::Tensor Bt = B.t();
   const scalar_t* u_all = u.const_data_ptr<scalar_t>();
-  // Rows [r0, r1) through all T steps (threaded inside when called for the whole batch).
-  const auto rows = [&](int64_t r0, int64_t r1) {
-    at::Tensor prev = h0.narrow(0, r0, r1 - r0);
-    for (int64_t t = 0; t < T; ++t) {
-      at::Tensor cur = hidden.select(0, t).narrow(0, r0, r1 - r0);
-      at::mm_out(cur, prev, Bt);  // cur = h_{t-1}·Bᵀ (beta = 0: C is not read)
-      // cur ← modReLU(u_t + cur, b), one pass while cur is in cache.
-      detail::modrelu_add_rows_<scalar_t>(cur.mutable_data_ptr<scalar_t>(), u_all + (t * N + r0) * H,
-                                          b.const_data_ptr<scalar_t>(), r1 - r0, H);
-      prev = cur;
-    }
-  };
-  if (!for_row_blocks(N, rows)) rows(0, N);
+  at::Tensor prev = h0;
+  for (int64_t t = 0; t < T; ++t) {
+    at::Tensor cur = hidden.select(0, t);
+    at::mm_out(cur, prev, Bt);  // cur = h_{t-1}·Bᵀ (beta = 0: C is not read)
+    // cur ← modReLU(u_t + cur, b), one pass while cur is in cache.
+    detail::modrelu_add_rows_<scalar_t>(cur.mutable_data_ptr<scalar_t>(), u_all + t * N * H,
+                                        b.const_data_ptr<scalar_t>(), N, H);
+    prev = cur;
+  }
 }
 
 template <typename scalar_t>
@@ -82,52 +51,37 @@ void backward_kernel(const at::Tensor& grad_hidden, const at::Tensor& hidden, co
   const scalar_t* h_all = hidden.const_data_ptr<scalar_t>();
   scalar_t* gp_all = grad_input.mutable_data_ptr<scalar_t>();
   // dL/db = Σ_{t,n} grad_pre·∂h/∂b, fused into the step's pass (no second sweep over T·N·H):
-  // each pass sums its rows in scalar_t (at most N of them) into `acc`, then adds that into
-  // its thread's double partial sums `part`; buffers allocated once, outside the time loop.
+  // each chunk sums its rows in scalar_t (at most N of them), then adds into its thread's
+  // double partial sums; buffers allocated once, outside the time loop.
   const int64_t threads = at::get_num_threads();
   std::vector<double> partial(static_cast<size_t>(threads * H), 0.0);
   std::vector<scalar_t> chunk_sum(static_cast<size_t>(threads * H), scalar_t(0));
-  // Step t's pass over rows [begin, end): grad_pre from the carry, and its dL/db share.
-  const auto step_pass = [&](int64_t t, int64_t begin, int64_t end, scalar_t* acc, double* part) {
+  for (int64_t t = T - 1; t >= 0; --t) {
     const scalar_t* g = g_all + t * N * H;
     const scalar_t* h = h_all + t * N * H;
     scalar_t* gp = gp_all + t * N * H;
-    for (int64_t i = begin; i < end; ++i) {
-      const scalar_t* gi = g + i * H;
-      const scalar_t* hi = h + i * H;
-      const scalar_t* ci = carry + i * H;
-      scalar_t* gpi = gp + i * H;
-      for (int64_t j = 0; j < H; ++j) {
-        const scalar_t v = (gi[j] + ci[j]) * detail::modrelu_dz(hi[j]);
-        gpi[j] = v;
-        acc[j] += v * detail::modrelu_db(hi[j]);
+    at::parallel_for(0, N, detail::row_grain(H), [&](int64_t begin, int64_t end) {
+      const int64_t tid = at::get_thread_num();
+      scalar_t* acc = chunk_sum.data() + tid * H;
+      double* part = partial.data() + tid * H;
+      for (int64_t i = begin; i < end; ++i) {
+        const scalar_t* gi = g + i * H;
+        const scalar_t* hi = h + i * H;
+        const scalar_t* ci = carry + i * H;
+        scalar_t* gpi = gp + i * H;
+        for (int64_t j = 0; j < H; ++j) {
+          const scalar_t v = (gi[j] + ci[j]) * detail::modrelu_dz(hi[j]);
+          gpi[j] = v;
+          acc[j] += v * detail::modrelu_db(hi[j]);
+        }
       }
-    }
-    for (int64_t j = 0; j < H; ++j) {
-      part[j] += static_cast<double>(acc[j]);
-      acc[j] = scalar_t(0);
-    }
-  };
-  // dL/dh_{t-1} = grad_pre_t·B on rows [r0, r1).
-  const auto carry_back = [&](int64_t t, int64_t r0, int64_t r1) {
-    at::Tensor out = grad_h0.narrow(0, r0, r1 - r0);
-    at::mm_out(out, grad_input.select(0, t).narrow(0, r0, r1 - r0), B);
-  };
-  const bool blocked = for_row_blocks(N, [&](int64_t r0, int64_t r1) {
-    const int64_t tid = at::get_thread_num();
-    for (int64_t t = T - 1; t >= 0; --t) {
-      step_pass(t, r0, r1, chunk_sum.data() + tid * H, partial.data() + tid * H);
-      carry_back(t, r0, r1);
-    }
-  });
-  if (!blocked) {
-    for (int64_t t = T - 1; t >= 0; --t) {
-      at::parallel_for(0, N, detail::row_grain(H), [&](int64_t begin, int64_t end) {
-        const int64_t tid = at::get_thread_num();
-        step_pass(t, begin, end, chunk_sum.data() + tid * H, partial.data() + tid * H);
-      });
-      carry_back(t, 0, N);
-    }
+      for (int64_t j = 0; j < H; ++j) {
+        part[j] += static_cast<double>(acc[j]);
+        acc[j] = scalar_t(0);
+      }
+    });
+    at::Tensor gp_t = grad_input.select(0, t);
+    at::mm_out(grad_h0, gp_t, B);  // dL/dh_{t-1} = grad_pre_t·B
   }
   // dL/dB = Σ_t grad_pre_tᵀ·h_{t-1}: one GEMM over all T·N rows (plus the h0 term).
   grad_B.addmm_(grad_input[0].t(), h0);
