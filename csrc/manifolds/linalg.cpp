@@ -202,6 +202,10 @@ at::Tensor eval_df(const at::Tensor& lambda, SymFunction f, const at::Tensor& fl
 
 }  // namespace
 
+std::pair<at::Tensor, at::Tensor> cos_sinc_sqrt(const at::Tensor& lambda) {
+  return {eval_f(lambda, SymFunction::CosSqrt, {}), eval_f(lambda, SymFunction::SincSqrt, {})};
+}
+
 std::pair<at::Tensor, at::Tensor> cos_sinc_sqrt_divided_differences(const at::Tensor& lambda) {
   TORCH_INTERNAL_ASSERT(lambda.is_cpu() && lambda.dim() >= 1, "cos_sinc_sqrt_divided_differences: (..., n) CPU");
   const int64_t n = lambda.size(-1);

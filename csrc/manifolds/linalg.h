@@ -36,6 +36,10 @@ at::Tensor sym_funm(const at::Tensor& S, SymFunction f, const at::Tensor& floor 
 // cos and sinc of one Gram matrix; an eigh costs about five matrix products.
 std::vector<at::Tensor> sym_funms(const at::Tensor& S, const std::vector<SymFunction>& fs, const at::Tensor& floor = {});
 
+// cos√λ and sin√λ/√λ (1 at 0) elementwise, negative λ read as 0: the values sym_funm's CosSqrt
+// and SincSqrt take (one definition, also for the skew expm route).
+std::pair<at::Tensor, at::Tensor> cos_sinc_sqrt(const at::Tensor& lambda);
+
 // Divided differences F = f[λi, λj], G = g[λi, λj] of f(s) = cos√s and g(s) = sin√s/√s for
 // λ (..., n) ≥ 0 on the CPU, each (..., n, n): f', g' on the diagonal, cancellation-free for
 // equal, close and zero arguments (checked against 50-digit arithmetic to 2e-15 relative).

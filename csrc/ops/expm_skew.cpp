@@ -90,13 +90,6 @@ std::vector<double> lambda_max_estimates(const at::Tensor& C) {
   return std::vector<double>(e, e + m);
 }
 
-// f(λ) = cos√λ and g(λ) = sin√λ/√λ (1 at 0) for λ ≥ 0.
-std::pair<at::Tensor, at::Tensor> cos_sinc_sqrt(const at::Tensor& lambda) {
-  const at::Tensor x = lambda.sqrt();
-  const at::Tensor g = at::where(x > 0, x.sin() / x, at::ones_like(x));
-  return {x.cos(), g};
-}
-
 int64_t expm_skew_route_op(int64_t mode) { return set_expm_skew_route_mode(mode); }
 
 }  // namespace
@@ -148,7 +141,7 @@ at::Tensor expm_skew_run(const at::Tensor& A3, std::vector<at::Tensor>* trace) {
   const at::Tensor S = at::bmm(A3.mT(), A3);
   auto [lam, V] = linalg::eigh(S);
   lam = lam.clamp_min(0);  // S is PSD; rounding may leave a zero angle slightly negative
-  const auto [f, g] = cos_sinc_sqrt(lam);
+  const auto [f, g] = linalg::cos_sinc_sqrt(lam);
   const at::Tensor P = at::bmm(A3, V);
   at::Tensor X = P * g.unsqueeze(-2);
   X.addcmul_(V, f.unsqueeze(-2));
@@ -170,7 +163,7 @@ at::Tensor expm_skew_reverse(const at::Tensor& G3, const at::Tensor& A3, at::Ten
                             lam.size(0) == A3.size(0) && lam.size(1) == A3.size(-1),
                         "expm trace does not match its plan");
   const auto [F1, G1] = linalg::cos_sinc_sqrt_divided_differences(lam);
-  const at::Tensor g = cos_sinc_sqrt(lam).second;
+  const at::Tensor g = linalg::cos_sinc_sqrt(lam).second;
   const at::Tensor W = at::bmm(G3, V);
   at::Tensor M = at::bmm(V.mT(), W);
   M.mul_(F1);
