@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 namespace mantra::detail {
 namespace {
@@ -162,12 +165,21 @@ bool raw_checkable(const at::Tensor& t) {
   return t.is_cpu() && (t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble);
 }
 
+// NaN tested on the bit pattern (|bits| above the infinity's): integer compares vectorize, where
+// GCC kept the float compare p[i] != p[i] scalar (a tenth of a 100→10 sample's time).
 template <typename T>
 bool has_nan(const T* p, int64_t count) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr Bits kAbs = ~Bits(0) >> 1;
+  constexpr Bits kInf = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
   std::atomic<bool> found{false};
   at::parallel_for(0, count, int64_t{1} << 16, [&](int64_t b, int64_t e) {
-    bool bad = false;
-    for (int64_t i = b; i < e; ++i) bad |= p[i] != p[i];
+    Bits bad = 0;
+    for (int64_t i = b; i < e; ++i) {
+      Bits bits;
+      std::memcpy(&bits, p + i, sizeof bits);
+      bad |= static_cast<Bits>((bits & kAbs) > kInf);
+    }
     if (bad) found = true;
   });
   return found;

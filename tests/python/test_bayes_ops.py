@@ -161,3 +161,23 @@ def test_value_checks_find_one_bad_entry_in_any_layout():
             ops.matrix_normal_sample(Mf, bad, Bf, Ef)
         ok = Af.T.contiguous().T
         torch.testing.assert_close(ops.matrix_normal_sample(Mf, ok, Bf, Ef), ops.matrix_normal_sample(Mf, Af, Bf, Ef))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_nan_check_reads_every_nan_pattern_and_passes_infinities(dtype):
+    # The raw check tests bit patterns: a NaN of either sign or any payload is one, ±inf and
+    # the largest finite values are not (an infinite mean is the caller's business).
+    M, A, B, E, X, E2, bias = problem(4, 40, 30, seed=9, junk_upper=False)
+    M, A, B, E = (t.to(dtype) for t in (M, A, B, E))
+    int_t, payloads = (torch.int32, [0x7FC00000, 0x7F800001, -0x00400000, -0x007FFFFF]) if dtype == torch.float32 \
+        else (torch.int64, [0x7FF8000000000000, 0x7FF0000000000001, -0x0008000000000000, -0x000FFFFFFFFFFFFF])
+    for bits in payloads:
+        bad = E.clone()
+        bad.view(-1)[517] = torch.tensor(bits, dtype=int_t).view(dtype)
+        assert torch.isnan(bad.view(-1)[517])
+        with pytest.raises(ValueError, match="argument 'E' contains NaN"):
+            ops.matrix_normal_sample(M, A, B, bad)
+    edge = M.clone()
+    edge[0, 0], edge[1, 1], edge[2, 2] = float("inf"), float("-inf"), torch.finfo(dtype).max
+    out = ops.matrix_normal_sample(edge, A, B, E)
+    assert out[0, 0] == float("inf") and out[1, 1] == float("-inf")
