@@ -331,8 +331,8 @@ ExpmPlan expm_plan(const at::Tensor& A3, const char* op, const char* arg) {
     }
   };
   if (A3.is_cpu() && A3.is_contiguous() && (A3.scalar_type() == at::kFloat || A3.scalar_type() == at::kDouble)) {
-    // One parallel pass, norms and plan (the tiny-matrix path spent a third of its time in a
-    // pass with temporaries, then in the serial plan loop).
+    // One parallel pass for norms and plan, no temporaries: on 10⁴ 2×2 matrices a pass with
+    // runtime n took half the kernels' time, and the plan loop after it ran on one thread.
     const int64_t n = A3.size(-1);
     AT_DISPATCH_FLOATING_TYPES(A3.scalar_type(), "mantra::expm_plan", [&] {
       const scalar_t* a = A3.const_data_ptr<scalar_t>();

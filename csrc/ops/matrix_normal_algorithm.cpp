@@ -165,8 +165,9 @@ bool raw_checkable(const at::Tensor& t) {
   return t.is_cpu() && (t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble);
 }
 
-// NaN tested on the bit pattern (|bits| above the infinity's): integer compares vectorize, where
-// GCC kept the float compare p[i] != p[i] scalar (a tenth of a 100→10 sample's time).
+// NaN tested on the bit pattern (|bits| above the infinity's) with integer compares: the float
+// compare p[i] != p[i] took about a cycle per element, 11 % of a 100→10 sample call in a
+// profile, against 4 % for this loop.
 template <typename T>
 bool has_nan(const T* p, int64_t count) {
   using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
