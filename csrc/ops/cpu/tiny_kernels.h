@@ -52,7 +52,14 @@ inline int64_t expm_scratch_size(int64_t n, int64_t max_squarings) {
 inline int64_t expm_trace_group_size(const FlatScheme& scheme, int64_t squarings, int64_t n) {
   return (scheme.kept + squarings) * n * n * expm_lanes(n);
 }
-inline int64_t qr_scratch_size(int64_t n, int64_t k) { return k * n + 3 * k * k + 3 * k; }
+// The QR kernels run qr_lanes matrices together, interleaved like the expm kernel's (one 32-byte
+// vector per element: 8 float, 4 double).
+constexpr int qr_lanes(int64_t element_size) { return static_cast<int>(32 / element_size); }
+// Scratch elements of T (element_size bytes) qr_f/qr_d and qr_backward_f/d need for n×k matrices,
+// with room to align it to 64 bytes.
+inline int64_t qr_scratch_size(int64_t n, int64_t k, int64_t element_size) {
+  return qr_lanes(element_size) * (2 * n * k + 4 * k * k + k) + k * k + 2 * k + 64 / element_size;
+}
 
 // The branch qr_f/qr_d took for a matrix (their `ok` output).
 constexpr uint8_t kQrHouseholder = 0, kQrTwoPass = 1, kQrOnePass = 2;

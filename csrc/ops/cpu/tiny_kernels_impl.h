@@ -151,6 +151,8 @@ inline void lane_matmul(T* __restrict out, const T* __restrict a, const T* __res
 template <typename T>
 struct Vec32 {
   typedef T type __attribute__((vector_size(32)));
+  // The same vector at any element-aligned address, aliasing T (for loads and stores in place).
+  typedef T at_address __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
 };
 template <typename T>
 using vec32_t = typename Vec32<T>::type;
@@ -164,6 +166,16 @@ inline void load32(vec32_t<T>& v, const T* p) {
 template <typename T>
 inline void store32(T* p, const vec32_t<T>& v) {
   __builtin_memcpy(p, &v, sizeof(v));
+}
+// The vector at p, as an lvalue: in loops with arrays of vectors (the QR kernels' blocks), loads
+// and stores through it let GCC keep the arrays in registers, where load32's copy did not.
+template <typename T>
+inline typename Vec32<T>::at_address& lane_ref(T* p) {
+  return *reinterpret_cast<typename Vec32<T>::at_address*>(p);
+}
+template <typename T>
+inline const typename Vec32<T>::at_address& lane_ref(const T* p) {
+  return *reinterpret_cast<const typename Vec32<T>::at_address*>(p);
 }
 
 // out = a·b (or out += a·b) for N×N matrices, N a multiple of 4 and of two vectors (16, 32):
@@ -216,6 +228,51 @@ inline void matmul_square_vec(T* __restrict out, const T* __restrict a, const T*
 }
 #else
 #define MANTRA_TINY_VECTOR_PRODUCTS 0
+// Without the vector extension, the same 32 bytes as an array, element by element (what the QR
+// kernels' lanes need).
+template <typename T>
+struct vec32_t {
+  static constexpr int kCount = static_cast<int>(32 / sizeof(T));
+  T v[kCount];
+  T& operator[](int i) { return v[i]; }
+  T operator[](int i) const { return v[i]; }
+  vec32_t& operator+=(const vec32_t& o) {
+    for (int i = 0; i < kCount; ++i) v[i] += o.v[i];
+    return *this;
+  }
+  vec32_t& operator-=(const vec32_t& o) {
+    for (int i = 0; i < kCount; ++i) v[i] -= o.v[i];
+    return *this;
+  }
+  vec32_t& operator*=(const vec32_t& o) {
+    for (int i = 0; i < kCount; ++i) v[i] *= o.v[i];
+    return *this;
+  }
+  vec32_t& operator/=(const vec32_t& o) {
+    for (int i = 0; i < kCount; ++i) v[i] /= o.v[i];
+    return *this;
+  }
+  friend vec32_t operator+(vec32_t a, const vec32_t& b) { return a += b; }
+  friend vec32_t operator-(vec32_t a, const vec32_t& b) { return a -= b; }
+  friend vec32_t operator*(vec32_t a, const vec32_t& b) { return a *= b; }
+  friend vec32_t operator/(vec32_t a, const vec32_t& b) { return a /= b; }
+};
+template <typename T>
+inline void load32(vec32_t<T>& v, const T* p) {
+  for (int i = 0; i < vec32_t<T>::kCount; ++i) v.v[i] = p[i];
+}
+template <typename T>
+inline void store32(T* p, const vec32_t<T>& v) {
+  for (int i = 0; i < vec32_t<T>::kCount; ++i) p[i] = v.v[i];
+}
+template <typename T>
+inline vec32_t<T>& lane_ref(T* p) {
+  return *reinterpret_cast<vec32_t<T>*>(p);
+}
+template <typename T>
+inline const vec32_t<T>& lane_ref(const T* p) {
+  return *reinterpret_cast<const vec32_t<T>*>(p);
+}
 #endif
 
 // The vector kernel serves 16 and 32 (float and double); other n > 8 take matmul.
@@ -499,118 +556,394 @@ void expm_range(const T* A, const T* G, T* out, T* trace_out, const T* trace_in,
 }
 
 // ---- QR retraction (CholeskyQR2 and its backward, as qr_retraction_algorithm.cpp) ----
+//
+// L = qr_lanes(sizeof(T)) consecutive matrices run together, interleaved as in the small expm
+// (element e of lane l at e·L + l; a short last group repeats its first matrix), so that every
+// step is one 32-byte vector operation across the matrices: within one matrix, the Cholesky
+// factor and the triangular solves are short serial loops that barely vectorize (measured: about
+// 10× below the multiply-add rate at 16×16). Each lane does the operations of its matrix alone,
+// so a result depends neither on the grouping nor on the thread split.
 
-// R (k×k, upper, lower part zeroed) with RᵀR = G, and inv[j] = 1/R[j][j]; false when a pivot
-// is not positive (or NaN), where LAPACK's potrf reports info > 0.
+template <typename T>
+constexpr int kQrL = qr_lanes(sizeof(T));
+
+template <typename T>
+inline T* align64(T* p) {
+  return reinterpret_cast<T*>((reinterpret_cast<std::uintptr_t>(p) + 63) & ~std::uintptr_t(63));
+}
+
+template <typename T>
+inline void splat(vec32_t<T>& v, T x) {
+  for (int l = 0; l < kQrL<T>; ++l) v[l] = x;
+}
+
+#if MANTRA_TINY_VECTOR_PRODUCTS && (defined(__clang__) || __GNUC__ >= 12)
+#define MANTRA_TINY_LANE_TRANSPOSE 1
+// v ← the transpose of the L×L block whose row i is v[i] (L = 8 float, 4 double), in rounds of
+// pairwise shuffles: (un)interleaving L matrices takes a block of L elements at a time.
+inline void transpose_lanes(vec32_t<float>* v) {
+  vec32_t<float> t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = __builtin_shufflevector(v[i], v[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    t[i + 1] = __builtin_shufflevector(v[i], v[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+  }
+  for (int i = 0; i < 8; i += 4)
+    for (int h = 0; h < 2; ++h) {
+      u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+      u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+  for (int j = 0; j < 4; ++j) {
+    v[j] = __builtin_shufflevector(u[j], u[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    v[j + 4] = __builtin_shufflevector(u[j], u[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+}
+inline void transpose_lanes(vec32_t<double>* v) {
+  vec32_t<double> t[4];
+  for (int i = 0; i < 4; i += 2) {
+    t[i] = __builtin_shufflevector(v[i], v[i + 1], 0, 4, 2, 6);
+    t[i + 1] = __builtin_shufflevector(v[i], v[i + 1], 1, 5, 3, 7);
+  }
+  for (int j = 0; j < 2; ++j) {
+    v[j] = __builtin_shufflevector(t[j], t[j + 2], 0, 1, 4, 5);
+    v[j + 2] = __builtin_shufflevector(t[j], t[j + 2], 2, 3, 6, 7);
+  }
+}
+#else
+#define MANTRA_TINY_LANE_TRANSPOSE 0
+#endif
+
+// out (count elements per lane) = matrices 0 … c-1 of `in` (count apart), lanes c … L-1 = matrix 0.
+template <typename T>
+inline void interleave(T* __restrict out, const T* __restrict in, int count, int c) {
+  constexpr int L = kQrL<T>;
+  const T* m[L];
+  for (int l = 0; l < L; ++l) m[l] = in + static_cast<int64_t>(l < c ? l : 0) * count;
+  int e = 0;
+#if MANTRA_TINY_LANE_TRANSPOSE
+  for (const int blocks = count / L * L; e < blocks; e += L) {
+    vec32_t<T> v[L];
+    for (int l = 0; l < L; ++l) v[l] = lane_ref(m[l] + e);
+    transpose_lanes(v);
+    for (int j = 0; j < L; ++j) lane_ref(out + (e + j) * L) = v[j];
+  }
+#endif
+  for (; e < count; ++e)
+    for (int l = 0; l < L; ++l) out[e * L + l] = m[l][e];
+}
+
+// Matrix l of `out` (count elements each) = lane l of `in`, for l < c.
+template <typename T>
+inline void deinterleave(T* __restrict out, const T* __restrict in, int count, int c) {
+  constexpr int L = kQrL<T>;
+  int e = 0;
+#if MANTRA_TINY_LANE_TRANSPOSE
+  for (const int blocks = count / L * L; e < blocks; e += L) {
+    vec32_t<T> v[L];
+    for (int j = 0; j < L; ++j) v[j] = lane_ref(in + (e + j) * L);
+    transpose_lanes(v);
+    for (int l = 0; l < c; ++l) lane_ref(out + static_cast<int64_t>(l) * count + e) = v[l];
+  }
+#endif
+  for (; e < count; ++e)
+    for (int l = 0; l < c; ++l) out[static_cast<int64_t>(l) * count + e] = in[e * L + l];
+}
+
+// Lane l of `to` = lane l of `from` (count elements).
+template <typename T>
+inline void copy_lane(T* __restrict to, const T* __restrict from, int count, int l) {
+  constexpr int L = kQrL<T>;
+  for (int e = 0; e < count; ++e) to[e * L + l] = from[e * L + l];
+}
+
+// The IB×JB sums Σ_{s<m} a(ii, s)·b(s, jj) on lane vectors, a(ii, s) at a + (ii·ai + s·as)·L and
+// b(s, jj) at b + (s·bs + jj·bj)·L, each summed over s ascending from zero in a register (the
+// block's loads shared: IB + JB per IB·JB multiply-adds); finish(ii, jj, sum) consumes them.
+template <int IB, int JB, typename T, typename F>
+inline void lane_dot_block(const T* a, int ai, int as, const T* b, int bs, int bj, int m, F&& finish) {
+  using V = vec32_t<T>;
+  constexpr int L = kQrL<T>;
+  V acc[IB][JB];
+#pragma GCC unroll 8
+  for (int ii = 0; ii < IB; ++ii)
+#pragma GCC unroll 8
+    for (int jj = 0; jj < JB; ++jj) acc[ii][jj] = V{};
+  for (int s = 0; s < m; ++s) {
+    V x[IB], y[JB];
+#pragma GCC unroll 8
+    for (int ii = 0; ii < IB; ++ii) x[ii] = lane_ref(a + (ii * ai + s * as) * L);
+#pragma GCC unroll 8
+    for (int jj = 0; jj < JB; ++jj) y[jj] = lane_ref(b + (s * bs + jj * bj) * L);
+#pragma GCC unroll 8
+    for (int ii = 0; ii < IB; ++ii)
+#pragma GCC unroll 8
+      for (int jj = 0; jj < JB; ++jj) acc[ii][jj] += x[ii] * y[jj];
+  }
+#pragma GCC unroll 8
+  for (int ii = 0; ii < IB; ++ii)
+#pragma GCC unroll 8
+    for (int jj = 0; jj < JB; ++jj) finish(ii, jj, acc[ii][jj]);
+}
+
+// out (r×c on lanes, row-major) = Σ_{s<m} a(i, s)·b(s, j), then finish(i, j, sum, out element), in
+// blocks of 4×2 (8 accumulators and 6 loads in 16 registers) and their tails; with `upper` only
+// the blocks that meet the upper triangle j >= i (writing some of the lower triangle too).
+template <typename T, typename F>
+inline void lane_product(T* out, const T* a, int ai, int as, const T* b, int bs, int bj, int r, int c, int m,
+                         bool upper, F&& finish) {
+  constexpr int L = kQrL<T>;
+  const auto run = [&](auto ib, auto jb, int i0, int j0) {
+    constexpr int IB = decltype(ib)::value, JB = decltype(jb)::value;
+    lane_dot_block<IB, JB>(a + i0 * ai * L, ai, as, b + j0 * bj * L, bs, bj, m,
+                           [&](int ii, int jj, const vec32_t<T>& sum) {
+                             finish(i0 + ii, j0 + jj, sum, out + ((i0 + ii) * c + j0 + jj) * L);
+                           });
+  };
+  using C1 = std::integral_constant<int, 1>;
+  using C2 = std::integral_constant<int, 2>;
+  using C4 = std::integral_constant<int, 4>;
+  for (int i0 = 0; i0 < r; i0 += 4) {
+    const int ib = r - i0;
+    for (int j0 = upper ? i0 : 0; j0 < c; j0 += 2) {
+      const bool two = c - j0 >= 2;
+      if (ib >= 4) {
+        two ? run(C4{}, C2{}, i0, j0) : run(C4{}, C1{}, i0, j0);
+      } else {
+        for (int i = i0; i < r; ++i) two ? run(C1{}, C2{}, i, j0) : run(C1{}, C1{}, i, j0);
+      }
+    }
+  }
+}
+
+// out (k×k upper triangle, on lanes) = Yᵀ Y for Y (n×k).
+template <int N, int K, typename T>
+inline void lane_gram(T* out, const T* Y, int n_rt, int k_rt) {
+  const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
+  lane_product(out, Y, 1, k, Y, k, 1, k, k, n, true,
+               [](int, int, const vec32_t<T>& sum, T* o) { store32(o, sum); });
+}
+
+// Row `row` (c elements on lanes, from column j0) = g − Σ_{p<m} a(p)·b(p, j): a(p) at a + p·as·L,
+// b(p, j) at b + (p·bs + j)·L; in blocks of 8, 4, 2, 1 columns (up to 8 independent sums).
+template <typename T>
+inline void lane_row_residual(T* row, const T* g, const T* a, int as, const T* b, int bs, int c, int m) {
+  constexpr int L = kQrL<T>;
+  int j = 0;
+  const auto run = [&](auto jb) {
+    constexpr int JB = decltype(jb)::value;
+    lane_dot_block<1, JB>(a, 0, as, b + j * L, bs, 1, m, [&](int, int jj, const vec32_t<T>& sum) {
+      vec32_t<T> v;
+      load32(v, g + (j + jj) * L);
+      store32(row + (j + jj) * L, v - sum);
+    });
+    j += JB;
+  };
+  for (; j + 8 <= c;) run(std::integral_constant<int, 8>{});
+  if (j + 4 <= c) run(std::integral_constant<int, 4>{});
+  if (j + 2 <= c) run(std::integral_constant<int, 2>{});
+  if (j < c) run(std::integral_constant<int, 1>{});
+}
+
+// R (k×k upper, lower part zeroed) with RᵀR = G per lane (G's upper triangle read), inv = 1/diag(R);
+// returns the lanes (bit l) where a pivot is not positive (or NaN), where LAPACK's potrf reports
+// info > 0. Row j of R is G's row minus the sums over the rows above, in registers.
 template <int K, typename T>
-bool cholesky_upper(T* __restrict R, T* __restrict inv, const T* __restrict G, int k_rt) {
+unsigned lane_cholesky_upper(T* R, T* inv, const T* G, int k_rt) {
+  using V = vec32_t<T>;
+  constexpr int L = kQrL<T>;
   const int k = K > 0 ? K : k_rt;
+  unsigned failed = 0;
   for (int j = 0; j < k; ++j) {
-    T* row = R + j * k;
-    for (int l = 0; l < j; ++l) row[l] = T(0);
-    for (int l = j; l < k; ++l) row[l] = G[j * k + l];
-    for (int p = 0; p < j; ++p) {
-      const T* rp = R + p * k;
-      const T rpj = rp[j];
-      for (int l = j; l < k; ++l) row[l] -= rpj * rp[l];
+    T* row = R + j * k * L;
+    for (int e = 0; e < j * L; ++e) row[e] = T(0);
+    lane_row_residual(row + j * L, G + (j * k + j) * L, R + j * L, k, R + j * L, k, k - j, j);
+    V d;
+    load32(d, row + j * L);
+    for (int l = 0; l < L; ++l) {
+      if (!(d[l] > T(0))) failed |= 1u << l;
+      d[l] = std::sqrt(d[l]);
     }
-    if (!(row[j] > T(0))) return false;
-    const T d = std::sqrt(row[j]);
-    const T r = T(1) / d;
-    row[j] = d;
-    inv[j] = r;
-    for (int l = j + 1; l < k; ++l) row[l] *= r;
+    V r;
+    splat(r, T(1));
+    r = r / d;
+    store32(row + j * L, d);
+    store32(inv + j * L, r);
+    for (int l = j + 1; l < k; ++l) {
+      V v;
+      load32(v, row + l * L);
+      store32(row + l * L, v * r);
+    }
   }
-  return true;
+  return failed;
 }
 
-// Yt (k×n) = R⁻ᵀ Xt for upper triangular R (k×k) with inv = 1/diag(R): Y = X R⁻¹ computed on
-// transposes, so that each step is an axpy over the n rows (vectorized, no division chain).
-// Yt may be Xt.
+// Y ← Y R⁻¹ (Y n×k, R upper, inv = 1/diag(R), on lanes): column j is (Y_j − Σ_{p<j} Y_p R[p][j])·inv[j],
+// rows 8 at a time sharing each load of R (then one by one).
 template <int N, int K, typename T>
-void solve_right_upper_t(T* Yt, const T* Xt, const T* __restrict R, const T* __restrict inv, int n_rt, int k_rt) {
+void lane_solve_right_upper(T* Y, const T* R, const T* inv, int n_rt, int k_rt) {
+  constexpr int L = kQrL<T>;
   const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
-  for (int j = 0; j < k; ++j) {
-    T* y = Yt + j * n;
-    if (y != Xt + j * n)
-      for (int i = 0; i < n; ++i) y[i] = Xt[j * n + i];
-    for (int p = 0; p < j; ++p) {
-      const T rpj = R[p * k + j];
-      const T* yp = Yt + p * n;
-      for (int i = 0; i < n; ++i) y[i] -= rpj * yp[i];
+  const auto rows = [&](auto rb, int r0) {
+    constexpr int RB = decltype(rb)::value;
+    for (int j = 0; j < k; ++j) {
+      vec32_t<T> r;
+      load32(r, inv + j * L);
+      lane_dot_block<RB, 1>(Y + r0 * k * L, k, 1, R + j * L, k, 0, j, [&](int ii, int, const vec32_t<T>& sum) {
+        T* y = Y + ((r0 + ii) * k + j) * L;
+        vec32_t<T> v;
+        load32(v, y);
+        store32(y, (v - sum) * r);
+      });
     }
-    const T r = inv[j];
-    for (int i = 0; i < n; ++i) y[i] *= r;
-  }
+  };
+  int r0 = 0;
+  for (; r0 + 8 <= n; r0 += 8) rows(std::integral_constant<int, 8>{}, r0);
+  if (N <= 0 || N % 8 != 0)  // (a tail GCC would otherwise warn about at fixed multiples of 8)
+    for (; r0 < n; ++r0) rows(std::integral_constant<int, 1>{}, r0);
 }
 
-// CholeskyQR of one matrix (the rule of qr_retraction_rule.h: one pass where the Gram matrix
-// certifies it, else two while ‖Q₁ᵀQ₁ − I‖_F <= kCholeskyQR2MaxLoss); returns kQrOnePass,
-// kQrTwoPass, or kQrHouseholder where the Householder branch must take it.
+// Y ← Y R⁻ᵀ, i.e. Y Rᵀ = M with M in Y: column j is (M_j − Σ_{p>j} Y_p R[j][p])·inv[j], j descending.
 template <int N, int K, typename T>
-uint8_t cholesky_qr_one(const T* X, T* Q, T* R, T* w, int n_rt, int k_rt) {
+void lane_solve_right_upper_t(T* Y, const T* R, const T* inv, int n_rt, int k_rt) {
+  constexpr int L = kQrL<T>;
   const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
-  T* Qt = w;           // k×n: Xᵀ, then Q₁ᵀ, then Qᵀ
-  T* G = Qt + k * n;   // k×k
-  T* R1 = G + k * k;   // k×k
-  T* R2 = R1 + k * k;  // k×k
-  T* inv = R2 + k * k; // k
-  T* rule = inv + k;   // 2k
-  transpose<N, K>(Qt, X, n, k);
-  matmul<K, N, K>(G, Qt, X, k, n, k, false);
-  const bool one_pass = cholesky_qr_one_pass_suffices(G, k, rule);
-  if (!cholesky_upper<K>(one_pass ? R : R1, inv, G, k)) return kQrHouseholder;
-  if (one_pass) {
-    solve_right_upper_t<N, K>(Qt, Qt, R, inv, n, k);
-    transpose<K, N>(Q, Qt, k, n);
-    return kQrOnePass;
+  const auto rows = [&](auto rb, int r0) {
+    constexpr int RB = decltype(rb)::value;
+    for (int j = k - 1; j >= 0; --j) {
+      vec32_t<T> r;
+      load32(r, inv + j * L);
+      lane_dot_block<RB, 1>(Y + (r0 * k + j + 1) * L, k, 1, R + (j * k + j + 1) * L, 1, 0, k - 1 - j,
+                            [&](int ii, int, const vec32_t<T>& sum) {
+                              T* y = Y + ((r0 + ii) * k + j) * L;
+                              vec32_t<T> v;
+                              load32(v, y);
+                              store32(y, (v - sum) * r);
+                            });
+    }
+  };
+  int r0 = 0;
+  for (; r0 + 8 <= n; r0 += 8) rows(std::integral_constant<int, 8>{}, r0);
+  if (N <= 0 || N % 8 != 0)  // (a tail GCC would otherwise warn about at fixed multiples of 8)
+    for (; r0 < n; ++r0) rows(std::integral_constant<int, 1>{}, r0);
+}
+
+// One group of c <= L matrices: CholeskyQR by the rule of qr_retraction_rule.h (one pass where
+// the Gram matrix certifies it, else two while ‖Q₁ᵀQ₁ − I‖_F <= kCholeskyQR2MaxLoss); ok[l] =
+// kQrOnePass, kQrTwoPass, or kQrHouseholder where the Householder branch must take matrix l.
+// The second pass runs for the group when one of its matrices needs it.
+template <int N, int K, typename T>
+void cholesky_qr_group(const T* X, T* Q, T* R, uint8_t* ok, int c, T* w, int n_rt, int k_rt) {
+  using V = vec32_t<T>;
+  constexpr int L = kQrL<T>;
+  const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
+  const int nk = n * k, kk = k * k;
+  T* Q1 = w;             // n×k: X, then Q₁ = X R₁⁻¹ in place
+  T* Q2 = Q1 + nk * L;   // n×k: Q₂ = Q₁ R₂⁻¹
+  T* G = Q2 + nk * L;    // k×k: XᵀX, then Q₁ᵀQ₁ (upper triangles)
+  T* R1 = G + kk * L;    // k×k
+  T* R2 = R1 + kk * L;   // k×k
+  T* R21 = R2 + kk * L;  // k×k: R₂R₁
+  T* inv = R21 + kk * L; // k
+  T* one = inv + k * L;  // k×k: one lane's Gram matrix, for the rule
+  T* rule = one + kk;    // 2k
+  interleave(Q1, X, nk, c);
+  lane_gram<N, K>(G, Q1, n, k);
+  uint8_t branch[L];
+  for (int l = 0; l < L; ++l) {
+    for (int i = 0; i < k; ++i)
+      for (int j = i; j < k; ++j) one[i * k + j] = G[(i * k + j) * L + l];
+    branch[l] = cholesky_qr_one_pass_suffices(one, k, rule) ? kQrOnePass : kQrTwoPass;
   }
-  solve_right_upper_t<N, K>(Qt, Qt, R1, inv, n, k);  // Q₁ᵀ
-  transpose<K, N>(Q, Qt, k, n);                        // Q₁ (in the output)
-  matmul<K, N, K>(G, Qt, Q, k, n, k, false);
-  T loss = 0;
+  const unsigned failed = lane_cholesky_upper<K>(R1, inv, G, k);
+  lane_solve_right_upper<N, K>(Q1, R1, inv, n, k);
+  bool second = false;
+  for (int l = 0; l < c; ++l) {
+    if (failed >> l & 1u) branch[l] = kQrHouseholder;
+    second = second || branch[l] == kQrTwoPass;
+  }
+  if (second) {
+    lane_gram<N, K>(G, Q1, n, k);
+    // ‖Q₁ᵀQ₁ − I‖_F² from the upper triangle: the diagonal once, the rest twice.
+    V diag = {}, off = {}, unit;
+    splat(unit, T(1));
+    for (int i = 0; i < k; ++i) {
+      V g;
+      load32(g, G + (i * k + i) * L);
+      g = g - unit;
+      diag += g * g;
+      for (int j = i + 1; j < k; ++j) {
+        load32(g, G + (i * k + j) * L);
+        off += g * g;
+      }
+    }
+    const V loss2 = diag + (off + off);
+    const unsigned failed2 = lane_cholesky_upper<K>(R2, inv, G, k);
+    copy(Q2, Q1, nk * L);
+    lane_solve_right_upper<N, K>(Q2, R2, inv, n, k);
+    // R₂R₁ (upper): row i is Σ_{p=i…} R₂[i][p] R₁[p][j]; R₁'s zero lower part adds exact zeros.
+    for (int i = 0; i < k; ++i) {
+      T* row = R21 + i * k * L;
+      for (int e = 0; e < i * L; ++e) row[e] = T(0);
+      for (int j = i; j < k; ++j)
+        lane_dot_block<1, 1>(R2 + (i * k + i) * L, 0, 1, R1 + (i * k + j) * L, k, 0, j - i + 1,
+                             [&](int, int, const V& sum) { store32(row + j * L, sum); });
+    }
+    for (int l = 0; l < c; ++l)
+      if (branch[l] == kQrTwoPass &&
+          (!(std::sqrt(loss2[l]) <= static_cast<T>(kCholeskyQR2MaxLoss)) || (failed2 >> l & 1u)))
+        branch[l] = kQrHouseholder;  // (a NaN loss too)
+  }
+  for (int l = 0; l < c; ++l) {
+    ok[l] = branch[l];
+    if (branch[l] == kQrTwoPass) {
+      copy_lane(Q1, Q2, nk, l);
+      copy_lane(R1, R21, kk, l);
+    }
+  }
+  deinterleave(Q, Q1, nk, c);
+  deinterleave(R, R1, kk, c);
+}
+
+// One group of c <= L matrices: ∇X = [G + Q (tril₋₁(B − Bᵀ) − B)] R⁻ᵀ with B = QᵀG.
+template <int N, int K, typename T>
+void qr_backward_group(const T* G, const T* Q, const T* R, T* out, int c, T* w, int n_rt, int k_rt) {
+  using V = vec32_t<T>;
+  constexpr int L = kQrL<T>;
+  const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
+  const int nk = n * k, kk = k * k;
+  T* Qi = w;             // n×k
+  T* M = Qi + nk * L;    // n×k: G, then M = G + Q·Nm, then M R⁻ᵀ
+  T* Ri = M + nk * L;    // k×k
+  T* B = Ri + kk * L;    // k×k
+  T* Nm = B + kk * L;    // k×k
+  T* inv = Nm + kk * L;  // k
+  interleave(Qi, Q, nk, c);
+  interleave(M, G, nk, c);
+  interleave(Ri, R, kk, c);
+  lane_product(B, Qi, 1, k, M, k, 1, k, k, n, false, [](int, int, const V& sum, T* o) { store32(o, sum); });
   for (int i = 0; i < k; ++i)
     for (int j = 0; j < k; ++j) {
-      const T e = G[i * k + j] - (i == j ? T(1) : T(0));
-      loss += e * e;
+      V bij, bji;
+      load32(bij, B + (i * k + j) * L);
+      load32(bji, B + (j * k + i) * L);
+      V v = V{} - bij;
+      if (i > j) v = (bij - bji) - bij;
+      store32(Nm + (i * k + j) * L, v);
     }
-  if (!(std::sqrt(loss) <= static_cast<T>(kCholeskyQR2MaxLoss))) return kQrHouseholder;  // NaN: Householder
-  if (!cholesky_upper<K>(R2, inv, G, k)) return kQrHouseholder;
-  solve_right_upper_t<N, K>(Qt, Qt, R2, inv, n, k);
-  transpose<K, N>(Q, Qt, k, n);
-  matmul<K, K, K>(R, R2, R1, k, k, k, false);
-  return kQrTwoPass;
-}
-
-// ∇X = [G + Q (tril₋₁(B − Bᵀ) − B)] R⁻ᵀ with B = QᵀG.
-template <int N, int K, typename T>
-void qr_backward_one(const T* G, const T* Q, const T* R, T* out, T* w, int n_rt, int k_rt) {
-  const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
-  T* Qt = w;           // k×n, then Mᵀ
-  T* B = Qt + k * n;   // k×k
-  T* Nm = B + k * k;   // k×k
-  T* inv = Nm + k * k; // k
-  transpose<N, K>(Qt, Q, n, k);
-  matmul<K, N, K>(B, Qt, G, k, n, k, false);
-  for (int i = 0; i < k; ++i)
-    for (int j = 0; j < k; ++j) Nm[i * k + j] = (i > j ? B[i * k + j] - B[j * k + i] : T(0)) - B[i * k + j];
-  copy(out, G, n * k);
-  matmul<N, K, K>(out, Q, Nm, n, k, k, true);  // M
-  // out ← M R⁻ᵀ, i.e. R Xᵀ = Mᵀ: back substitution on the transposes, an axpy over n per step.
-  for (int j = 0; j < k; ++j) inv[j] = T(1) / R[j * k + j];
-  T* Mt = Qt;
-  transpose<N, K>(Mt, out, n, k);
-  for (int j = k - 1; j >= 0; --j) {
-    T* x = Mt + j * n;
-    for (int p = j + 1; p < k; ++p) {
-      const T rjp = R[j * k + p];
-      const T* xp = Mt + p * n;
-      for (int i = 0; i < n; ++i) x[i] -= rjp * xp[i];
-    }
-    const T r = inv[j];
-    for (int i = 0; i < n; ++i) x[i] *= r;
+  // M = G + Q·Nm: the product summed first, then added (as BLAS does for beta = 1).
+  lane_product(M, Qi, k, 1, Nm, k, 1, n, k, k, false, [](int, int, const V& sum, T* o) {
+    V g;
+    load32(g, o);
+    store32(o, g + sum);
+  });
+  V one;
+  splat(one, T(1));
+  for (int j = 0; j < k; ++j) {
+    V d;
+    load32(d, Ri + (j * k + j) * L);
+    store32(inv + j * L, one / d);
   }
-  transpose<K, N>(out, Mt, k, n);
+  lane_solve_right_upper_t<N, K>(M, Ri, inv, n, k);
+  deinterleave(out, M, nk, c);
 }
 
 template <typename F>
@@ -629,9 +962,13 @@ template <typename T>
 void qr_range(const T* X, T* Q, T* R, uint8_t* ok, int64_t n, int64_t k, int64_t begin, int64_t end, T* scratch) {
   dispatch_shape(n, k, [&](auto ns, auto ks) {
     constexpr int N = decltype(ns)::value, K = decltype(ks)::value;
-    for (int64_t i = begin; i < end; ++i)
-      ok[i] = cholesky_qr_one<N, K>(X + i * n * k, Q + i * n * k, R + i * k * k, scratch, static_cast<int>(n),
-                                    static_cast<int>(k));
+    constexpr int L = kQrL<T>;
+    T* w = align64(scratch);
+    for (int64_t i = begin; i < end; i += L) {
+      const int c = static_cast<int>(end - i < L ? end - i : L);
+      cholesky_qr_group<N, K>(X + i * n * k, Q + i * n * k, R + i * k * k, ok + i, c, w, static_cast<int>(n),
+                              static_cast<int>(k));
+    }
   });
 }
 
@@ -640,9 +977,13 @@ void qr_backward_range(const T* G, const T* Q, const T* R, T* out, int64_t n, in
                        T* scratch) {
   dispatch_shape(n, k, [&](auto ns, auto ks) {
     constexpr int N = decltype(ns)::value, K = decltype(ks)::value;
-    for (int64_t i = begin; i < end; ++i)
-      qr_backward_one<N, K>(G + i * n * k, Q + i * n * k, R + i * k * k, out + i * n * k, scratch,
-                            static_cast<int>(n), static_cast<int>(k));
+    constexpr int L = kQrL<T>;
+    T* w = align64(scratch);
+    for (int64_t i = begin; i < end; i += L) {
+      const int c = static_cast<int>(end - i < L ? end - i : L);
+      qr_backward_group<N, K>(G + i * n * k, Q + i * n * k, R + i * k * k, out + i * n * k, c, w,
+                              static_cast<int>(n), static_cast<int>(k));
+    }
   });
 }
 

@@ -40,7 +40,7 @@ std::tuple<at::Tensor, at::Tensor> tiny_qr_retraction_factors(const at::Tensor& 
   const auto run = [&](auto kernel, auto* x, auto* q, auto* r) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
     at::parallel_for(0, batch, grain_for(n, k), [&](int64_t begin, int64_t end) {
-      std::vector<T> w(tiny::qr_scratch_size(n, k));
+      std::vector<T> w(tiny::qr_scratch_size(n, k, sizeof(T)));
       kernel(x, q, r, ok.data(), n, k, begin, end, w.data());
     });
   };
@@ -64,7 +64,7 @@ at::Tensor tiny_qr_retraction_backward(const at::Tensor& grad, const at::Tensor&
   const auto run = [&](auto kernel, auto* g, auto* q, auto* r, auto* o) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(g)>>;
     at::parallel_for(0, batch, grain_for(n, k), [&](int64_t begin, int64_t end) {
-      std::vector<T> w(tiny::qr_scratch_size(n, k));
+      std::vector<T> w(tiny::qr_scratch_size(n, k, sizeof(T)));
       kernel(g, q, r, o, n, k, begin, end, w.data());
     });
   };

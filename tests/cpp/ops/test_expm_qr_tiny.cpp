@@ -311,4 +311,61 @@ TEST(QrRetractionTiny, RankDeficientAndNonFiniteMatricesTakeTheHouseholderBranch
   for (int64_t i : {0, 2, 4}) EXPECT_TRUE(torch::allclose(Q[i], Qg[i], 0, 1e-14)) << i;
 }
 
+
+// Equal bits, NaN where the other is NaN.
+bool same_bits(const torch::Tensor& a, const torch::Tensor& b) {
+  return a.sizes() == b.sizes() && ((a == b) | (a.isnan() & b.isnan())).all().item<bool>();
+}
+
+TEST(QrRetractionTiny, EachMatrixOfAMixedBatchEqualsItselfAlone) {
+  // The tiny kernels run 8 (float32) or 4 (float64) matrices together, and a group takes the
+  // second CholeskyQR pass when one of its matrices needs it: a batch mixing one-pass, two-pass,
+  // Householder and NaN matrices must give each matrix, forward and backward, the bits it gets
+  // alone (a group of one).
+  torch::manual_seed(10);
+  for (torch::Dtype dtype : {torch::kFloat64, torch::kFloat32}) {
+    const double edge = std::sqrt(0.1 / unit_roundoff(dtype));
+    for (auto [n, k] : std::vector<std::pair<int64_t, int64_t>>{{8, 8}, {16, 16}, {5, 3}}) {
+      std::vector<torch::Tensor> parts;
+      for (int64_t i = 0; i < 11; ++i) {
+        switch (i % 4) {
+          case 0: parts.push_back(retraction_points(1, n, k, 0.5, dtype)); break;  // one pass
+          case 1: parts.push_back(with_condition(1, n, k, 30.0, dtype)); break;    // two passes
+          case 2: parts.push_back(with_condition(1, n, k, 1e3 * edge, dtype)); break;  // Householder
+          default: {
+            torch::Tensor x = retraction_points(1, n, k, 0.5, dtype);
+            x[0][n - 1][0] = std::nan("");
+            parts.push_back(x);
+          }
+        }
+      }
+      const torch::Tensor X = torch::cat(parts);
+      const torch::Tensor G = torch::randn(X.sizes(), torch::TensorOptions().dtype(dtype));
+      const int64_t householder0 = householder_calls(), one_pass0 = kernel_calls("qr_retraction.one_pass");
+      auto [Q, R] = mantra::detail::qr_retraction_factors(X);
+      const torch::Tensor gX = mantra::qr_retraction_backward(G, Q, R);
+      const int64_t householder = householder_calls() - householder0;
+      const int64_t one_pass = kernel_calls("qr_retraction.one_pass") - one_pass0;
+      int64_t alone_householder = 0, alone_one_pass = 0;
+      for (int64_t i = 0; i < X.size(0); ++i) {
+        const int64_t h0 = householder_calls(), o0 = kernel_calls("qr_retraction.one_pass");
+        auto [Qi, Ri] = mantra::detail::qr_retraction_factors(X.slice(0, i, i + 1));
+        const int64_t h = householder_calls() - h0, o = kernel_calls("qr_retraction.one_pass") - o0;
+        alone_householder += h;
+        alone_one_pass += o;
+        const char* expected = i % 4 == 0 ? "one pass" : (i % 4 == 1 ? "two passes" : "Householder");
+        EXPECT_STREQ(h == 1 ? "Householder" : (o == 1 ? "one pass" : "two passes"), expected)
+            << "matrix " << i << " " << n << "x" << k << " " << dtype;
+        EXPECT_TRUE(same_bits(Q[i], Qi[0])) << "Q of matrix " << i << " " << n << "x" << k << " " << dtype;
+        EXPECT_TRUE(same_bits(R[i], Ri[0])) << "R of matrix " << i << " " << n << "x" << k << " " << dtype;
+        const torch::Tensor gi = mantra::qr_retraction_backward(G.slice(0, i, i + 1), Qi, Ri);
+        EXPECT_TRUE(same_bits(gX[i], gi[0])) << "grad of matrix " << i << " " << n << "x" << k << " " << dtype;
+      }
+      EXPECT_EQ(householder, alone_householder);
+      EXPECT_EQ(one_pass, alone_one_pass);
+      EXPECT_EQ(one_pass, 3);  // matrices 0, 4, 8
+    }
+  }
+}
+
 }  // namespace
