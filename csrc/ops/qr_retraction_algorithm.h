@@ -61,6 +61,9 @@ at::Tensor qr_retraction_backward_cpu_general(const at::Tensor& grad, const at::
 // Pieces shared with the tiny-matrix CPU path (cpu/tiny_qr_retraction.h):
 // (..., n, k) in any floating dtype <-> contiguous (B, n, k) in the compute dtype; the shape of R.
 at::Tensor to_batch3(const at::Tensor& X);
+// The same, but without the copy also where each matrix is column-major in a packed batch (what
+// linalg.qr returns, and what X + V keeps with such an X): for kernels that read both.
+at::Tensor to_batch3_rows_or_columns(const at::Tensor& X);
 at::Tensor from_batch3(const at::Tensor& X3, at::IntArrayRef shape, at::ScalarType dtype);
 std::vector<int64_t> qr_r_shape(at::IntArrayRef x_shape);
 // The Householder branch for the matrices `rows` (int64 indices) of X3 (B, n, k): their Q and R

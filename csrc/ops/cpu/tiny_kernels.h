@@ -58,7 +58,7 @@ constexpr int qr_lanes(int64_t element_size) { return static_cast<int>(32 / elem
 // Scratch elements of T (element_size bytes) qr_f/qr_d and qr_backward_f/d need for n×k matrices,
 // with room to align it to 64 bytes.
 inline int64_t qr_scratch_size(int64_t n, int64_t k, int64_t element_size) {
-  return qr_lanes(element_size) * (2 * n * k + 4 * k * k + k) + k * k + 2 * k + 64 / element_size;
+  return qr_lanes(element_size) * (2 * n * k + 4 * k * k + 3 * k) + 64 / element_size;
 }
 
 // The branch qr_f/qr_d took for a matrix (their `ok` output).
@@ -79,12 +79,13 @@ struct Kernels {
   void (*expm_d)(const double* A, const double* G, double* out, double* trace_out, const double* trace_in,
                  int64_t n, int64_t begin, int64_t end, const int64_t* order, const int64_t* degree,
                  const int64_t* squarings, const FlatScheme* schemes, double* scratch);
-  // CholeskyQR (one or two passes) of X_i (n×k) into Q_i, R_i; ok[i] the branch (kQr*), kQrHouseholder
-  // where the Householder branch must take it.
-  void (*qr_f)(const float* X, float* Q, float* R, uint8_t* ok, int64_t n, int64_t k, int64_t begin, int64_t end,
-               float* scratch);
-  void (*qr_d)(const double* X, double* Q, double* R, uint8_t* ok, int64_t n, int64_t k, int64_t begin,
-               int64_t end, double* scratch);
+  // CholeskyQR (one or two passes) of X_i (n×k, at X + i·n·k: row-major, or column-major where
+  // x_columns) into Q_i, R_i (row-major); ok[i] the branch (kQr*), kQrHouseholder where the
+  // Householder branch must take it.
+  void (*qr_f)(const float* X, bool x_columns, float* Q, float* R, uint8_t* ok, int64_t n, int64_t k,
+               int64_t begin, int64_t end, float* scratch);
+  void (*qr_d)(const double* X, bool x_columns, double* Q, double* R, uint8_t* ok, int64_t n, int64_t k,
+               int64_t begin, int64_t end, double* scratch);
   // The gradient of <G_i, Q(X_i)> from Q_i, R_i.
   void (*qr_backward_f)(const float* G, const float* Q, const float* R, float* out, int64_t n, int64_t k,
                         int64_t begin, int64_t end, float* scratch);

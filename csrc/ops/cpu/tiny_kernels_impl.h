@@ -577,6 +577,27 @@ inline void splat(vec32_t<T>& v, T x) {
   for (int l = 0; l < kQrL<T>; ++l) v[l] = x;
 }
 
+// The one-pass rule's operations (qr_retraction_rule.h) on lanes: lane by lane, the operations
+// the scalar rule does on one matrix, so each lane's branch is the one it would get alone (and
+// the loops compile to single vector instructions).
+template <typename T>
+struct LaneRuleOps {
+  using V = vec32_t<T>;
+  static constexpr int L = kQrL<T>;
+  static T* advance(T* p, int64_t i) { return p + i * L; }
+  static auto& at(T* p, int64_t i) { return lane_ref(p + i * L); }
+  static const auto& at(const T* p, int64_t i) { return lane_ref(p + i * L); }
+  template <typename W>
+  static void zero(W& x) { for (int l = 0; l < L; ++l) x[l] = T(0); }
+  static void abs(V& x) { for (int l = 0; l < L; ++l) x[l] = std::abs(x[l]); }
+  template <typename W>
+  static void rsqrt(W& x) { for (int l = 0; l < L; ++l) x[l] = T(1) / std::sqrt(x[l]); }
+  static void sqrt(V& x) { for (int l = 0; l < L; ++l) x[l] = std::sqrt(x[l]); }
+  template <typename W>
+  static void max(V& m, const W& x) { for (int l = 0; l < L; ++l) m[l] = x[l] > m[l] ? x[l] : m[l]; }
+  static void min(V& a, const V& b) { for (int l = 0; l < L; ++l) a[l] = a[l] < b[l] ? a[l] : b[l]; }
+};
+
 #if MANTRA_TINY_VECTOR_PRODUCTS && (defined(__clang__) || __GNUC__ >= 12)
 #define MANTRA_TINY_LANE_TRANSPOSE 1
 // v ← the transpose of the L×L block whose row i is v[i] (L = 8 float, 4 double), in rounds of
@@ -758,10 +779,9 @@ unsigned lane_cholesky_upper(T* R, T* inv, const T* G, int k_rt) {
     lane_row_residual(row + j * L, G + (j * k + j) * L, R + j * L, k, R + j * L, k, k - j, j);
     V d;
     load32(d, row + j * L);
-    for (int l = 0; l < L; ++l) {
+    for (int l = 0; l < L; ++l)
       if (!(d[l] > T(0))) failed |= 1u << l;
-      d[l] = std::sqrt(d[l]);
-    }
+    for (int l = 0; l < L; ++l) d[l] = std::sqrt(d[l]);  // one vector sqrt (-fno-math-errno)
     V r;
     splat(r, T(1));
     r = r / d;
@@ -831,7 +851,7 @@ void lane_solve_right_upper_t(T* Y, const T* R, const T* inv, int n_rt, int k_rt
 // kQrOnePass, kQrTwoPass, or kQrHouseholder where the Householder branch must take matrix l.
 // The second pass runs for the group when one of its matrices needs it.
 template <int N, int K, typename T>
-void cholesky_qr_group(const T* X, T* Q, T* R, uint8_t* ok, int c, T* w, int n_rt, int k_rt) {
+void cholesky_qr_group(const T* X, bool x_columns, T* Q, T* R, uint8_t* ok, int c, T* w, int n_rt, int k_rt) {
   using V = vec32_t<T>;
   constexpr int L = kQrL<T>;
   const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
@@ -843,16 +863,22 @@ void cholesky_qr_group(const T* X, T* Q, T* R, uint8_t* ok, int c, T* w, int n_r
   T* R2 = R1 + kk * L;   // k×k
   T* R21 = R2 + kk * L;  // k×k: R₂R₁
   T* inv = R21 + kk * L; // k
-  T* one = inv + k * L;  // k×k: one lane's Gram matrix, for the rule
-  T* rule = one + kk;    // 2k
-  interleave(Q1, X, nk, c);
-  lane_gram<N, K>(G, Q1, n, k);
-  uint8_t branch[L];
-  for (int l = 0; l < L; ++l) {
-    for (int i = 0; i < k; ++i)
-      for (int j = i; j < k; ++j) one[i * k + j] = G[(i * k + j) * L + l];
-    branch[l] = cholesky_qr_one_pass_suffices(one, k, rule) ? kQrOnePass : kQrTwoPass;
+  T* rule = inv + k * L; // 2k
+  if (x_columns) {  // the lanes of Xᵀ (k×n row-major) into Q2 (free until pass 2), then transposed
+    interleave(Q2, X, nk, c);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < k; ++j) lane_ref(Q1 + (i * k + j) * L) = lane_ref(Q2 + (j * n + i) * L);
+  } else {
+    interleave(Q1, X, nk, c);
   }
+  lane_gram<N, K>(G, Q1, n, k);
+  // The rule without the scalar version's check of diag(G) > 0: a lane that fails it also fails
+  // its Cholesky factor just below, which sends it to Householder.
+  V delta;
+  cholesky_qr_one_pass_delta<LaneRuleOps<T>>(delta, G, k, rule);
+  uint8_t branch[L];
+  for (int l = 0; l < L; ++l)
+    branch[l] = delta[l] <= static_cast<T>(kCholeskyQROnePassMaxDelta) ? kQrOnePass : kQrTwoPass;
   const unsigned failed = lane_cholesky_upper<K>(R1, inv, G, k);
   lane_solve_right_upper<N, K>(Q1, R1, inv, n, k);
   bool second = false;
@@ -959,15 +985,16 @@ void dispatch_shape(int64_t n, int64_t k, F&& f) {
 }
 
 template <typename T>
-void qr_range(const T* X, T* Q, T* R, uint8_t* ok, int64_t n, int64_t k, int64_t begin, int64_t end, T* scratch) {
+void qr_range(const T* X, bool x_columns, T* Q, T* R, uint8_t* ok, int64_t n, int64_t k, int64_t begin, int64_t end,
+              T* scratch) {
   dispatch_shape(n, k, [&](auto ns, auto ks) {
     constexpr int N = decltype(ns)::value, K = decltype(ks)::value;
     constexpr int L = kQrL<T>;
     T* w = align64(scratch);
     for (int64_t i = begin; i < end; i += L) {
       const int c = static_cast<int>(end - i < L ? end - i : L);
-      cholesky_qr_group<N, K>(X + i * n * k, Q + i * n * k, R + i * k * k, ok + i, c, w, static_cast<int>(n),
-                              static_cast<int>(k));
+      cholesky_qr_group<N, K>(X + i * n * k, x_columns, Q + i * n * k, R + i * k * k, ok + i, c, w,
+                              static_cast<int>(n), static_cast<int>(k));
     }
   });
 }

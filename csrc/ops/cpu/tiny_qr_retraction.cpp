@@ -31,9 +31,10 @@ std::tuple<at::Tensor, at::Tensor> tiny_qr_retraction_factors(const at::Tensor& 
   if (one_pass_count) *one_pass_count = 0;
   const std::vector<int64_t> rs = qr_r_shape(X.sizes());
   if (X.numel() == 0) return {at::empty(X.sizes(), X.options()), at::zeros(rs, X.options())};
-  const at::Tensor X3 = to_batch3(X);
+  const at::Tensor X3 = to_batch3_rows_or_columns(X);
+  const bool x_columns = !X3.is_contiguous();
   const int64_t batch = X3.size(0), n = X3.size(1), k = X3.size(2);
-  at::Tensor Q3 = at::empty_like(X3);
+  at::Tensor Q3 = at::empty({batch, n, k}, X3.options());  // row-major (empty_like would keep X3's layout)
   at::Tensor R3 = at::empty({batch, k, k}, X3.options());
   std::vector<uint8_t> ok(batch, tiny::kQrHouseholder);
   const tiny::Kernels& kern = tiny::kernels();
@@ -41,7 +42,7 @@ std::tuple<at::Tensor, at::Tensor> tiny_qr_retraction_factors(const at::Tensor& 
     using T = std::remove_const_t<std::remove_pointer_t<decltype(x)>>;
     at::parallel_for(0, batch, grain_for(n, k), [&](int64_t begin, int64_t end) {
       std::vector<T> w(tiny::qr_scratch_size(n, k, sizeof(T)));
-      kernel(x, q, r, ok.data(), n, k, begin, end, w.data());
+      kernel(x, x_columns, q, r, ok.data(), n, k, begin, end, w.data());
     });
   };
   if (X3.scalar_type() == at::kFloat) {

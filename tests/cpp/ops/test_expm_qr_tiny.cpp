@@ -364,6 +364,14 @@ TEST(QrRetractionTiny, EachMatrixOfAMixedBatchEqualsItselfAlone) {
       EXPECT_EQ(householder, alone_householder);
       EXPECT_EQ(one_pass, alone_one_pass);
       EXPECT_EQ(one_pass, 3);  // matrices 0, 4, 8
+      // Column-major matrices (read as they are, without a copy) give the same bits.
+      const torch::Tensor Xt = X.mT().contiguous().mT();
+      ASSERT_FALSE(Xt.is_contiguous());
+      const int64_t ht0 = householder_calls();
+      auto [Qt, Rt] = mantra::detail::qr_retraction_factors(Xt);
+      EXPECT_EQ(householder_calls() - ht0, householder);
+      EXPECT_TRUE(same_bits(Qt, Q)) << "column-major Q " << n << "x" << k << " " << dtype;
+      EXPECT_TRUE(same_bits(Rt, R)) << "column-major R " << n << "x" << k << " " << dtype;
     }
   }
 }
