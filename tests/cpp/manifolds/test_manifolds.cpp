@@ -14,6 +14,7 @@
 #include "../test_util.h"
 
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -508,7 +509,12 @@ TEST(SPD, ParallelTransportIsAnIsometryAlongTheGeodesic) {
   torch::Tensor v = tangent(), u = tangent(), w = tangent();
   auto [y, tu] = spd.retract_transport(X, v, u);
   auto [y2, tw] = spd.retract_transport(X, v, w);
-  EXPECT_LT(max_abs(spd.inner(y, tu, tw) - spd.inner(X, u, w)), 1e-10);
+  // The step is long (‖X⁻¹v‖_F up to 14, κ(y) up to 5e4), and the transported products carry
+  // rounding amplified by κ(y): measured 0.4·ε·κ(y) relative (ε = 2⁻⁵²), held to 4·ε·κ(y).
+  const torch::Tensor inner = spd.inner(X, u, w);
+  const torch::Tensor scaled = (spd.inner(y, tu, tw) - inner).abs() /
+                               (std::numeric_limits<double>::epsilon() * torch::linalg_cond(y) * inner.abs());
+  EXPECT_LT(scaled.max().item<double>(), 4.0);
   EXPECT_LT(max_abs(spd.transport(X, y, u) - tu), 1e-10);  // the general and the fused forms agree
   auto [y3, tv] = spd.retract_transport(X, v, v);
   const double h = 1e-6;
