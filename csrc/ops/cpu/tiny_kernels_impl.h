@@ -797,41 +797,22 @@ unsigned lane_cholesky_upper(T* R, T* inv, const T* G, int k_rt) {
 }
 
 // Y ← Y R⁻¹ (Y n×k, R upper, inv = 1/diag(R), on lanes): column j is (Y_j − Σ_{p<j} Y_p R[p][j])·inv[j],
-// rows 8 at a time sharing each load of R (then one by one).
-template <int N, int K, typename T>
+// j ascending; Transposed: Y ← Y R⁻ᵀ (Y Rᵀ = M with M in Y), column j is
+// (M_j − Σ_{p>j} Y_p R[j][p])·inv[j], j descending. Rows 8 at a time share each load of R (then
+// one by one).
+template <bool Transposed, int N, int K, typename T>
 void lane_solve_right_upper(T* Y, const T* R, const T* inv, int n_rt, int k_rt) {
   constexpr int L = kQrL<T>;
   const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
   const auto rows = [&](auto rb, int r0) {
     constexpr int RB = decltype(rb)::value;
-    for (int j = 0; j < k; ++j) {
+    for (int step = 0; step < k; ++step) {
+      const int j = Transposed ? k - 1 - step : step;
+      const int p0 = Transposed ? j + 1 : 0;                       // the sum's first p
+      const T* rj = Transposed ? R + (j * k + p0) * L : R + j * L;  // R[j][p0…] or R[0…][j]
       vec32_t<T> r;
       load32(r, inv + j * L);
-      lane_dot_block<RB, 1>(Y + r0 * k * L, k, 1, R + j * L, k, 0, j, [&](int ii, int, const vec32_t<T>& sum) {
-        T* y = Y + ((r0 + ii) * k + j) * L;
-        vec32_t<T> v;
-        load32(v, y);
-        store32(y, (v - sum) * r);
-      });
-    }
-  };
-  int r0 = 0;
-  for (; r0 + 8 <= n; r0 += 8) rows(std::integral_constant<int, 8>{}, r0);
-  if (N <= 0 || N % 8 != 0)  // (a tail GCC would otherwise warn about at fixed multiples of 8)
-    for (; r0 < n; ++r0) rows(std::integral_constant<int, 1>{}, r0);
-}
-
-// Y ← Y R⁻ᵀ, i.e. Y Rᵀ = M with M in Y: column j is (M_j − Σ_{p>j} Y_p R[j][p])·inv[j], j descending.
-template <int N, int K, typename T>
-void lane_solve_right_upper_t(T* Y, const T* R, const T* inv, int n_rt, int k_rt) {
-  constexpr int L = kQrL<T>;
-  const int n = N > 0 ? N : n_rt, k = K > 0 ? K : k_rt;
-  const auto rows = [&](auto rb, int r0) {
-    constexpr int RB = decltype(rb)::value;
-    for (int j = k - 1; j >= 0; --j) {
-      vec32_t<T> r;
-      load32(r, inv + j * L);
-      lane_dot_block<RB, 1>(Y + (r0 * k + j + 1) * L, k, 1, R + (j * k + j + 1) * L, 1, 0, k - 1 - j,
+      lane_dot_block<RB, 1>(Y + (r0 * k + p0) * L, k, 1, rj, Transposed ? 1 : k, 0, Transposed ? k - 1 - j : j,
                             [&](int ii, int, const vec32_t<T>& sum) {
                               T* y = Y + ((r0 + ii) * k + j) * L;
                               vec32_t<T> v;
@@ -880,7 +861,7 @@ void cholesky_qr_group(const T* X, bool x_columns, T* Q, T* R, uint8_t* ok, int 
   for (int l = 0; l < L; ++l)
     branch[l] = delta[l] <= static_cast<T>(kCholeskyQROnePassMaxDelta) ? kQrOnePass : kQrTwoPass;
   const unsigned failed = lane_cholesky_upper<K>(R1, inv, G, k);
-  lane_solve_right_upper<N, K>(Q1, R1, inv, n, k);
+  lane_solve_right_upper<false, N, K>(Q1, R1, inv, n, k);
   bool second = false;
   for (int l = 0; l < c; ++l) {
     if (failed >> l & 1u) branch[l] = kQrHouseholder;
@@ -904,7 +885,7 @@ void cholesky_qr_group(const T* X, bool x_columns, T* Q, T* R, uint8_t* ok, int 
     const V loss2 = diag + (off + off);
     const unsigned failed2 = lane_cholesky_upper<K>(R2, inv, G, k);
     copy(Q2, Q1, nk * L);
-    lane_solve_right_upper<N, K>(Q2, R2, inv, n, k);
+    lane_solve_right_upper<false, N, K>(Q2, R2, inv, n, k);
     // R₂R₁ (upper): row i is Σ_{p=i…} R₂[i][p] R₁[p][j]; R₁'s zero lower part adds exact zeros.
     for (int i = 0; i < k; ++i) {
       T* row = R21 + i * k * L;
@@ -968,7 +949,7 @@ void qr_backward_group(const T* G, const T* Q, const T* R, T* out, int c, T* w, 
     load32(d, Ri + (j * k + j) * L);
     store32(inv + j * L, one / d);
   }
-  lane_solve_right_upper_t<N, K>(M, Ri, inv, n, k);
+  lane_solve_right_upper<true, N, K>(M, Ri, inv, n, k);
   deinterleave(out, M, nk, c);
 }
 
