@@ -60,7 +60,15 @@ at::Tensor up(const at::Tensor& t) { return is_reduced(t) ? t.to(at::kFloat) : t
 // tril copy and one GEMM are cheaper (e.g. the 100×100 factor of a 100→10 layer).
 constexpr int64_t kLeaf = 64;
 constexpr int64_t kMinRecursiveWork = int64_t{1} << 18;
-bool is_leaf(int64_t k, int64_t cols) { return k <= kLeaf || k * k * cols < kMinRecursiveWork; }
+// With more threads fewer, larger GEMM calls pay: interleaved timings at 2 threads (256…1024,
+// and the layer sizes 784×300 and 300×100) had leaves below 2^24 3–20 % faster than below 2^18,
+// while at 1 thread 2^18 was the fastest (by 5–30 %). (Why a call costs more with threads was
+// not profiled.) The results differ only by the summation order of the products.
+constexpr int64_t kMinRecursiveWorkThreaded = int64_t{1} << 24;
+bool is_leaf(int64_t k, int64_t cols) {
+  const int64_t min_work = at::get_num_threads() > 1 ? kMinRecursiveWorkThreaded : kMinRecursiveWork;
+  return k <= kLeaf || k * k * cols < min_work;
+}
 int64_t half_of(int64_t k) { return (k / 2 + 31) / 32 * 32; }
 
 // out = a·b, or out += a·b.
