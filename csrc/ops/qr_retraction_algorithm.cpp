@@ -14,17 +14,13 @@ at::ScalarType compute_dtype(at::ScalarType t) { return t == at::kHalf || t == a
 
 }  // namespace
 
-at::Tensor to_batch3(const at::Tensor& X) {
-  const auto compute = compute_dtype(X.scalar_type());
-  const at::Tensor Xc = X.scalar_type() == compute ? X : X.to(compute);
-  return Xc.reshape({-1, X.size(-2), X.size(-1)}).contiguous();
-}
 at::Tensor to_batch3_rows_or_columns(const at::Tensor& X) {
   const auto compute = compute_dtype(X.scalar_type());
   const at::Tensor Xc = X.scalar_type() == compute ? X : X.to(compute);
   const at::Tensor X3 = Xc.reshape({-1, X.size(-2), X.size(-1)});
   return X3.is_contiguous() || X3.mT().is_contiguous() ? X3 : X3.contiguous();
 }
+at::Tensor to_batch3(const at::Tensor& X) { return to_batch3_rows_or_columns(X).contiguous(); }
 at::Tensor from_batch3(const at::Tensor& X3, at::IntArrayRef shape, at::ScalarType dtype) {
   const at::Tensor X = X3.view(shape);
   return X.scalar_type() == dtype ? X : X.to(dtype);

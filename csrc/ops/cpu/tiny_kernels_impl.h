@@ -578,8 +578,8 @@ inline void splat(vec32_t<T>& v, T x) {
 }
 
 // The one-pass rule's operations (qr_retraction_rule.h) on lanes: lane by lane, the operations
-// the scalar rule does on one matrix, so each lane's branch is the one it would get alone (and
-// the loops compile to single vector instructions).
+// the scalar rule does on one matrix, so each lane's branch is the one it would get alone (loops
+// over the lanes, for the compiler to vectorize; the square roots become vsqrtps/vsqrtpd).
 template <typename T>
 struct LaneRuleOps {
   using V = vec32_t<T>;
