@@ -90,14 +90,6 @@ inline void matmul(T* __restrict out, const T* __restrict a, const T* __restrict
     for (; i < r; ++i) matmul_rows<1, M, C>(out + i * c, a + i * m, b, m, c, accumulate);
 }
 
-// out (c×r) = aᵀ for a (r×c).
-template <int R, int C, typename T>
-inline void transpose(T* __restrict out, const T* __restrict a, int r_rt, int c_rt) {
-  const int r = R > 0 ? R : r_rt, c = C > 0 ? C : c_rt;
-  for (int i = 0; i < r; ++i)
-    for (int j = 0; j < c; ++j) out[j * r + i] = a[i * c + j];
-}
-
 // ---- matrix exponential (the scheme walk of expm_algorithm.cpp) ----
 //
 // L > 1 lanes: L matrices that share a plan (degree and squarings) run together, stored
@@ -886,7 +878,7 @@ void cholesky_qr_group(const T* X, bool x_columns, T* Q, T* R, uint8_t* ok, int 
     const unsigned failed2 = lane_cholesky_upper<K>(R2, inv, G, k);
     copy(Q2, Q1, nk * L);
     lane_solve_right_upper<false, N, K>(Q2, R2, inv, n, k);
-    // R₂R₁ (upper): row i is Σ_{p=i…} R₂[i][p] R₁[p][j]; R₁'s zero lower part adds exact zeros.
+    // R₂R₁ (upper): element (i, j ≥ i) is Σ_{p=i…j} R₂[i][p] R₁[p][j], the terms where both are non-zero.
     for (int i = 0; i < k; ++i) {
       T* row = R21 + i * k * L;
       for (int e = 0; e < i * L; ++e) row[e] = T(0);
